@@ -1,0 +1,289 @@
+// Package pnl computes realized profit and loss per base symbol with the
+// FIFO lot algorithm of the legacy reporter (DOMAIN.md s.5.1): fills of
+// both venues feed one inventory per base symbol, a fill against the
+// position closes the oldest lots first, and a fill larger than the
+// position reverses it.
+//
+// The package is pure: no Kafka, no clock, no I/O. A processor keeps one
+// Book per symbol in its table and calls Apply for each fill it reads from
+// position.events; Apply returns the next Book and the Record to publish.
+// All arithmetic is exact (shopspring/decimal), bounded by
+// market.CheckAmount; a result that would need rounding is an error, never
+// a silently rounded number.
+package pnl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/hedgeline/hedgeline/processors/market"
+)
+
+// Venue is where a fill happened.
+type Venue string
+
+const (
+	Onchain  Venue = "onchain"
+	Offchain Venue = "offchain"
+)
+
+// Valid reports whether v is one of the two venues.
+func (v Venue) Valid() bool { return v == Onchain || v == Offchain }
+
+// ParseVenue accepts "onchain" and "offchain".
+func ParseVenue(s string) (Venue, error) {
+	if v := Venue(s); v.Valid() {
+		return v, nil
+	}
+	return "", fmt.Errorf("%w %q: want onchain or offchain", ErrInvalidVenue, s)
+}
+
+func (v *Venue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("venue: %w", err)
+	}
+	p, err := ParseVenue(s)
+	if err != nil {
+		return err
+	}
+	*v = p
+	return nil
+}
+
+// Domain errors. Each is wrapped with the offending value.
+var (
+	ErrInvalidQuantity  = errors.New("invalid quantity")
+	ErrInvalidPrice     = errors.New("invalid price")
+	ErrInvalidVenue     = errors.New("invalid venue")
+	ErrInvalidDirection = errors.New("invalid direction")
+	ErrMissingTime      = errors.New("fill has no occurred_at time")
+	// ErrAlreadyApplied: the fill's position sequence is not above the
+	// book's LastSequence. The caller treats it as a redelivery (skip, or
+	// re-emit the record it published the first time); the book is
+	// returned unchanged.
+	ErrAlreadyApplied = errors.New("position sequence already applied")
+	// ErrInvalidBook: the book breaks an invariant (a table value that was
+	// not produced by Apply).
+	ErrInvalidBook = errors.New("invalid pnl book")
+)
+
+// Fill is one execution that changes the position of a symbol: an
+// on-chain fill or a broker fill of a hedge. Sequence and OccurredAt come
+// from the position event that carried the fill (aggregate sequence and
+// event time), so replays are deterministic.
+type Fill struct {
+	Venue      Venue
+	Direction  market.Direction
+	Quantity   decimal.Decimal // shares, > 0
+	Price      decimal.Decimal // USD per share, > 0
+	Sequence   uint64          // position event sequence, > Book.LastSequence
+	OccurredAt time.Time
+}
+
+// Lot is an open slice of the position: Quantity shares (remaining, > 0)
+// bought (Buy) or sold short (Sell) at Price per share.
+type Lot struct {
+	Direction market.Direction `json:"direction"`
+	Quantity  decimal.Decimal  `json:"quantity"`
+	Price     decimal.Decimal  `json:"price"`
+}
+
+// Book is the FIFO state of one base symbol; it is the pnl processor's
+// table value. All lots have the same direction (a reversal closes every
+// lot before it opens one in the other direction). Treat a Book as a
+// value: Apply never modifies the receiver or its Lots backing array.
+type Book struct {
+	Symbol       market.Symbol   `json:"symbol"`
+	Lots         []Lot           `json:"lots"` // oldest first
+	Cumulative   decimal.Decimal `json:"cumulative_pnl"`
+	LastSequence uint64          `json:"last_sequence"`
+}
+
+// NewBook returns the empty book of a symbol.
+func NewBook(symbol market.Symbol) Book {
+	return Book{Symbol: symbol, Lots: []Lot{}}
+}
+
+// Net is the signed position: the sum of the lots, Buy positive.
+func (b Book) Net() decimal.Decimal {
+	net := decimal.Zero
+	for _, l := range b.Lots {
+		net = net.Add(l.Direction.Signed(l.Quantity))
+	}
+	return net
+}
+
+// Validate checks the invariants Apply maintains: a symbol, positive
+// in-range lots of a single direction, an in-range cumulative total.
+func (b Book) Validate() error {
+	if b.Symbol == "" {
+		return fmt.Errorf("%w: %w", ErrInvalidBook, market.ErrEmptySymbol)
+	}
+	for i, l := range b.Lots {
+		if !l.Direction.Valid() {
+			return fmt.Errorf("%w: lot %d: direction %q", ErrInvalidBook, i, l.Direction)
+		}
+		if l.Direction != b.Lots[0].Direction {
+			return fmt.Errorf("%w: lot %d is %s but lot 0 is %s", ErrInvalidBook, i, l.Direction, b.Lots[0].Direction)
+		}
+		if err := market.PositiveAmount(fmt.Sprintf("lot %d quantity", i), l.Quantity); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidBook, err)
+		}
+		if err := market.PositiveAmount(fmt.Sprintf("lot %d price", i), l.Price); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidBook, err)
+		}
+	}
+	if err := market.CheckAmount(b.Cumulative); err != nil {
+		return fmt.Errorf("%w: cumulative: %w", ErrInvalidBook, err)
+	}
+	return nil
+}
+
+// Record is the P&L line of one fill, published to pnl.events and
+// projected into metrics_pnl.
+type Record struct {
+	Symbol    market.Symbol    `json:"symbol"` // base ticker
+	Venue     Venue            `json:"venue"`
+	Direction market.Direction `json:"direction"`
+	Quantity  decimal.Decimal  `json:"quantity"`
+	Price     decimal.Decimal  `json:"price"`
+	// RealizedPnL is what this fill closed. It is "0" when the fill only
+	// opened or added to a position; Opened tells that case apart from a
+	// close at cost (upstream wrote NULL there).
+	RealizedPnL      decimal.Decimal `json:"realized_pnl"`
+	Opened           bool            `json:"opened"`
+	CumulativePnL    decimal.Decimal `json:"cumulative_pnl"`
+	NetPositionAfter decimal.Decimal `json:"net_position_after"`
+	PositionSequence uint64          `json:"position_sequence"`
+	OccurredAt       time.Time       `json:"occurred_at"`
+}
+
+func checkPositive(sentinel error, v decimal.Decimal) error {
+	if !v.IsPositive() {
+		return fmt.Errorf("%w %s: must be positive", sentinel, v)
+	}
+	if err := market.CheckAmount(v); err != nil {
+		return fmt.Errorf("%w %s: %w", sentinel, v, err)
+	}
+	return nil
+}
+
+func (f Fill) validate() error {
+	if !f.Venue.Valid() {
+		return fmt.Errorf("%w %q: want onchain or offchain", ErrInvalidVenue, f.Venue)
+	}
+	if !f.Direction.Valid() {
+		return fmt.Errorf("%w %q: want Buy or Sell", ErrInvalidDirection, f.Direction)
+	}
+	if err := checkPositive(ErrInvalidQuantity, f.Quantity); err != nil {
+		return err
+	}
+	if err := checkPositive(ErrInvalidPrice, f.Price); err != nil {
+		return err
+	}
+	if f.OccurredAt.IsZero() {
+		return ErrMissingTime
+	}
+	return nil
+}
+
+// Apply books one fill (DOMAIN.md s.5.1). With no position, or a fill in
+// the direction of the position, the fill opens a lot and realizes
+// nothing. Otherwise it closes the oldest lots first: a long lot realizes
+// (price - cost) x consumed, a short lot (cost - price) x consumed; lots
+// used up are dropped, and a remainder opens a lot in the fill's
+// direction at the fill price (a reversal).
+//
+// Apply returns a new Book and never writes to b's Lots, so callers may
+// keep b. On error b is returned unchanged with a zero Record.
+func (b Book) Apply(f Fill) (Book, Record, error) {
+	if err := b.Validate(); err != nil {
+		return b, Record{}, err
+	}
+	if err := f.validate(); err != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, err)
+	}
+	if f.Sequence <= b.LastSequence {
+		return b, Record{}, fmt.Errorf("%s seq %d (book at %d): %w", b.Symbol, f.Sequence, b.LastSequence, ErrAlreadyApplied)
+	}
+
+	next, realized, opened, err := b.match(f)
+	if err != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, err)
+	}
+	next.Symbol = b.Symbol
+	next.LastSequence = f.Sequence
+	if next.Cumulative, err = market.Add(b.Cumulative, realized); err != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: cumulative pnl: %w", b.Symbol, f.Sequence, err)
+	}
+	net := next.Net()
+	if err := market.CheckAmount(net); err != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: net position: %w", b.Symbol, f.Sequence, err)
+	}
+	return next, Record{
+		Symbol:           b.Symbol,
+		Venue:            f.Venue,
+		Direction:        f.Direction,
+		Quantity:         f.Quantity,
+		Price:            f.Price,
+		RealizedPnL:      realized,
+		Opened:           opened,
+		CumulativePnL:    next.Cumulative,
+		NetPositionAfter: net,
+		PositionSequence: f.Sequence,
+		OccurredAt:       f.OccurredAt.UTC(),
+	}, nil
+}
+
+// match returns the next lots (in a fresh slice) and the realized P&L.
+func (b Book) match(f Fill) (next Book, realized decimal.Decimal, opened bool, err error) {
+	open := Lot{Direction: f.Direction, Price: f.Price}
+	net := b.Net()
+	if net.IsZero() || (net.Sign() > 0) == (f.Direction == market.Buy) {
+		lots := make([]Lot, len(b.Lots), len(b.Lots)+1)
+		copy(lots, b.Lots)
+		open.Quantity = f.Quantity
+		return Book{Lots: append(lots, open)}, decimal.Zero, true, nil
+	}
+
+	realized = decimal.Zero
+	left := f.Quantity
+	i := 0
+	var partial *Lot
+	for ; i < len(b.Lots) && left.IsPositive(); i++ {
+		lot := b.Lots[i]
+		used := decimal.Min(lot.Quantity, left)
+		diff := f.Price.Sub(lot.Price) // long: exec - cost
+		if lot.Direction == market.Sell {
+			diff = diff.Neg() // short: cost - exec
+		}
+		gain := diff.Mul(used)
+		if err := market.CheckAmount(gain); err != nil {
+			return Book{}, decimal.Zero, false, fmt.Errorf("realized pnl on lot %d: %w", i, err)
+		}
+		if realized, err = market.Add(realized, gain); err != nil {
+			return Book{}, decimal.Zero, false, fmt.Errorf("realized pnl: %w", err)
+		}
+		left = left.Sub(used)
+		if used.LessThan(lot.Quantity) {
+			lot.Quantity = lot.Quantity.Sub(used)
+			partial = &lot
+		}
+	}
+
+	lots := make([]Lot, 0, len(b.Lots)-i+2)
+	if partial != nil {
+		lots = append(lots, *partial)
+	}
+	lots = append(lots, b.Lots[i:]...)
+	if left.IsPositive() { // every lot closed: the rest reverses the position
+		open.Quantity = left
+		lots = append(lots, open)
+	}
+	return Book{Lots: lots}, realized, false, nil
+}
