@@ -116,6 +116,8 @@ func (l Lifecycle[S]) fail(err error) Lifecycle[S] {
 // Meta is what the runner knows about a command besides its body. Decide
 // uses At as "now" and never reads the clock.
 type Meta struct {
-	CommandID string
-	At        time.Time
+	// AggregateID is the id the command was addressed to (the record key).
+	AggregateID string
+	CommandID   string
+	At          time.Time
 }

@@ -152,3 +152,10 @@ func TestParseBroker(t *testing.T) {
 		t.Fatal("DefaultExecution fractional flags")
 	}
 }
+
+func TestThresholdRejectsUnknownFields(t *testing.T) {
+	var th Threshold
+	if err := json.Unmarshal([]byte(`{"shares":"1","dolars":"5"}`), &th); err == nil {
+		t.Fatal("misspelled field accepted")
+	}
+}

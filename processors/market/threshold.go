@@ -1,6 +1,7 @@
 package market
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +71,10 @@ func (t Threshold) Validate() error {
 func (t *Threshold) UnmarshalJSON(b []byte) error {
 	type plain Threshold
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	// Strict: a misspelled "dolars" must not silently leave shares in force.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
 		return fmt.Errorf("threshold: %w", err)
 	}
 	if err := Threshold(p).Validate(); err != nil {

@@ -1,0 +1,65 @@
+package position
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hedgeline/hedgeline/processors/market"
+)
+
+// Domain rule violations. Typed errors below wrap the sentinel they refine,
+// so callers can use errors.Is for the rule and errors.As for the details.
+var (
+	// ErrInvalidCommand wraps every malformed command field.
+	ErrInvalidCommand      = errors.New("invalid command")
+	ErrSymbolMismatch      = errors.New("symbol does not match the position")
+	ErrDuplicateTrade      = errors.New("on-chain fill already applied or out of chain order")
+	ErrPendingExecution    = errors.New("a hedge is already pending")
+	ErrNoPendingExecution  = errors.New("no hedge is pending")
+	ErrExecutionIDMismatch = errors.New("execution id does not match the pending hedge")
+	ErrDirectionMismatch   = errors.New("direction does not match the pending hedge")
+	ErrExceedsPending      = errors.New("shares filled exceed the pending hedge")
+	ErrNoExposure          = errors.New("position has no exposure to hedge")
+	ErrWrongDirection      = errors.New("direction would increase the exposure")
+	ErrExceedsNet          = errors.New("shares exceed the net exposure")
+	ErrFractionalShares    = errors.New("execution accepts whole shares only")
+	ErrBrokerMismatch      = errors.New("broker is not the position's broker")
+)
+
+// DuplicateTradeError rejects an on-chain fill at or below the watermark.
+type DuplicateTradeError struct {
+	TradeID     market.TradeID
+	BlockNumber uint64
+	Watermark   FillMark
+}
+
+func (e *DuplicateTradeError) Error() string {
+	return fmt.Sprintf("trade %s (block %d, log %d) already applied or out of chain order: position has applied up to block %d, log %d (trade %s)",
+		e.TradeID, e.BlockNumber, e.TradeID.LogIndex, e.Watermark.BlockNumber, e.Watermark.LogIndex, e.Watermark.TradeID)
+}
+
+func (e *DuplicateTradeError) Unwrap() error { return ErrDuplicateTrade }
+
+// PendingExecutionError rejects a second hedge while one is in flight.
+type PendingExecutionError struct{ ExecutionID string }
+
+func (e *PendingExecutionError) Error() string {
+	return "a hedge is already pending: execution " + e.ExecutionID
+}
+
+func (e *PendingExecutionError) Unwrap() error { return ErrPendingExecution }
+
+// ExecutionIDMismatchError rejects an outcome for another execution than the
+// pending one (a late or misrouted broker report).
+type ExecutionIDMismatchError struct{ Expected, Actual string }
+
+func (e *ExecutionIDMismatchError) Error() string {
+	return fmt.Sprintf("execution id mismatch: pending %s, got %s", e.Expected, e.Actual)
+}
+
+func (e *ExecutionIDMismatchError) Unwrap() error { return ErrExecutionIDMismatch }
+
+// invalid names the offending command field.
+func invalid(field string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalidCommand, field, err)
+}

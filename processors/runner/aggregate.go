@@ -1,0 +1,142 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// recentCommands is how many command ids an aggregate remembers to drop a
+// command that an upstream stage sent twice (at two offsets) silently. Older
+// duplicates are still refused by the aggregate's own rules (AlreadyFilled,
+// DuplicateTrade, ...) and land on the rejections topic, so nothing relies
+// on this window for correctness.
+const recentCommands = 32
+
+// AggState is what an aggregate stage keeps per key: the lifecycle and the
+// ids of the last commands it decided.
+type AggState[S any] struct {
+	Lifecycle aggregate.Lifecycle[S] `json:"lifecycle"`
+	Recent    []string               `json:"recent,omitempty"`
+}
+
+// AggregateStage runs an aggregate: commands in, events (or rejections) out,
+// state in the group table.
+func AggregateStage[S any](def aggregate.Definition[S]) (Stage[AggState[S]], error) {
+	t, err := topics.TopicsFor(def.Type)
+	if err != nil {
+		return Stage[AggState[S]]{}, err
+	}
+	return Stage[AggState[S]]{
+		Group:   GroupOf(def.Type),
+		Input:   t.Commands,
+		Outputs: []string{t.Events, t.Rejections},
+		Handle: func(st AggState[S], in Input) (AggState[S], []Output, error) {
+			return handleCommand(def, t, st, in)
+		},
+	}, nil
+}
+
+// GroupOf names the goka group (and so the table topic) of an aggregate.
+func GroupOf(aggregateType string) string {
+	return "aggregate-" + strings.ToLower(aggregateType)
+}
+
+// IDOfKey returns the aggregate id carried by a record key: keys of
+// symbol-partitioned topics are "SYMBOL|id".
+func IDOfKey(key string) string {
+	if _, id, ok := strings.Cut(key, "|"); ok {
+		return id
+	}
+	return key
+}
+
+func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics, st AggState[S], in Input) (AggState[S], []Output, error) {
+	reject := func(id string, err error) (AggState[S], []Output, error) {
+		r := topics.Rejection{
+			AggregateType: def.Type, AggregateID: id, Reason: err.Error(),
+			Topic: in.Topic, Partition: in.Partition, Offset: in.Offset, RejectedAt: in.Timestamp.UTC(),
+		}
+		r.SetOriginal(in.Value)
+		b, encErr := topics.EncodeRejection(r)
+		if encErr != nil {
+			return st, nil, fmt.Errorf("encode rejection: %w", encErr)
+		}
+		return st, []Output{{Topic: t.Rejections, Key: in.Key, Value: b}}, nil
+	}
+
+	env, err := topics.DecodeCommand(in.Value)
+	if err != nil {
+		return reject("", fmt.Errorf("undecodable command: %w", err))
+	}
+	if env.AggregateType != def.Type {
+		return reject(env.AggregateID, fmt.Errorf("command for aggregate type %q on the %s topic", env.AggregateType, def.Type))
+	}
+	if id := IDOfKey(in.Key); env.AggregateID != id {
+		return reject(env.AggregateID, fmt.Errorf("aggregate_id %q does not match record key %q", env.AggregateID, in.Key))
+	}
+	if slices.Contains(st.Recent, env.CommandID) {
+		return st, nil, nil // sent twice upstream; its events are already published
+	}
+	cmd, err := def.DecodeCommand(env.CommandType, env.Payload)
+	if err != nil {
+		return reject(env.AggregateID, fmt.Errorf("command %s: %w", env.CommandID, err))
+	}
+	meta := aggregate.Meta{AggregateID: env.AggregateID, CommandID: env.CommandID, At: env.IssuedAt.UTC()}
+	before := st.Lifecycle
+	after, events, err := aggregate.Execute(def, before, cmd, meta)
+	st.Recent = remember(st.Recent, env.CommandID)
+	if err != nil {
+		return reject(env.AggregateID, fmt.Errorf("%s %s refused: %w", env.CommandType, env.CommandID, err))
+	}
+	out := make([]Output, 0, len(events))
+	for i, e := range events {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			return st, nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		b, err := topics.EncodeEvent(topics.EventEnvelope{
+			AggregateType: def.Type,
+			AggregateID:   env.AggregateID,
+			Sequence:      before.Version + uint64(i) + 1,
+			EventType:     e.EventType(),
+			EventVersion:  1,
+			OccurredAt:    meta.At,
+			CommandID:     env.CommandID,
+			CorrelationID: firstNonEmpty(env.CorrelationID, env.CommandID),
+			CausationID:   env.CommandID,
+			Payload:       payload,
+		})
+		if err != nil {
+			return st, nil, fmt.Errorf("encode %s envelope: %w", e.EventType(), err)
+		}
+		out = append(out, Output{Topic: t.Events, Key: in.Key, Value: b})
+	}
+	st.Lifecycle = after
+	if after.Status == aggregate.Failed && before.Status != aggregate.Failed {
+		// The decision's own events broke an invariant: the aggregate stops
+		// here, visibly, and refuses every later command with this reason.
+		_, rej, _ := reject(env.AggregateID, fmt.Errorf("aggregate failed applying its own events: %s", after.Failure))
+		out = append(out, rej...)
+	}
+	return st, out, nil
+}
+
+func remember(recent []string, id string) []string {
+	recent = append(recent, id)
+	if len(recent) > recentCommands {
+		recent = append([]string(nil), recent[len(recent)-recentCommands:]...)
+	}
+	return recent
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
