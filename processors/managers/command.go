@@ -1,0 +1,74 @@
+// Package managers holds the stages that connect aggregates: the trade
+// manager (fills -> positions), the order manager (hedges -> broker orders ->
+// positions) and the PnL stage. Each is a deterministic runner.Handler, so a
+// redelivered input produces the same commands with the same command ids,
+// which the receiving aggregate drops as duplicates.
+package managers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// commandOut encodes a command caused by the event cause, addressed to the
+// aggregate aggType/id, with a deterministic command id.
+func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, c aggregate.Command) (runner.Output, error) {
+	t, err := topics.TopicsFor(aggType)
+	if err != nil {
+		return runner.Output{}, err
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return runner.Output{}, fmt.Errorf("encode %s: %w", c.CommandType(), err)
+	}
+	b, err := topics.EncodeCommand(topics.CommandEnvelope{
+		AggregateType:  aggType,
+		AggregateID:    id,
+		CommandID:      commandID,
+		CommandType:    c.CommandType(),
+		CommandVersion: 1,
+		IssuedAt:       cause.OccurredAt,
+		CorrelationID:  cause.CorrelationID,
+		CausationID:    EventID(cause),
+		Payload:        payload,
+	})
+	if err != nil {
+		return runner.Output{}, fmt.Errorf("encode %s envelope: %w", c.CommandType(), err)
+	}
+	return runner.Output{Topic: t.Commands, Key: id, Value: b}, nil
+}
+
+// EventID names one event: "<aggregate_type>/<aggregate_id>#<sequence>".
+func EventID(e topics.EventEnvelope) string {
+	return e.AggregateType + "/" + e.AggregateID + "#" + strconv.FormatUint(e.Sequence, 10)
+}
+
+// rejectOut records an input a stage could not use on the rejections topic
+// of the aggregate it would have commanded, with the reason.
+func rejectOut(aggType, stage string, in runner.Input, err error) (runner.Output, error) {
+	t, terr := topics.TopicsFor(aggType)
+	if terr != nil {
+		return runner.Output{}, terr
+	}
+	r := topics.Rejection{
+		AggregateType: aggType,
+		Reason:        stage + ": " + err.Error(),
+		Topic:         in.Topic, Partition: in.Partition, Offset: in.Offset,
+		RejectedAt: in.Timestamp.UTC(),
+	}
+	if r.RejectedAt.IsZero() {
+		r.RejectedAt = time.Unix(0, 0).UTC()
+	}
+	r.SetOriginal(in.Value)
+	b, err := topics.EncodeRejection(r)
+	if err != nil {
+		return runner.Output{}, fmt.Errorf("encode rejection: %w", err)
+	}
+	return runner.Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
+}

@@ -1,0 +1,81 @@
+package managers
+
+import (
+	"fmt"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade"
+	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// TradeConfig configures positions that a fill opens.
+type TradeConfig struct {
+	Threshold market.Threshold
+	Execution market.Execution
+}
+
+// TradeManagerGroup is the trade manager's goka group.
+const TradeManagerGroup = "trade-manager"
+
+// TradeManager turns every recorded fill (Filled or Migrated) into an
+// AcknowledgeOnChainFill for the position of its base symbol. It is
+// stateless: onchain-trade topics are partitioned by base symbol, so one
+// partition carries a symbol's fills in chain order and the commands reach
+// the position in that order.
+func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
+	return runner.Stage[struct{}]{
+		Group:     TradeManagerGroup,
+		Input:     topics.OnChainTradeEvents,
+		Outputs:   []string{topics.PositionCommands, topics.PositionRejections},
+		Stateless: true,
+		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
+			out, err := acknowledge(cfg, in)
+			return s, out, err
+		},
+	}
+}
+
+func acknowledge(cfg TradeConfig, in runner.Input) ([]runner.Output, error) {
+	bad := func(err error) ([]runner.Output, error) {
+		o, rerr := rejectOut(topics.Position, TradeManagerGroup, in, err)
+		return []runner.Output{o}, rerr
+	}
+	env, err := topics.DecodeEnvelope(in.Value)
+	if err != nil {
+		return bad(fmt.Errorf("undecodable event: %w", err))
+	}
+	ev, err := onchaintrade.Events.Decode(env.EventType, env.Payload)
+	if err != nil {
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+	}
+	var ack position.AcknowledgeOnChainFill
+	switch e := ev.(type) {
+	case onchaintrade.Filled:
+		ack = position.AcknowledgeOnChainFill{
+			Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, Amount: e.Amount,
+			Direction: e.Direction, PriceUSDC: e.PriceUSDC, BlockTimestamp: e.BlockTimestamp,
+		}
+	case onchaintrade.Migrated:
+		ack = position.AcknowledgeOnChainFill{
+			Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, Amount: e.Amount,
+			Direction: e.Direction, PriceUSDC: e.PriceUSDC, BlockTimestamp: e.BlockTimestamp,
+		}
+	default:
+		return nil, nil // enrichment does not change exposure
+	}
+	base, err := position.BaseSymbol(ack.Symbol)
+	if err != nil {
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+	}
+	th, ex := cfg.Threshold, cfg.Execution
+	ack.Threshold, ack.Execution = &th, &ex
+	var cmd aggregate.Command = ack
+	o, err := commandOut(topics.Position, string(base), "ack:"+ack.TradeID.String(), env, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o}, nil
+}

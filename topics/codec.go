@@ -1,0 +1,191 @@
+package topics
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Wire forms for decoding: time fields are read raw so that a malformed
+// time is reported as a FieldError naming it (the outer field shadows the
+// embedded one in encoding/json).
+type (
+	eventWire struct {
+		EventEnvelope
+		OccurredAt json.RawMessage `json:"occurred_at"`
+	}
+	commandWire struct {
+		CommandEnvelope
+		IssuedAt json.RawMessage `json:"issued_at"`
+	}
+	rejectionWire struct {
+		Rejection
+		RejectedAt json.RawMessage `json:"rejected_at"`
+	}
+)
+
+// EncodeEvent validates e and returns its JSON with times in UTC. An invalid
+// envelope is never written: readers would reject it forever.
+func EncodeEvent(e EventEnvelope) ([]byte, error) {
+	e.OccurredAt = e.OccurredAt.UTC()
+	b, err := encode(&e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s/%s#%d: %w", e.AggregateType, e.AggregateID, e.Sequence, err)
+	}
+	return b, nil
+}
+
+// DecodeEnvelope parses and validates an event envelope without upcasting;
+// most readers want DecodeEvent. Unknown fields are ignored so that adding
+// an envelope field does not break old readers. The payload is compacted, as
+// the encoder writes it, so a decoded envelope re-encodes to the same bytes.
+func DecodeEnvelope(b []byte) (EventEnvelope, error) {
+	var w eventWire
+	f := fieldErrors{record: "event"}
+	if err := unmarshal(&f, b, &w); err != nil {
+		return EventEnvelope{}, fmt.Errorf("decode event: %w", err)
+	}
+	e := w.EventEnvelope
+	e.OccurredAt = f.parseTime("occurred_at", w.OccurredAt)
+	e.check(&f)
+	if err := f.err(); err != nil {
+		return EventEnvelope{}, fmt.Errorf("decode event: %w", err)
+	}
+	e.Payload = compact(e.Payload)
+	return e, nil
+}
+
+// EncodeCommand validates c and returns its JSON with times in UTC.
+func EncodeCommand(c CommandEnvelope) ([]byte, error) {
+	c.IssuedAt = c.IssuedAt.UTC()
+	b, err := encode(&c)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %s/%s %s: %w", c.AggregateType, c.AggregateID, c.CommandID, err)
+	}
+	return b, nil
+}
+
+// DecodeCommand parses and validates a command envelope, compacting its
+// payload like DecodeEnvelope.
+func DecodeCommand(b []byte) (CommandEnvelope, error) {
+	var w commandWire
+	f := fieldErrors{record: "command"}
+	if err := unmarshal(&f, b, &w); err != nil {
+		return CommandEnvelope{}, fmt.Errorf("decode command: %w", err)
+	}
+	c := w.CommandEnvelope
+	c.IssuedAt = f.parseTime("issued_at", w.IssuedAt)
+	c.check(&f)
+	if err := f.err(); err != nil {
+		return CommandEnvelope{}, fmt.Errorf("decode command: %w", err)
+	}
+	c.Payload = compact(c.Payload)
+	return c, nil
+}
+
+// SetOriginal stores the rejected record's bytes so that Original returns
+// them unchanged. Only compact, valid UTF-8 JSON goes into Command, because
+// the encoder compacts embedded JSON and would alter anything else.
+func (r *Rejection) SetOriginal(b []byte) {
+	r.Command, r.Raw = nil, nil
+	switch {
+	case len(b) == 0:
+	case isCompactJSON(b):
+		r.Command = bytes.Clone(b)
+	default:
+		r.Raw = bytes.Clone(b)
+	}
+}
+
+// EncodeRejection validates r and returns its JSON with times in UTC.
+func EncodeRejection(r Rejection) ([]byte, error) {
+	r.RejectedAt = r.RejectedAt.UTC()
+	b, err := encode(&r)
+	if err != nil {
+		return nil, fmt.Errorf("encode rejection of %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	return b, nil
+}
+
+// DecodeRejection parses and validates a rejection record.
+func DecodeRejection(b []byte) (Rejection, error) {
+	var w rejectionWire
+	f := fieldErrors{record: "rejection"}
+	if err := unmarshal(&f, b, &w); err != nil {
+		return Rejection{}, fmt.Errorf("decode rejection: %w", err)
+	}
+	r := w.Rejection
+	r.RejectedAt = f.parseTime("rejected_at", w.RejectedAt)
+	r.check(&f)
+	if err := f.err(); err != nil {
+		return Rejection{}, fmt.Errorf("decode rejection: %w", err)
+	}
+	return r, nil
+}
+
+// unmarshal decodes b into v. A value of the wrong JSON type becomes a
+// FieldError in f (decoding goes on, so other fields are still checked);
+// malformed JSON is returned as an error matching ErrInvalid.
+func unmarshal(f *fieldErrors, b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	var ute *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ute) && ute.Field != "":
+		// Field is a path through the wire struct ("EventEnvelope.sequence");
+		// envelopes are flat, so its last element is the JSON name.
+		field := ute.Field[strings.LastIndexByte(ute.Field, '.')+1:]
+		f.add(field, fmt.Sprintf("JSON %s cannot be %s", ute.Value, ute.Type))
+		return nil
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+}
+
+type validator interface{ Validate() error }
+
+// encode validates v and marshals it without HTML escaping: payloads are
+// data, not web pages, and escaping would rewrite embedded JSON.
+func encode(v validator) ([]byte, error) {
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// isObject also insists on UTF-8, which JSON requires and the ClickHouse
+// sinks depend on; encoding/json would pass invalid bytes through.
+func isObject(p json.RawMessage) bool {
+	t := bytes.TrimLeft(p, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && utf8.Valid(p) && json.Valid(p)
+}
+
+// compact removes insignificant whitespace from valid JSON.
+func compact(p json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, p); err != nil {
+		return p // unreachable for validated payloads
+	}
+	return buf.Bytes()
+}
+
+func isCompactJSON(b []byte) bool {
+	if !utf8.Valid(b) || !json.Valid(b) {
+		return false
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return false
+	}
+	return bytes.Equal(c.Bytes(), b)
+}
