@@ -1,0 +1,121 @@
+// Package brokers defines how the order manager talks to a stock broker
+// that executes hedges: place a market order under an idempotency key (the
+// client order id, which is the execution id), then poll its status until
+// it is filled or failed. Implementations live in subpackages: dryrun (a
+// simulated broker with a durable ledger), and later alpaca and schwab.
+//
+// Error contract for every implementation:
+//   - an error wrapping ErrRejected is permanent: the order can never
+//     succeed as sent (invalid, refused by the broker) and must be failed,
+//     not retried;
+//   - ErrNotFound from Status means the broker does not know the order id;
+//   - any other error is transient (network, 5xx, rate limit, timeout): the
+//     caller retries with backoff. Retrying Place is always safe because
+//     Place is idempotent by ClientOrderID.
+package brokers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/shopspring/decimal"
+)
+
+// MaxClientOrderIDLen is the longest client order id accepted (Alpaca's
+// limit; an execution id is a 36-character UUID).
+const MaxClientOrderIDLen = 128
+
+var (
+	// ErrRejected marks a permanent failure: the order must be failed, not
+	// retried.
+	ErrRejected = errors.New("order rejected")
+	// ErrNotFound means the broker does not know the order.
+	ErrNotFound = errors.New("order not found")
+)
+
+// Order is a market order to hedge an exposure.
+type Order struct {
+	// ClientOrderID is the execution id: the idempotency key. Placing the
+	// same id twice never creates a second order.
+	ClientOrderID string
+	Symbol        market.Symbol
+	Shares        decimal.Decimal
+	Direction     market.Direction
+	// ReferencePrice is the last on-chain price of the symbol, if known.
+	ReferencePrice *decimal.Decimal
+}
+
+// Validate reports every problem with o, joined. Brokers reject an invalid
+// order with an error wrapping both ErrRejected and this error.
+func (o Order) Validate() error {
+	var errs []error
+	switch {
+	case o.ClientOrderID == "":
+		errs = append(errs, errors.New("client order id is empty"))
+	case len(o.ClientOrderID) > MaxClientOrderIDLen:
+		errs = append(errs, fmt.Errorf("client order id longer than %d bytes", MaxClientOrderIDLen))
+	}
+	if _, err := market.NewSymbol(string(o.Symbol)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := market.PositiveAmount("shares", o.Shares); err != nil {
+		errs = append(errs, err)
+	}
+	if !o.Direction.Valid() {
+		errs = append(errs, fmt.Errorf("invalid direction %q: want Buy or Sell", o.Direction))
+	}
+	if o.ReferencePrice != nil {
+		if err := market.PositiveAmount("reference price", *o.ReferencePrice); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Placement is a broker's answer to Place.
+type Placement struct {
+	BrokerOrderID string
+	AcceptedAt    time.Time
+	// Existing is true when the client order id was already known and the
+	// first order's placement is returned instead of placing a new one.
+	Existing bool
+}
+
+// State is where an order stands at the broker.
+type State string
+
+const (
+	StateSubmitted State = "submitted" // accepted, not (fully) filled yet
+	StateFilled    State = "filled"
+	StateFailed    State = "failed" // canceled, rejected or expired
+)
+
+// Terminal reports whether the order will not change any more.
+func (s State) Terminal() bool { return s == StateFilled || s == StateFailed }
+
+// OrderStatus is a snapshot of an order at the broker.
+type OrderStatus struct {
+	State        State
+	FilledShares decimal.Decimal
+	AvgPrice     decimal.Decimal // zero until something filled
+	Error        string          // why it failed, for StateFailed
+	UpdatedAt    time.Time
+}
+
+// Broker executes hedge orders. Implementations are safe for concurrent
+// use.
+type Broker interface {
+	Kind() market.Broker
+	// Fractional reports whether the broker accepts non-whole share
+	// quantities.
+	Fractional() bool
+	// Place submits o, idempotently by o.ClientOrderID: when the id is
+	// already known it returns the first order's placement with
+	// Existing=true.
+	Place(ctx context.Context, o Order) (Placement, error)
+	// Status returns the current state of an order placed earlier.
+	Status(ctx context.Context, brokerOrderID string) (OrderStatus, error)
+}

@@ -1,0 +1,407 @@
+// Package dryrun is a simulated stock broker for `--broker dry-run`, demos
+// and tests. It executes nothing, but it behaves like a real broker where
+// the pipeline depends on it: orders are idempotent by client order id,
+// survive a restart, fill after a delay at a known price, and a chosen
+// share of them is rejected.
+//
+// Every accepted order is one line of a JSONL ledger file, fsynced before
+// Place returns, so a crash can never lose an acknowledged order nor let a
+// retry place it twice. On open the ledger is read back into the index of
+// known client order ids; a torn last line (a crash mid-append) is cut off,
+// and any other unreadable line is an error naming its line number.
+//
+// Only one Broker may use a ledger file at a time (it is locked while open).
+//
+// Compared with upstream's MockBroker (DOMAIN.md s.8.4), which filled every
+// order at $100 with ids TEST_1, TEST_2, ...: the price comes from the
+// order's reference price or a fixed price (FixedPrice(100) reproduces
+// upstream), ids are derived from the client order id, and fills can be
+// delayed.
+package dryrun
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hedgeline/hedgeline/brokers"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/shopspring/decimal"
+)
+
+// ErrClosed is returned by calls on a closed Broker.
+var ErrClosed = errors.New("dry-run broker closed")
+
+// Price says at which price orders fill.
+type Price struct {
+	fixed *decimal.Decimal
+}
+
+// PriceLast fills at the order's ReferencePrice (the last on-chain price);
+// an order without one is rejected. It is the zero Price.
+var PriceLast = Price{}
+
+// FixedPrice fills every order at p.
+func FixedPrice(p decimal.Decimal) Price { return Price{fixed: &p} }
+
+// Fixed returns the fixed price, if this is one.
+func (p Price) Fixed() (decimal.Decimal, bool) {
+	if p.fixed == nil {
+		return decimal.Decimal{}, false
+	}
+	return *p.fixed, true
+}
+
+func (p Price) String() string {
+	if p.fixed == nil {
+		return "last"
+	}
+	return p.fixed.String()
+}
+
+// Config describes a dry-run broker.
+type Config struct {
+	// Ledger is the JSONL file of accepted orders (created if missing).
+	// Empty keeps orders in memory only, so idempotency does not survive a
+	// restart: for unit tests, never for a pipeline.
+	Ledger string
+	// Price is the fill price source: PriceLast (default) or FixedPrice.
+	Price Price
+	// FillDelay is how long an accepted order stays submitted before it
+	// reports filled (0: filled at once).
+	FillDelay time.Duration
+	// FailureRate in [0,1] is the share of orders rejected at Place. The
+	// fate of an order is a hash of its client order id, so it is the same
+	// on every attempt, restart and instance.
+	FailureRate float64
+	// Fractional accepts non-whole share quantities. Default false: whole
+	// shares only, like upstream's dry-run.
+	Fractional bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger logs accepted orders and ledger repairs (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Validate reports every problem in c, joined.
+func (c Config) Validate() error {
+	var errs []error
+	if math.IsNaN(c.FailureRate) || c.FailureRate < 0 || c.FailureRate > 1 {
+		errs = append(errs, fmt.Errorf("failure rate must be in [0,1], got %v", c.FailureRate))
+	}
+	if c.FillDelay < 0 {
+		errs = append(errs, fmt.Errorf("fill delay must be >= 0, got %s", c.FillDelay))
+	}
+	if p, ok := c.Price.Fixed(); ok {
+		if err := market.PositiveAmount("fixed price", p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Broker is the dry-run broker. It is safe for concurrent use.
+type Broker struct {
+	cfg  Config
+	log  *slog.Logger
+	path string
+
+	mu       sync.Mutex
+	f        *os.File // nil without a ledger file
+	size     int64    // bytes of complete lines in f
+	broken   error    // set when the ledger file is in an unknown state
+	closed   bool
+	entries  []LedgerEntry
+	byClient map[string]int // client order id -> index in entries
+	byBroker map[string]int // broker order id -> index in entries
+}
+
+var _ brokers.Broker = (*Broker)(nil)
+
+// Open validates cfg, opens (or creates) and locks the ledger, repairs a
+// torn last line and rebuilds the index of known orders.
+func Open(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dry-run broker: invalid config: %w", err)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Broker{
+		cfg:      cfg,
+		log:      log.With("component", "dryrun"),
+		path:     cfg.Ledger,
+		byClient: map[string]int{},
+		byBroker: map[string]int{},
+	}
+	if cfg.Ledger == "" {
+		return b, nil
+	}
+	if err := b.openLedger(); err != nil {
+		return nil, fmt.Errorf("dry-run broker: %w", err)
+	}
+	return b, nil
+}
+
+func (b *Broker) openLedger() error {
+	_, statErr := os.Stat(b.path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	f, err := os.OpenFile(b.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open ledger: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	if err := lockFile(f); err != nil {
+		return fmt.Errorf("ledger %s: %w", b.path, err)
+	}
+	if created {
+		// Make the new file's directory entry durable too.
+		if err := syncDir(filepath.Dir(b.path)); err != nil {
+			return fmt.Errorf("ledger %s: sync dir: %w", b.path, err)
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read ledger: %w", err)
+	}
+	entries, complete, err := parseLedger(b.path, data)
+	if err != nil {
+		return err
+	}
+	if complete < len(data) {
+		if err := f.Truncate(int64(complete)); err != nil {
+			return fmt.Errorf("ledger %s: truncate torn last line: %w", b.path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("ledger %s: sync: %w", b.path, err)
+		}
+		b.log.Warn("truncated torn last line of ledger (crash mid-write)",
+			"ledger", b.path, "line", len(entries)+1, "bytes", len(data)-complete)
+	}
+	for i, e := range entries {
+		if j, dup := b.byClient[e.ClientOrderID]; dup {
+			return fmt.Errorf("ledger %s line %d: client order id %q already on line %d", b.path, i+1, e.ClientOrderID, j+1)
+		}
+		if j, dup := b.byBroker[e.BrokerOrderID]; dup {
+			return fmt.Errorf("ledger %s line %d: broker order id %q already on line %d", b.path, i+1, e.BrokerOrderID, j+1)
+		}
+		b.byClient[e.ClientOrderID] = i
+		b.byBroker[e.BrokerOrderID] = i
+	}
+	b.entries = entries
+	b.f = f
+	b.size = int64(complete)
+	ok = true
+	return nil
+}
+
+// BrokerOrderID is the dry-run order id of a client order id: "DRY-" and
+// the first 16 hex digits of its SHA-256, so it is the same after a restart
+// or on another instance.
+func BrokerOrderID(clientOrderID string) string {
+	sum := sha256.Sum256([]byte(clientOrderID))
+	return "DRY-" + hex.EncodeToString(sum[:8])
+}
+
+// fate maps a client order id to a uniform number in [0,1): FNV-64a, mixed
+// with murmur3's 64-bit finalizer, top 53 bits. The finalizer matters: raw
+// FNV-1a barely moves its high bits when only the last bytes of the input
+// differ (exec-001, exec-002, ... all got the same fate without it).
+func fate(clientOrderID string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(clientOrderID))
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return float64(x>>11) / (1 << 53)
+}
+
+func (b *Broker) Kind() market.Broker { return market.DryRun }
+
+func (b *Broker) Fractional() bool { return b.cfg.Fractional }
+
+// Place accepts o, or rejects it with an error wrapping brokers.ErrRejected
+// (invalid order, non-whole shares when not fractional, no price, simulated
+// failure, or a known client order id reused for a different order). An
+// accepted order is on disk before Place returns. A known client order id
+// returns the first placement with Existing=true and writes nothing.
+func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement, error) {
+	if err := ctx.Err(); err != nil {
+		return brokers.Placement{}, err
+	}
+	if err := o.Validate(); err != nil {
+		return brokers.Placement{}, fmt.Errorf("%w: %w", brokers.ErrRejected, err)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return brokers.Placement{}, ErrClosed
+	}
+	if i, ok := b.byClient[o.ClientOrderID]; ok {
+		e := b.entries[i]
+		if e.Symbol != o.Symbol || e.Side != o.Direction || !e.Quantity.Equal(o.Shares) {
+			return brokers.Placement{}, fmt.Errorf("%w: client order id %q was already used for %s %s %s, not %s %s %s",
+				brokers.ErrRejected, o.ClientOrderID, e.Side, e.Quantity, e.Symbol, o.Direction, o.Shares, o.Symbol)
+		}
+		return brokers.Placement{BrokerOrderID: e.BrokerOrderID, AcceptedAt: e.AcceptedAt, Existing: true}, nil
+	}
+	if b.broken != nil {
+		return brokers.Placement{}, b.broken
+	}
+
+	if !b.cfg.Fractional && !o.Shares.Equal(o.Shares.Truncate(0)) {
+		return brokers.Placement{}, fmt.Errorf("%w: %s shares of %s: dry-run broker takes whole shares only", brokers.ErrRejected, o.Shares, o.Symbol)
+	}
+	price, ok := b.cfg.Price.Fixed()
+	if !ok {
+		if o.ReferencePrice == nil {
+			return brokers.Placement{}, fmt.Errorf("%w: no reference price for %s", brokers.ErrRejected, o.Symbol)
+		}
+		price = *o.ReferencePrice
+	}
+	if u := fate(o.ClientOrderID); u < b.cfg.FailureRate {
+		return brokers.Placement{}, fmt.Errorf("%w: simulated dry-run failure (failure rate %v)", brokers.ErrRejected, b.cfg.FailureRate)
+	}
+	id := BrokerOrderID(o.ClientOrderID)
+	if i, dup := b.byBroker[id]; dup { // a SHA-256 prefix collision: never in practice
+		return brokers.Placement{}, fmt.Errorf("%w: broker order id %s of %q collides with client order id %q",
+			brokers.ErrRejected, id, o.ClientOrderID, b.entries[i].ClientOrderID)
+	}
+
+	e := LedgerEntry{
+		ClientOrderID: o.ClientOrderID,
+		BrokerOrderID: id,
+		Symbol:        o.Symbol,
+		Side:          o.Direction,
+		Quantity:      o.Shares,
+		Price:         price,
+		AcceptedAt:    b.cfg.Now().UTC(),
+	}
+	if err := b.append(e); err != nil {
+		return brokers.Placement{}, err
+	}
+	b.entries = append(b.entries, e)
+	b.byClient[e.ClientOrderID] = len(b.entries) - 1
+	b.byBroker[e.BrokerOrderID] = len(b.entries) - 1
+	b.log.Info("dry-run order accepted (would execute)", "client_order_id", e.ClientOrderID,
+		"broker_order_id", e.BrokerOrderID, "symbol", e.Symbol, "side", e.Side,
+		"quantity", e.Quantity.String(), "price", e.Price.String())
+	return brokers.Placement{BrokerOrderID: id, AcceptedAt: e.AcceptedAt}, nil
+}
+
+// append writes e as one line and fsyncs it. On failure it cuts the file
+// back to its last complete line, so a later append cannot follow a partial
+// one; if even that fails the ledger is marked broken and every later Place
+// fails. Callers hold b.mu.
+func (b *Broker) append(e LedgerEntry) error {
+	if b.f == nil {
+		return nil
+	}
+	line, err := e.marshal()
+	if err != nil {
+		return fmt.Errorf("encode ledger line: %w", err)
+	}
+	_, err = b.f.Write(line)
+	if err == nil {
+		err = b.f.Sync()
+	}
+	if err != nil {
+		err = fmt.Errorf("ledger %s: append: %w", b.path, err)
+		if terr := b.f.Truncate(b.size); terr != nil {
+			b.broken = fmt.Errorf("%w; then truncate: %w (restart to repair)", err, terr)
+			return b.broken
+		}
+		return err
+	}
+	b.size += int64(len(line))
+	return nil
+}
+
+// Status reports an order placed earlier: submitted until its fill delay
+// elapsed, then filled in full at the ledger price. An unknown id is
+// brokers.ErrNotFound.
+func (b *Broker) Status(ctx context.Context, brokerOrderID string) (brokers.OrderStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return brokers.OrderStatus{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return brokers.OrderStatus{}, ErrClosed
+	}
+	i, ok := b.byBroker[brokerOrderID]
+	if !ok {
+		return brokers.OrderStatus{}, fmt.Errorf("%w: dry-run order %q", brokers.ErrNotFound, brokerOrderID)
+	}
+	e := b.entries[i]
+	filledAt := e.AcceptedAt.Add(b.cfg.FillDelay)
+	if b.cfg.Now().Before(filledAt) {
+		return brokers.OrderStatus{State: brokers.StateSubmitted, UpdatedAt: e.AcceptedAt}, nil
+	}
+	return brokers.OrderStatus{
+		State:        brokers.StateFilled,
+		FilledShares: e.Quantity,
+		AvgPrice:     e.Price,
+		UpdatedAt:    filledAt,
+	}, nil
+}
+
+// Orders returns the accepted orders in ledger order.
+func (b *Broker) Orders() []LedgerEntry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]LedgerEntry, len(b.entries))
+	copy(out, b.entries)
+	return out
+}
+
+// Close closes and unlocks the ledger. Later calls return ErrClosed;
+// Close itself is idempotent.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.f == nil {
+		return nil
+	}
+	if err := b.f.Close(); err != nil { // also releases the lock
+		return fmt.Errorf("dry-run broker: close ledger: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
