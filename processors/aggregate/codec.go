@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // Decoder maps type names to decoders of their payload struct, so every
@@ -38,7 +39,8 @@ func As[V any, T any](payload json.RawMessage) (T, error) {
 		var zero T
 		return zero, err
 	}
-	if dec.More() {
+	// Token, not More: More reports false for a stray '}' or ']'.
+	if _, err := dec.Token(); err != io.EOF {
 		var zero T
 		return zero, fmt.Errorf("trailing data after JSON value")
 	}

@@ -74,6 +74,9 @@ func TestDecoderRejectsUnknownFieldsAndTypes(t *testing.T) {
 	if _, err := d.Decode("Nope", []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Fatalf("unknown type: %v", err)
 	}
+	if _, err := d.Decode("Bumped", []byte(`{"by":1}}`)); err == nil {
+		t.Fatal("stray brace accepted")
+	}
 	if _, err := d.Decode("Bumped", []byte(`{"by":1} {}`)); err == nil {
 		t.Fatal("trailing data accepted")
 	}

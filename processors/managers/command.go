@@ -72,3 +72,5 @@ func rejectOut(aggType, stage string, in runner.Input, err error) (runner.Output
 	}
 	return runner.Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -120,3 +120,13 @@ func prune(ps []pending, committed int64) []pending {
 	}
 	return append([]pending(nil), ps[i:]...)
 }
+
+// DecodeState reads the stage state out of an encoded table record, for
+// views over a stage's table (the order poller reads in-flight orders).
+func DecodeState[S any](raw []byte) (S, error) {
+	var rec record[S]
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return rec.State, fmt.Errorf("decode table record: %w", err)
+	}
+	return rec.State, nil
+}

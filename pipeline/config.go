@@ -1,0 +1,192 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hedgeline/hedgeline/brokers/dryrun"
+	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/shopspring/decimal"
+)
+
+// Roles a process can run; "all" runs every one.
+var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl"}
+
+// kafkaFlags are shared by every command that talks to Kafka.
+type kafkaFlags struct {
+	brokers     string
+	partitions  int
+	replication int
+}
+
+func (k *kafkaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&k.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap addresses")
+	fs.IntVar(&k.partitions, "partitions", 4, "partitions of every topic (all topics share one count: goka copartitions)")
+	fs.IntVar(&k.replication, "replication", 1, "replication factor of created topics")
+}
+
+func (k kafkaFlags) list() []string {
+	var out []string
+	for _, b := range strings.Split(k.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (k kafkaFlags) validate() []error {
+	var errs []error
+	if len(k.list()) == 0 {
+		errs = append(errs, errors.New("--brokers: no address given"))
+	}
+	if k.partitions < 1 || k.partitions > 1024 {
+		errs = append(errs, fmt.Errorf("--partitions: want 1..1024, got %d", k.partitions))
+	}
+	if k.replication < 1 {
+		errs = append(errs, fmt.Errorf("--replication: want at least 1, got %d", k.replication))
+	}
+	return errs
+}
+
+// runConfig is everything `hedgeline run` is configured with.
+type runConfig struct {
+	kafka            kafkaFlags
+	stateDir         string
+	embedded         bool
+	embeddedListen   string
+	roles            string
+	broker           string
+	fractional       string // "", "true", "false": default per broker
+	thresholdShares  string
+	thresholdDollars string
+	dryRunLedger     string
+	dryRunPrice      string
+	dryRunFillDelay  time.Duration
+	dryRunFailRate   float64
+	pollInterval     time.Duration
+	staleAfter       time.Duration
+	fastGroups       bool
+	logLevel         string
+}
+
+func (c *runConfig) register(fs *flag.FlagSet) {
+	c.kafka.register(fs)
+	fs.StringVar(&c.stateDir, "state-dir", ".state", "directory for local state: goka tables, and the embedded broker's data")
+	fs.BoolVar(&c.embedded, "embedded", false, "also start the embedded Kafka-protocol broker in this process")
+	fs.StringVar(&c.embeddedListen, "embedded-listen", kafka.DefaultListen, "listen address of the embedded broker")
+	fs.StringVar(&c.roles, "roles", "all", "comma-separated roles to run: all, or any of "+strings.Join(allRoles, ", "))
+	fs.StringVar(&c.broker, "broker", "dry-run", "broker that executes hedges: dry-run (alpaca and schwab: not yet)")
+	fs.StringVar(&c.fractional, "fractional", "", "hedge fractional shares (default: true for alpaca, false otherwise)")
+	fs.StringVar(&c.thresholdShares, "threshold-shares", "", "hedge when |net| reaches this many shares (default 1)")
+	fs.StringVar(&c.thresholdDollars, "threshold-dollars", "", "hedge when |net| x last price reaches this many dollars")
+	fs.StringVar(&c.dryRunLedger, "dry-run-ledger", "", "JSONL ledger of every order the dry-run broker accepted (default: <state-dir>/dry-run-ledger.jsonl)")
+	fs.StringVar(&c.dryRunPrice, "dry-run-price", "last", "dry-run fill price: last (the on-chain reference price) or a fixed decimal")
+	fs.DurationVar(&c.dryRunFillDelay, "dry-run-fill-delay", 0, "dry-run: time from acceptance to fill")
+	fs.Float64Var(&c.dryRunFailRate, "dry-run-failure-rate", 0, "dry-run: fraction of orders rejected (deterministic per order)")
+	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often in-flight broker orders are polled")
+	fs.DurationVar(&c.staleAfter, "stale-after", 10*time.Minute, "fail an order with no broker update for this long")
+	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// settings are the validated, typed form of runConfig.
+type settings struct {
+	roles     map[string]bool
+	threshold market.Threshold
+	execution market.Execution
+	price     dryrun.Price
+	tuning    runner.Tuning
+}
+
+func (c runConfig) resolve() (settings, error) {
+	errs := c.kafka.validate()
+	var s settings
+	s.roles = map[string]bool{}
+	for _, r := range strings.Split(c.roles, ",") {
+		r = strings.TrimSpace(r)
+		switch {
+		case r == "all":
+			for _, a := range allRoles {
+				s.roles[a] = true
+			}
+		case contains(allRoles, r):
+			s.roles[r] = true
+		default:
+			errs = append(errs, fmt.Errorf("--roles: unknown role %q (want all or %s)", r, strings.Join(allRoles, ", ")))
+		}
+	}
+	b, err := market.ParseBroker(c.broker)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--broker: %w", err))
+	} else if b != market.DryRun {
+		errs = append(errs, fmt.Errorf("--broker: %s is not supported yet; use dry-run", b))
+	}
+	s.execution = market.DefaultExecution(b)
+	switch c.fractional {
+	case "":
+	case "true", "false":
+		s.execution.Fractional = c.fractional == "true"
+	default:
+		errs = append(errs, fmt.Errorf("--fractional: want true or false, got %q", c.fractional))
+	}
+	switch {
+	case c.thresholdShares != "" && c.thresholdDollars != "":
+		errs = append(errs, errors.New("--threshold-shares and --threshold-dollars are exclusive"))
+	case c.thresholdDollars != "":
+		s.threshold, err = parseThreshold(c.thresholdDollars, market.DollarThreshold)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--threshold-dollars: %w", err))
+		}
+	case c.thresholdShares != "":
+		s.threshold, err = parseThreshold(c.thresholdShares, market.SharesThreshold)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--threshold-shares: %w", err))
+		}
+	default:
+		s.threshold = market.WholeShare()
+	}
+	if c.dryRunPrice == "last" || c.dryRunPrice == "" {
+		s.price = dryrun.PriceLast
+	} else if p, err := decimal.NewFromString(c.dryRunPrice); err != nil || !p.IsPositive() {
+		errs = append(errs, fmt.Errorf("--dry-run-price: want last or a positive decimal, got %q", c.dryRunPrice))
+	} else {
+		s.price = dryrun.FixedPrice(p)
+	}
+	if c.dryRunFailRate < 0 || c.dryRunFailRate > 1 {
+		errs = append(errs, fmt.Errorf("--dry-run-failure-rate: want 0..1, got %v", c.dryRunFailRate))
+	}
+	if c.pollInterval <= 0 || c.staleAfter <= 0 {
+		errs = append(errs, errors.New("--poll-interval and --stale-after must be positive"))
+	}
+	if c.stateDir == "" {
+		errs = append(errs, errors.New("--state-dir: required"))
+	}
+	s.tuning = runner.DefaultTuning()
+	if c.fastGroups {
+		s.tuning = runner.TestTuning()
+	}
+	return s, errors.Join(errs...)
+}
+
+func parseThreshold(v string, mk func(decimal.Decimal) (market.Threshold, error)) (market.Threshold, error) {
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return market.Threshold{}, fmt.Errorf("%q is not a decimal", v)
+	}
+	return mk(d)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

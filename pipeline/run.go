@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hedgeline/hedgeline/brokers/dryrun"
+	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/managers"
+	"github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade"
+	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() {
+	register("run", "run the pipeline's roles (all by default) against a Kafka cluster", runPipelineCmd)
+}
+
+func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
+	var cfg runConfig
+	fs := newFlagSet("run", os.Stderr)
+	cfg.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	return runPipeline(ctx, cfg, log, nil)
+}
+
+// runPipeline runs until ctx ends or a role fails. ready, if not nil, is
+// closed once every role has recovered its state and is processing.
+func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
+	set, err := cfg.resolve()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cfg.embedded {
+		b, err := startEmbeddedKafka(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.kafka.brokers = b.Addr()
+	}
+	brokers := cfg.kafka.list()
+
+	admClient, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka admin client: %w", err)
+	}
+	defer admClient.Close()
+	adm := kadm.NewClient(admClient)
+	if err := ensureTopics(ctx, adm, cfg.kafka, log); err != nil {
+		return err
+	}
+
+	rc := runner.Config{
+		Brokers:     brokers,
+		StateDir:    filepath.Join(cfg.stateDir, "tables"),
+		Replication: cfg.kafka.replication,
+		Hasher:      topics.NewSymbolHash,
+		Logger:      log,
+		Tuning:      set.tuning,
+	}
+	var procs []*runner.Processor
+	add := func(p *runner.Processor, err error) error {
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		return nil
+	}
+	for _, agg := range []struct {
+		role  string
+		build func() (*runner.Processor, error)
+	}{
+		{"onchain-trade", func() (*runner.Processor, error) { return buildAggregate(onchaintrade.Definition, rc, adm) }},
+		{"position", func() (*runner.Processor, error) { return buildAggregate(position.Definition, rc, adm) }},
+		{"offchain-order", func() (*runner.Processor, error) { return buildAggregate(offchainorder.Definition, rc, adm) }},
+	} {
+		if set.roles[agg.role] {
+			if err := add(agg.build()); err != nil {
+				return err
+			}
+		}
+	}
+	if set.roles["trade-manager"] {
+		st := managers.TradeManager(managers.TradeConfig{Threshold: set.threshold, Execution: set.execution})
+		if err := add(runner.Build(st, rc, adm)); err != nil {
+			return err
+		}
+	}
+	if set.roles["pnl"] {
+		if err := add(runner.Build(managers.PnL(), rc, adm)); err != nil {
+			return err
+		}
+	}
+
+	var background []func(context.Context) error
+	if set.roles["order-manager"] {
+		run, err := buildOrderManager(ctx, cfg, set, rc, adm, log, add)
+		if err != nil {
+			return err
+		}
+		background = append(background, run...)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(procs)+len(background))
+	start := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	for _, p := range procs {
+		start(p.Run)
+	}
+	for _, f := range background {
+		start(f)
+	}
+
+	go func() {
+		for _, p := range procs {
+			if err := p.WaitReady(ctx); err != nil {
+				return
+			}
+		}
+		names := make([]string, 0, len(set.roles))
+		for r := range set.roles {
+			names = append(names, r)
+		}
+		sort.Strings(names)
+		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(brokers, ","),
+			"broker", set.execution.Broker, "threshold", set.threshold.String())
+		if ready != nil {
+			close(ready)
+		}
+	}()
+
+	<-ctx.Done()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func buildAggregate[S any](def aggregate.Definition[S], rc runner.Config, adm *kadm.Client) (*runner.Processor, error) {
+	st, err := runner.AggregateStage(def)
+	if err != nil {
+		return nil, err
+	}
+	return runner.Build(st, rc, adm)
+}
+
+// buildOrderManager wires the order placer, the tracker and the broker
+// poller (which reads the tracker's table through a goka view).
+func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runner.Config, adm *kadm.Client,
+	log *slog.Logger, add func(*runner.Processor, error) error) ([]func(context.Context) error, error) {
+	ledger := cfg.dryRunLedger
+	if ledger == "" {
+		ledger = filepath.Join(cfg.stateDir, "dry-run-ledger.jsonl")
+	}
+	if err := os.MkdirAll(filepath.Dir(ledger), 0o755); err != nil {
+		return nil, fmt.Errorf("dry-run ledger dir: %w", err)
+	}
+	broker, err := dryrun.Open(dryrun.Config{
+		Ledger: ledger, Price: set.price, FillDelay: cfg.dryRunFillDelay,
+		FailureRate: cfg.dryRunFailRate, Fractional: set.execution.Fractional, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dry-run broker: %w", err)
+	}
+	producer, err := kgo.NewClient(topics.ClientOpts(rc.Brokers)...)
+	if err != nil {
+		broker.Close()
+		return nil, fmt.Errorf("order poller producer: %w", err)
+	}
+	sc := rc.Sarama()
+	view, err := goka.NewView(rc.Brokers, goka.GroupTable(goka.Group(managers.OrderTrackerGroup)), new(codec.Bytes),
+		goka.WithViewHasher(topics.NewSymbolHash),
+		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
+		goka.WithViewAutoReconnect(),
+	)
+	if err != nil {
+		broker.Close()
+		producer.Close()
+		return nil, fmt.Errorf("order tracker view: %w", err)
+	}
+	poller, err := managers.NewPoller(managers.PollerConfig{
+		Broker: broker, Orders: viewOrders{view}, Producer: producer,
+		Partitions: int32(cfg.kafka.partitions), Interval: cfg.pollInterval, StaleAfter: cfg.staleAfter,
+		MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := add(runner.Build(managers.OrderPlacer(), rc, adm)); err != nil {
+		return nil, err
+	}
+	tracker := managers.OrderTracker()
+	tracker.OnAssign = poller.Assign
+	if err := add(runner.Build(tracker, rc, adm)); err != nil {
+		return nil, err
+	}
+	runView := func(ctx context.Context) error {
+		err := view.Run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("order tracker view: %w", err)
+		}
+		return nil
+	}
+	runPoller := func(ctx context.Context) error {
+		defer broker.Close()
+		defer producer.Close()
+		// Poll only once the view has caught up with the table.
+		for !view.Recovered() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		return poller.Run(ctx)
+	}
+	return []func(context.Context) error{runView, runPoller}, nil
+}
+
+// viewOrders lists the order tracker's table through a goka view.
+type viewOrders struct{ v *goka.View }
+
+func (o viewOrders) Each(fn func(key string, raw []byte) error) error {
+	it, err := o.v.Iterator()
+	if err != nil {
+		return fmt.Errorf("iterate order tracker table: %w", err)
+	}
+	defer it.Release()
+	for it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return fmt.Errorf("order %s: %w", it.Key(), err)
+		}
+		if v == nil {
+			continue
+		}
+		if err := fn(it.Key(), v.([]byte)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) {
+	dataDir := filepath.Join(cfg.stateDir, "kafka")
+	tables := filepath.Join(cfg.stateDir, "tables")
+	// goka refuses local tables that are ahead of the broker; a fresh broker
+	// means the local tables belong to a log that no longer exists.
+	if _, err := os.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
+		if err := os.RemoveAll(tables); err != nil {
+			return nil, fmt.Errorf("reset local tables for a fresh broker: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded broker data dir: %w", err)
+	}
+	b, err := kafka.Start(kafka.Config{Listen: cfg.embeddedListen, DataDir: dataDir, Partitions: int32(cfg.kafka.partitions), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	log.Info("embedded broker started", "addr", b.Addr(), "data_dir", dataDir)
+	return b, nil
+}
+
+func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {
+	rep, err := topics.Ensure(ctx, adm, topics.Catalog(int32(k.partitions), int16(k.replication)))
+	if err != nil {
+		return fmt.Errorf("topics: %w", err)
+	}
+	if len(rep.Created) > 0 {
+		log.Info("topics created", "topics", strings.Join(rep.Created, ","))
+	}
+	return nil
+}

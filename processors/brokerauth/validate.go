@@ -1,0 +1,47 @@
+package brokerauth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// checkToken validates a plaintext token without ever quoting it.
+func checkToken(field string, t Token) error {
+	switch {
+	case t == "":
+		return fieldErr(field, errors.New("must not be empty"))
+	case !utf8.ValidString(string(t)):
+		return fieldErr(field, errors.New("must be valid UTF-8"))
+	}
+	return nil
+}
+
+// checkSealed validates the shape of a ciphertext (Evolve has no key).
+func checkSealed(field string, t EncryptedToken) error {
+	if len(t) < minSealed {
+		return fieldErr(field, fmt.Errorf("%w: %d bytes, want at least %d", ErrInvalidCiphertext, len(t), minSealed))
+	}
+	return nil
+}
+
+func checkTime(field string, t time.Time) error {
+	if t.IsZero() {
+		return fieldErr(field, errors.New("must be set"))
+	}
+	return nil
+}
+
+func (e TokensStored) check() error {
+	return errors.Join(
+		checkSealed("access_token", e.AccessToken),
+		checkTime("access_token_fetched_at", e.AccessTokenFetchedAt),
+		checkSealed("refresh_token", e.RefreshToken),
+		checkTime("refresh_token_fetched_at", e.RefreshTokenFetchedAt),
+	)
+}
+
+func (e AccessTokenRefreshed) check() error {
+	return errors.Join(checkSealed("access_token", e.AccessToken), checkTime("refreshed_at", e.RefreshedAt))
+}

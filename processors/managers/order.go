@@ -1,0 +1,161 @@
+package managers
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/shopspring/decimal"
+)
+
+// The order manager is three parts:
+//   - OrderPlacer (stateless, position.events): each OffChainOrderPlaced
+//     becomes an OffchainOrder Place command, keyed by execution id.
+//   - OrderTracker (stateful, offchain-order.events): keeps every order's
+//     broker-facing state in its table and, when an order ends, tells the
+//     position (CompleteOffChainOrder / FailOffChainOrder).
+//   - Poller: walks the tracker's table, places pending orders at the
+//     broker (idempotently, client order id = execution id), polls submitted
+//     ones, fails stale ones, and sends the outcome as OffchainOrder
+//     commands. All broker I/O happens here, off the stream's hot path.
+const (
+	OrderPlacerGroup  = "order-placer"
+	OrderTrackerGroup = "order-tracker"
+)
+
+// OrderPlacer turns hedges decided by positions into orders.
+func OrderPlacer() runner.Stage[struct{}] {
+	return runner.Stage[struct{}]{
+		Group:     OrderPlacerGroup,
+		Input:     topics.PositionEvents,
+		Outputs:   []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
+		Stateless: true,
+		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
+			out, err := placeOrder(in)
+			return s, out, err
+		},
+	}
+}
+
+func placeOrder(in runner.Input) ([]runner.Output, error) {
+	bad := func(err error) ([]runner.Output, error) {
+		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, err)
+		return []runner.Output{o}, rerr
+	}
+	env, err := topics.DecodeEnvelope(in.Value)
+	if err != nil {
+		return bad(fmt.Errorf("undecodable event: %w", err))
+	}
+	if env.EventType != (position.OffChainOrderPlaced{}).EventType() {
+		return nil, nil
+	}
+	ev, err := position.Events.Decode(env.EventType, env.Payload)
+	if err != nil {
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+	}
+	p := ev.(position.OffChainOrderPlaced)
+	var cmd aggregate.Command = offchainorder.Place{
+		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
+		ReferencePrice: p.ReferencePrice,
+	}
+	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o}, nil
+}
+
+// OrderStatus is where the order manager sees an order.
+type OrderStatus string
+
+const (
+	OrderPending   OrderStatus = "pending"   // not yet accepted by the broker
+	OrderSubmitted OrderStatus = "submitted" // accepted, waiting for the fill
+	OrderDone      OrderStatus = "done"      // filled or failed; nothing to do
+)
+
+// TrackedOrder is the tracker's state per execution id.
+type TrackedOrder struct {
+	ExecutionID    string           `json:"execution_id"`
+	Symbol         market.Symbol    `json:"symbol"`
+	Shares         decimal.Decimal  `json:"shares"`
+	Direction      market.Direction `json:"direction"`
+	Broker         market.Broker    `json:"broker"`
+	ReferencePrice *decimal.Decimal `json:"reference_price,omitempty"`
+	Status         OrderStatus      `json:"status"`
+	BrokerOrderID  string           `json:"broker_order_id,omitempty"`
+	// LastUpdate is the time of the order's last event; the poller fails an
+	// order that has not moved for the stale timeout.
+	LastUpdate   time.Time `json:"last_update"`
+	LastSequence uint64    `json:"last_sequence"`
+}
+
+// OrderTracker follows orders to their end and reports the outcome to the
+// position that placed them.
+func OrderTracker() runner.Stage[TrackedOrder] {
+	return runner.Stage[TrackedOrder]{
+		Group:   OrderTrackerGroup,
+		Input:   topics.OffchainOrderEvents,
+		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
+		Handle:  trackOrder,
+	}
+}
+
+func trackOrder(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output, error) {
+	bad := func(err error) (TrackedOrder, []runner.Output, error) {
+		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, err)
+		return o, []runner.Output{r}, rerr
+	}
+	env, err := topics.DecodeEnvelope(in.Value)
+	if err != nil {
+		return bad(fmt.Errorf("undecodable event: %w", err))
+	}
+	if env.Sequence <= o.LastSequence {
+		return o, nil, nil
+	}
+	ev, err := offchainorder.Events.Decode(env.EventType, env.Payload)
+	if err != nil {
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+	}
+	o.LastSequence = env.Sequence
+	var out []runner.Output
+	send := func(c aggregate.Command, prefix string) error {
+		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, c)
+		out = append(out, r)
+		return err
+	}
+	switch e := ev.(type) {
+	case offchainorder.Placed:
+		o = TrackedOrder{
+			ExecutionID: env.AggregateID, Symbol: e.Symbol, Shares: e.Shares, Direction: e.Direction,
+			Broker: e.Broker, ReferencePrice: e.ReferencePrice, Status: OrderPending,
+			LastUpdate: e.PlacedAt, LastSequence: env.Sequence,
+		}
+	case offchainorder.Migrated:
+		// Legacy orders: the position was migrated with its own net, so a
+		// terminal legacy order is not reported to it again.
+		o = TrackedOrder{
+			ExecutionID: env.AggregateID, Symbol: e.Symbol, Shares: e.Shares, Direction: e.Direction,
+			Broker: e.Broker, Status: OrderDone, LastUpdate: e.MigratedAt, LastSequence: env.Sequence,
+		}
+	case offchainorder.Submitted:
+		o.Status, o.BrokerOrderID, o.LastUpdate = OrderSubmitted, e.BrokerOrderID, e.SubmittedAt
+	case offchainorder.PartiallyFilled:
+		o.LastUpdate = e.PartiallyFilledAt
+	case offchainorder.Filled:
+		o.Status, o.LastUpdate = OrderDone, e.FilledAt
+		err = send(position.CompleteOffChainOrder{
+			ExecutionID: o.ExecutionID, SharesFilled: o.Shares, Direction: o.Direction,
+			BrokerOrderID: o.BrokerOrderID, Price: e.Price, BrokerTimestamp: e.FilledAt,
+		}, "complete:")
+	case offchainorder.Failed:
+		o.Status, o.LastUpdate = OrderDone, e.FailedAt
+		err = send(position.FailOffChainOrder{ExecutionID: o.ExecutionID, Error: e.Error}, "fail:")
+	}
+	return o, out, err
+}

@@ -1,0 +1,58 @@
+package onchaintrade
+
+import (
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/shopspring/decimal"
+)
+
+// Witness records a fill seen on chain. It is the genesis command and the
+// duplicate guard: a second Witness of the same trade is ErrAlreadyFilled.
+type Witness struct {
+	TradeID market.TradeID `json:"trade_id"`
+	// Symbol is the tokenized symbol as on chain ("tAAPL", "AAPL0x", "NVDAs1").
+	Symbol         string           `json:"symbol"`
+	Amount         decimal.Decimal  `json:"amount"`
+	Direction      market.Direction `json:"direction"`
+	PriceUSDC      decimal.Decimal  `json:"price_usdc"`
+	BlockNumber    uint64           `json:"block_number"`
+	BlockTimestamp time.Time        `json:"block_timestamp"`
+}
+
+// Enrich adds gas and (optionally) Pyth data to a filled trade, once.
+type Enrich struct {
+	// GasUsed is the transaction's gas; positive and at most MaxInt64.
+	GasUsed uint64 `json:"gas_used"`
+	// EffectiveGasPrice is the receipt's effective gas price in wei, a JSON
+	// integer; positive and at most MaxInt64 (the legacy column's bound and
+	// upstream's GasPriceOutOfRange).
+	EffectiveGasPrice uint64            `json:"effective_gas_price"`
+	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
+}
+
+// Migrate imports a legacy onchain_trades row. block_number may be 0 (the
+// legacy table had none); gas and Pyth data are optional.
+type Migrate struct {
+	TradeID        market.TradeID    `json:"trade_id"`
+	Symbol         string            `json:"symbol"`
+	Amount         decimal.Decimal   `json:"amount"`
+	Direction      market.Direction  `json:"direction"`
+	PriceUSDC      decimal.Decimal   `json:"price_usdc"`
+	BlockNumber    uint64            `json:"block_number"`
+	BlockTimestamp time.Time         `json:"block_timestamp"`
+	GasUsed        *uint64           `json:"gas_used,omitempty"`
+	PythPrice      *market.PythPrice `json:"pyth_price,omitempty"`
+}
+
+func (Witness) CommandType() string { return "Witness" }
+func (Enrich) CommandType() string  { return "Enrich" }
+func (Migrate) CommandType() string { return "Migrate" }
+
+// Commands decodes command payloads by type name.
+var Commands = aggregate.Decoder[aggregate.Command]{
+	"Witness": aggregate.As[Witness, aggregate.Command],
+	"Enrich":  aggregate.As[Enrich, aggregate.Command],
+	"Migrate": aggregate.As[Migrate, aggregate.Command],
+}

@@ -1,0 +1,56 @@
+package onchaintrade
+
+import (
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/shopspring/decimal"
+)
+
+// Filled is the genesis event of a witnessed fill.
+type Filled struct {
+	TradeID        market.TradeID   `json:"trade_id"`
+	Symbol         string           `json:"symbol"`
+	BaseSymbol     market.Symbol    `json:"base_symbol"`
+	Amount         decimal.Decimal  `json:"amount"`
+	Direction      market.Direction `json:"direction"`
+	PriceUSDC      decimal.Decimal  `json:"price_usdc"`
+	BlockNumber    uint64           `json:"block_number"`
+	BlockTimestamp time.Time        `json:"block_timestamp"`
+	FilledAt       time.Time        `json:"filled_at"`
+}
+
+// Enriched adds gas and optional Pyth data to a filled trade.
+type Enriched struct {
+	GasUsed           uint64            `json:"gas_used"`
+	EffectiveGasPrice uint64            `json:"effective_gas_price"`
+	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
+	EnrichedAt        time.Time         `json:"enriched_at"`
+}
+
+// Migrated is the genesis event of a trade imported from the legacy table.
+type Migrated struct {
+	TradeID        market.TradeID    `json:"trade_id"`
+	Symbol         string            `json:"symbol"`
+	BaseSymbol     market.Symbol     `json:"base_symbol"`
+	Amount         decimal.Decimal   `json:"amount"`
+	Direction      market.Direction  `json:"direction"`
+	PriceUSDC      decimal.Decimal   `json:"price_usdc"`
+	BlockNumber    uint64            `json:"block_number"`
+	BlockTimestamp time.Time         `json:"block_timestamp"`
+	GasUsed        *uint64           `json:"gas_used,omitempty"`
+	PythPrice      *market.PythPrice `json:"pyth_price,omitempty"`
+	MigratedAt     time.Time         `json:"migrated_at"`
+}
+
+func (Filled) EventType() string   { return "OnChainTradeEvent::Filled" }
+func (Enriched) EventType() string { return "OnChainTradeEvent::Enriched" }
+func (Migrated) EventType() string { return "OnChainTradeEvent::Migrated" }
+
+// Events decodes event payloads by type name.
+var Events = aggregate.Decoder[aggregate.Event]{
+	"OnChainTradeEvent::Filled":   aggregate.As[Filled, aggregate.Event],
+	"OnChainTradeEvent::Enriched": aggregate.As[Enriched, aggregate.Event],
+	"OnChainTradeEvent::Migrated": aggregate.As[Migrated, aggregate.Event],
+}
