@@ -303,8 +303,18 @@ func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) 
 	return b, nil
 }
 
+// stateGroups are the goka groups that keep a table.
+var stateGroups = []string{
+	runner.GroupOf(topics.OnChainTrade), runner.GroupOf(topics.Position), runner.GroupOf(topics.OffchainOrder),
+	managers.OrderTrackerGroup, managers.PnLGroup,
+}
+
 func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {
-	rep, err := topics.Ensure(ctx, adm, topics.Catalog(int32(k.partitions), int16(k.replication)))
+	specs := topics.Catalog(int32(k.partitions), int16(k.replication))
+	for _, g := range stateGroups {
+		specs = append(specs, topics.TableSpec(g, int32(k.partitions), int16(k.replication)))
+	}
+	rep, err := topics.Ensure(ctx, adm, specs)
 	if err != nil {
 		return fmt.Errorf("topics: %w", err)
 	}

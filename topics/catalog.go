@@ -163,3 +163,18 @@ func Catalog(partitions int32, replication int16) []Spec {
 		Configs:           keepForever(),
 	})
 }
+
+// Table is the kind of a goka group table topic.
+const Table Kind = "table"
+
+// TableSpec is the spec of a goka group's table topic ("<group>-table").
+// Created up front (not left to goka) so views can open it before the
+// group's first start, and with retention.ms=-1 so no broker expires a
+// compacted table by time (kfake applies time retention to compacted topics).
+func TableSpec(group string, partitions int32, replication int16) Spec {
+	return Spec{
+		Name: group + "-table", Kind: Table, Keying: KeyWhole,
+		Partitions: partitions, ReplicationFactor: replication,
+		Configs: map[string]string{"cleanup.policy": "compact", "retention.ms": "-1"},
+	}
+}
