@@ -16,7 +16,7 @@ test:
 	$(GO) test -count=1 -p 2 -timeout 15m ./...
 
 run: build
-	./$(BIN) run $(RUN_ARGS)
+	./$(BIN) demo $(RUN_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/pnl"
+	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// readTopic returns every record of a topic up to its current end, without
+// a consumer group: a point-in-time read for queries and the demo.
+func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	want := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = kgo.NewOffset().AtStart()
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil, nil
+	}
+	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	var out []*kgo.Record
+	for len(remaining) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for _, e := range fs.Errors() {
+			return nil, fmt.Errorf("read %s/%d: %w", e.Topic, e.Partition, e.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := remaining[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			out = append(out, r)
+			if r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+		})
+	}
+	return out, nil
+}
+
+// foldPositions rebuilds every position from position.events, skipping
+// re-published duplicates by (aggregate_id, sequence).
+func foldPositions(recs []*kgo.Record) (map[string]aggregate.Lifecycle[position.State], error) {
+	out := map[string]aggregate.Lifecycle[position.State]{}
+	for _, r := range recs {
+		env, err := topics.DecodeEnvelope(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("position.events offset %d: %w", r.Offset, err)
+		}
+		l := out[env.AggregateID]
+		if env.Sequence <= l.Version {
+			continue
+		}
+		ev, err := position.Events.Decode(env.EventType, env.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("position.events offset %d: %w", r.Offset, err)
+		}
+		out[env.AggregateID] = position.Evolve(l, ev)
+	}
+	return out, nil
+}
+
+// pnlSummary is one row of the PnL table: the latest record per symbol and
+// the volumes behind it.
+type pnlSummary struct {
+	Symbol         string          `json:"symbol"`
+	RealizedPnL    decimal.Decimal `json:"realized_pnl"`
+	NetPosition    decimal.Decimal `json:"net_position"`
+	OnchainVolume  decimal.Decimal `json:"onchain_volume"`
+	OffchainVolume decimal.Decimal `json:"offchain_volume"`
+	Fills          int             `json:"fills"`
+}
+
+func summarizePnL(recs []*kgo.Record) ([]pnlSummary, error) {
+	by := map[string]*pnlSummary{}
+	last := map[string]uint64{}
+	for _, r := range recs {
+		var rec pnl.Record
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			return nil, fmt.Errorf("pnl.events offset %d: %w", r.Offset, err)
+		}
+		sym := string(rec.Symbol)
+		if rec.PositionSequence <= last[sym] {
+			continue // re-published duplicate
+		}
+		last[sym] = rec.PositionSequence
+		s := by[sym]
+		if s == nil {
+			s = &pnlSummary{Symbol: sym}
+			by[sym] = s
+		}
+		s.RealizedPnL, s.NetPosition = rec.CumulativePnL, rec.NetPositionAfter
+		if rec.Venue == pnl.Onchain {
+			s.OnchainVolume = s.OnchainVolume.Add(rec.Quantity)
+		} else {
+			s.OffchainVolume = s.OffchainVolume.Add(rec.Quantity)
+		}
+		s.Fills++
+	}
+	out := make([]pnlSummary, 0, len(by))
+	for _, s := range by {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Symbol < out[j].Symbol })
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// kgoRecord keeps signatures short where records are passed around.
+type kgoRecord = kgo.Record
+
+func init() {
+	register("tail", "print every record of a topic so far, one JSON value per line: tail [--brokers ADDR] TOPIC", runTail)
+}
+
+func runTail(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("tail", os.Stderr)
+	var k kafkaFlags
+	k.register(fs)
+	keys := fs.Bool("keys", false, "prefix each value with its record key and a tab")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("tail: exactly one TOPIC expected")
+	}
+	recs, err := readTopic(ctx, k.list(), fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if *keys {
+			fmt.Fprintf(stdout, "%s\t", r.Key)
+		}
+		fmt.Fprintf(stdout, "%s\n", r.Value)
+	}
+	return nil
+}
