@@ -5,7 +5,8 @@
 #
 # Usage: scripts/fetch-chdb.sh        # prints the path of the verified library
 # Env:   XDG_CACHE_HOME (default ~/.cache)
-#        HEDGELINE_CLICKHOUSE_LIB: if set to an existing file, only verify it.
+#        HEDGELINE_CLICKHOUSE_LIB: if set, nothing is fetched: it must name an
+#        existing file (not hash-checked, like lib.go: a deliberate override).
 #
 # Keep VERSION and SHA256 in sync with embedded/clickhouse/lib.go.
 set -euo pipefail
@@ -34,7 +35,7 @@ verify() { # verify FILE: true if sha256 matches (marker fast path first)
 }
 
 if [ -n "${HEDGELINE_CLICKHOUSE_LIB:-}" ]; then
-	verify "$HEDGELINE_CLICKHOUSE_LIB" || die "HEDGELINE_CLICKHOUSE_LIB=$HEDGELINE_CLICKHOUSE_LIB is missing or its sha256 is not $SHA256"
+	[ -f "$HEDGELINE_CLICKHOUSE_LIB" ] || die "HEDGELINE_CLICKHOUSE_LIB=$HEDGELINE_CLICKHOUSE_LIB does not exist"
 	echo "$HEDGELINE_CLICKHOUSE_LIB"
 	exit 0
 fi
@@ -50,8 +51,19 @@ if verify "$LIB"; then
 	exit 0
 fi
 
-command -v npm >/dev/null || die "npm not found; install it (Debian: apt-get install npm) or set HEDGELINE_CLICKHOUSE_LIB to an existing libchdb.so (sha256 $SHA256)"
 mkdir -p "$CACHE"
+# Same lock file as lib.go: concurrent fetchers wait, then find it present.
+if command -v flock >/dev/null; then
+	exec 9>"$CACHE/.lock"
+	flock 9
+	if verify "$LIB"; then
+		write_marker "$LIB"
+		echo "$LIB"
+		exit 0
+	fi
+fi
+
+command -v npm >/dev/null || die "npm not found; install it (Debian: apt-get install npm) or set HEDGELINE_CLICKHOUSE_LIB to an existing libchdb.so (sha256 $SHA256)"
 # Temp dir inside the cache dir so the final mv is an atomic rename.
 TMP="$(mktemp -d "${CACHE}/.fetch.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
@@ -59,7 +71,7 @@ trap 'rm -rf "$TMP"' EXIT
 echo "fetch-chdb: downloading ${PKG} (~177 MB) ..." >&2
 if ! (cd "$TMP" && npm pack --silent "$PKG" >"$TMP/pack.out" 2>"$TMP/pack.err"); then
 	cat "$TMP/pack.err" >&2
-	die "npm pack ${PKG} failed (npm registry unreachable?). Point HEDGELINE_CLICKHOUSE_LIB at an existing libchdb.so (sha256 $SHA256) instead."
+	die "npm pack ${PKG} failed: is the npm registry reachable (npm config: registry, proxy)? Or set HEDGELINE_CLICKHOUSE_LIB=/path/to/libchdb.so, an existing copy from that package (sha256 $SHA256)."
 fi
 TGZ="$(ls "$TMP"/*.tgz 2>/dev/null | head -n1)"
 [ -n "$TGZ" ] || die "npm pack produced no tarball"
