@@ -36,3 +36,5 @@ func parse(fs *flag.FlagSet, args []string) error {
 func envName(flagName string) string {
 	return "HEDGELINE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
+
+func errRequired(flag string) error { return fmt.Errorf("%s is required", flag) }

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
+)
+
+func init() {
+	register("clickhouse", "run the embedded ClickHouse (26.7, libchdb) on 127.0.0.1 until SIGTERM", runClickHouse)
+}
+
+func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
+	fs := newFlagSet("clickhouse", os.Stderr)
+	dataDir := fs.String("data-dir", "", "directory of the ClickHouse data (required)")
+	tcpPort := fs.Int("tcp-port", 9000, "native protocol port on 127.0.0.1")
+	httpPort := fs.Int("http-port", 0, "HTTP interface port on 127.0.0.1 (0: off)")
+	lib := fs.String("clickhouse-lib", "", "path of libchdb.so (default: "+clickhouse.EnvLib+", then the cache, then a verified download)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return errRequired("--data-dir")
+	}
+	libPath := *lib
+	if libPath == "" {
+		p, err := clickhouse.LibPath(ctx)
+		if err != nil {
+			return err
+		}
+		libPath = p
+	}
+	log, err := newLogger("info")
+	if err != nil {
+		return err
+	}
+	log.Info("embedded ClickHouse starting", "tcp", fmt.Sprintf("127.0.0.1:%d", *tcpPort), "data_dir", *dataDir, "lib", libPath)
+	return clickhouse.Run(ctx, clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: libPath})
+}
