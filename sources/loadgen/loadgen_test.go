@@ -10,7 +10,7 @@ func TestFillsAreValidChainOrderedAndDeterministic(t *testing.T) {
 	var lastBlock, lastLog uint64
 	for i := 0; i < 5000; i++ {
 		f, g := a.Next(), b.Next()
-		if (f.TradeID != g.TradeID || !f.Amount.Equal(g.Amount) || !f.PriceUSDC.Equal(g.PriceUSDC)) {
+		if f.TradeID != g.TradeID || !f.Amount.Equal(g.Amount) || !f.PriceUSDC.Equal(g.PriceUSDC) {
 			t.Fatalf("fill %d differs between equal seeds", i)
 		}
 		if seen[f.TradeID.String()] {
