@@ -73,6 +73,7 @@ type runConfig struct {
 	staleAfter       time.Duration
 	fastGroups       bool
 	logLevel         string
+	pprof            string
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -93,6 +94,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.staleAfter, "stale-after", 10*time.Minute, "fail an order with no broker update for this long")
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 }
 
 // settings are the validated, typed form of runConfig.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,6 +58,14 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if cfg.pprof != "" {
+		go func() {
+			log.Info("pprof listening", "addr", cfg.pprof)
+			if err := http.ListenAndServe(cfg.pprof, nil); err != nil {
+				log.Warn("pprof server stopped", "err", err)
+			}
+		}()
+	}
 
 	if cfg.embedded {
 		b, err := startEmbeddedKafka(cfg, log)
@@ -97,9 +107,9 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		role  string
 		build func() (*runner.Processor, error)
 	}{
-		{"onchain-trade", func() (*runner.Processor, error) { return buildAggregate(onchaintrade.Definition, rc, adm) }},
-		{"position", func() (*runner.Processor, error) { return buildAggregate(position.Definition, rc, adm) }},
-		{"offchain-order", func() (*runner.Processor, error) { return buildAggregate(offchainorder.Definition, rc, adm) }},
+		{"onchain-trade", func() (*runner.Processor, error) { return buildAggregate(onchaintrade.Definition, rc) }},
+		{"position", func() (*runner.Processor, error) { return buildAggregate(position.Definition, rc) }},
+		{"offchain-order", func() (*runner.Processor, error) { return buildAggregate(offchainorder.Definition, rc) }},
 	} {
 		if set.roles[agg.role] {
 			if err := add(agg.build()); err != nil {
@@ -109,19 +119,19 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 	}
 	if set.roles["trade-manager"] {
 		st := managers.TradeManager(managers.TradeConfig{Threshold: set.threshold, Execution: set.execution})
-		if err := add(runner.Build(st, rc, adm)); err != nil {
+		if err := add(runner.Build(st, rc)); err != nil {
 			return err
 		}
 	}
 	if set.roles["pnl"] {
-		if err := add(runner.Build(managers.PnL(), rc, adm)); err != nil {
+		if err := add(runner.Build(managers.PnL(), rc)); err != nil {
 			return err
 		}
 	}
 
 	var background []func(context.Context) error
 	if set.roles["order-manager"] {
-		run, err := buildOrderManager(ctx, cfg, set, rc, adm, log, add)
+		run, err := buildOrderManager(cfg, set, rc, log, add)
 		if err != nil {
 			return err
 		}
@@ -175,17 +185,17 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 	return errors.Join(all...)
 }
 
-func buildAggregate[S any](def aggregate.Definition[S], rc runner.Config, adm *kadm.Client) (*runner.Processor, error) {
+func buildAggregate[S any](def aggregate.Definition[S], rc runner.Config) (*runner.Processor, error) {
 	st, err := runner.AggregateStage(def)
 	if err != nil {
 		return nil, err
 	}
-	return runner.Build(st, rc, adm)
+	return runner.Build(st, rc)
 }
 
 // buildOrderManager wires the order placer, the tracker and the broker
 // poller (which reads the tracker's table through a goka view).
-func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runner.Config, adm *kadm.Client,
+func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 	log *slog.Logger, add func(*runner.Processor, error) error) ([]func(context.Context) error, error) {
 	ledger := cfg.dryRunLedger
 	if ledger == "" {
@@ -227,12 +237,12 @@ func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runn
 	if err != nil {
 		return nil, err
 	}
-	if err := add(runner.Build(managers.OrderPlacer(), rc, adm)); err != nil {
+	if err := add(runner.Build(managers.OrderPlacer(), rc)); err != nil {
 		return nil, err
 	}
 	tracker := managers.OrderTracker()
 	tracker.OnAssign = poller.Assign
-	if err := add(runner.Build(tracker, rc, adm)); err != nil {
+	if err := add(runner.Build(tracker, rc)); err != nil {
 		return nil, err
 	}
 	runView := func(ctx context.Context) error {

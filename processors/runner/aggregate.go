@@ -3,6 +3,7 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -21,7 +22,9 @@ const recentCommands = 32
 // ids of the last commands it decided.
 type AggState[S any] struct {
 	Lifecycle aggregate.Lifecycle[S] `json:"lifecycle"`
-	Recent    []string               `json:"recent,omitempty"`
+	// Recent holds 64-bit FNV-1a hashes of the last command ids: the state
+	// is rewritten on every command, and full ids made it three times larger.
+	Recent []uint64 `json:"recent,omitempty"`
 }
 
 // AggregateStage runs an aggregate: commands in, events (or rejections) out,
@@ -79,7 +82,8 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	if id := IDOfKey(in.Key); env.AggregateID != id {
 		return reject(env.AggregateID, fmt.Errorf("aggregate_id %q does not match record key %q", env.AggregateID, in.Key))
 	}
-	if slices.Contains(st.Recent, env.CommandID) {
+	idHash := hashID(env.CommandID)
+	if slices.Contains(st.Recent, idHash) {
 		return st, nil, nil // sent twice upstream; its events are already published
 	}
 	cmd, err := def.DecodeCommand(env.CommandType, env.Payload)
@@ -89,7 +93,7 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	meta := aggregate.Meta{AggregateID: env.AggregateID, CommandID: env.CommandID, At: env.IssuedAt.UTC()}
 	before := st.Lifecycle
 	after, events, err := aggregate.Execute(def, before, cmd, meta)
-	st.Recent = remember(st.Recent, env.CommandID)
+	st.Recent = remember(st.Recent, idHash)
 	if err != nil {
 		return reject(env.AggregateID, fmt.Errorf("%s %s refused: %w", env.CommandType, env.CommandID, err))
 	}
@@ -126,12 +130,18 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	return st, out, nil
 }
 
-func remember(recent []string, id string) []string {
+func remember(recent []uint64, id uint64) []uint64 {
 	recent = append(recent, id)
 	if len(recent) > recentCommands {
-		recent = append([]string(nil), recent[len(recent)-recentCommands:]...)
+		recent = append([]uint64(nil), recent[len(recent)-recentCommands:]...)
 	}
 	return recent
+}
+
+func hashID(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
 }
 
 func firstNonEmpty(a, b string) string {

@@ -32,7 +32,6 @@ type Tuning struct {
 	HeartbeatInterval  time.Duration
 	SessionTimeout     time.Duration
 	AutoCommitInterval time.Duration
-	CommitsRefresh     time.Duration // how often the committed offsets are read for pruning
 }
 
 // DefaultTuning suits a production cluster.
@@ -42,7 +41,6 @@ func DefaultTuning() Tuning {
 		HeartbeatInterval:  3 * time.Second,
 		SessionTimeout:     30 * time.Second,
 		AutoCommitInterval: time.Second,
-		CommitsRefresh:     time.Second,
 	}
 }
 
@@ -53,7 +51,6 @@ func TestTuning() Tuning {
 		HeartbeatInterval:  300 * time.Millisecond,
 		SessionTimeout:     6 * time.Second,
 		AutoCommitInterval: 100 * time.Millisecond,
-		CommitsRefresh:     200 * time.Millisecond,
 	}
 }
 
@@ -70,7 +67,7 @@ func (c Config) Validate() error {
 	if t.SessionTimeout <= t.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("session timeout %s must exceed heartbeat interval %s", t.SessionTimeout, t.HeartbeatInterval))
 	}
-	if t.AutoCommitInterval <= 0 || t.CommitsRefresh <= 0 || t.FlushFrequency <= 0 {
+	if t.AutoCommitInterval <= 0 || t.FlushFrequency <= 0 {
 		errs = append(errs, errors.New("tuning intervals must be positive"))
 	}
 	return errors.Join(errs...)

@@ -9,7 +9,6 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // Stage is one goka group: an input topic, a handler, the topics it emits
@@ -28,24 +27,16 @@ type Stage[S any] struct {
 
 // Processor is a running stage.
 type Processor struct {
-	name    string
-	proc    *goka.Processor
-	commits *Commits
+	name string
+	proc *goka.Processor
 }
 
-// Build wires a stage into a goka processor. adm reads the group's committed
-// offsets for pruning (it may be nil for stateless stages).
-func Build[S any](st Stage[S], cfg Config, adm *kadm.Client) (*Processor, error) {
+// Build wires a stage into a goka processor.
+func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Group, err)
 	}
-	var commits *Commits
-	if !st.Stateless {
-		if adm == nil {
-			return nil, fmt.Errorf("stage %s: a stateful stage needs an admin client", st.Group)
-		}
-		commits = NewCommits(adm, st.Group, st.Input, cfg.Tuning.CommitsRefresh, cfg.logger())
-	}
+	marks := newMarks()
 	log := cfg.logger().With("group", st.Group)
 	cb := func(ctx goka.Context, msg any) {
 		in := Input{
@@ -67,7 +58,7 @@ func Build[S any](st Stage[S], cfg Config, adm *kadm.Client) (*Processor, error)
 		if v := ctx.Value(); v != nil {
 			raw = v.([]byte)
 		}
-		newRaw, out, redelivered, err := step(st.Handle, raw, in, commits.Committed(in.Partition))
+		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(in.Partition))
 		if err != nil {
 			ctx.Fail(err)
 		}
@@ -91,7 +82,7 @@ func Build[S any](st Stage[S], cfg Config, adm *kadm.Client) (*Processor, error)
 
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
+		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, cfg.topicManagerConfig())),
@@ -118,7 +109,7 @@ func Build[S any](st Stage[S], cfg Config, adm *kadm.Client) (*Processor, error)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
 	}
-	return &Processor{name: st.Group, proc: proc, commits: commits}, nil
+	return &Processor{name: st.Group, proc: proc}, nil
 }
 
 func emit(ctx goka.Context, out []Output) {
@@ -129,11 +120,6 @@ func emit(ctx goka.Context, out []Output) {
 
 // Run processes until ctx ends or the processor fails.
 func (p *Processor) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if p.commits != nil {
-		go p.commits.Run(ctx)
-	}
 	err := p.proc.Run(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stage %s: %w", p.name, err)

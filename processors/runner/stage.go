@@ -16,10 +16,12 @@
 //     partition, so an input with offset < Next is a redelivery. The runner
 //     re-emits the outputs recorded for that offset, byte for byte, and
 //     decides nothing.
-//   - Outputs of inputs below the group's committed offset are pruned when the
-//     key is next written: Kafka never redelivers below the commit, and the
-//     commit only moves forward (Commits reads it from the broker). A burst on
-//     one hot key therefore keeps exactly its uncommitted window, never less.
+//   - Outputs of inputs below the group's marked offset are pruned when the
+//     key is next written. goka marks an input for commit only once its table
+//     write and every emit were acknowledged, so those outputs are durable in
+//     Kafka and a redelivery needs nothing re-emitted (marks.go). A burst on
+//     one hot key keeps exactly its unacknowledged window, never less; a
+//     fixed-size ring would drop entries still in flight.
 //   - If the table write itself was lost, the redelivered input finds the old
 //     state and is handled again; stages are deterministic, so it produces the
 //     same outputs with the same sequences, which consumers drop as duplicates.
@@ -46,9 +48,9 @@ type Input struct {
 
 // Output is one record a stage emits.
 type Output struct {
-	Topic string `json:"t"`
-	Key   string `json:"k"`
-	Value []byte `json:"v"`
+	Topic string
+	Key   string
+	Value []byte
 }
 
 // Handler computes a key's new state and the outputs of one input. It must
@@ -57,76 +59,70 @@ type Output struct {
 // a bug or an infrastructure fault and stops the processor.
 type Handler[S any] func(state S, in Input) (S, []Output, error)
 
-// record is the table value kept per key.
-type record[S any] struct {
-	State   S         `json:"state"`
-	Next    int64     `json:"next"`
-	Pending []pending `json:"pending,omitempty"`
-}
-
-type pending struct {
-	Offset  int64    `json:"o"`
-	Outputs []Output `json:"out"`
-}
-
 // step is the runner's core, free of goka so it can be tested directly: it
 // applies in to the encoded record (nil for a new key) and returns the new
 // encoded record (nil when unchanged) and the outputs to emit. committed is
-// the group's committed offset for the input's partition (-1 if unknown).
+// the offset below which the partition's outputs are durable (-1 if unknown).
 func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
-	var rec record[S]
+	var rec rawRecord
+	var state S
 	if raw != nil {
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return nil, nil, false, fmt.Errorf("decode table record of key %q: %w", in.Key, err)
+		if rec, err = decodeRecord(raw); err != nil {
+			return nil, nil, false, fmt.Errorf("key %q: %w", in.Key, err)
 		}
 	}
-	if in.Offset < rec.Next {
-		for _, p := range rec.Pending {
-			if p.Offset == in.Offset {
-				return nil, p.Outputs, true, nil
+	if in.Offset < rec.next {
+		for _, p := range rec.pending {
+			if p.offset == in.Offset {
+				out, err := decodeOutputs(p.entry)
+				if err != nil {
+					return nil, nil, true, fmt.Errorf("key %q: outputs of offset %d: %w", in.Key, in.Offset, err)
+				}
+				return nil, out, true, nil
 			}
 		}
-		// Pruned (at or below the commit) or produced no output.
+		// Pruned (below the commit) or produced no output.
 		return nil, nil, true, nil
 	}
-	state, out, err := h(rec.State, in)
+	if rec.state != nil {
+		if err := json.Unmarshal(rec.state, &state); err != nil {
+			return nil, nil, false, fmt.Errorf("decode state of key %q: %w", in.Key, err)
+		}
+	}
+	state, out, err = h(state, in)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("handle %s/%d@%d key %q: %w", in.Topic, in.Partition, in.Offset, in.Key, err)
 	}
-	rec.State, rec.Next = state, in.Offset+1
-	rec.Pending = prune(rec.Pending, committed)
+	if rec.state, err = json.Marshal(state); err != nil {
+		return nil, nil, false, fmt.Errorf("encode state of key %q: %w", in.Key, err)
+	}
+	rec.next = in.Offset + 1
+	rec.pending = prune(rec.pending, committed)
 	if len(out) > 0 {
-		rec.Pending = append(rec.Pending, pending{Offset: in.Offset, Outputs: out})
+		rec.pending = append(rec.pending, rawPending{offset: in.Offset, entry: encodeOutputs(out)})
 	}
-	newRaw, err = json.Marshal(rec)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("encode table record of key %q: %w", in.Key, err)
-	}
-	return newRaw, out, false, nil
+	return rec.encode(), out, false, nil
 }
 
-// prune drops outputs of inputs below the committed offset: they are never
-// delivered again.
-func prune(ps []pending, committed int64) []pending {
-	if committed < 0 {
-		return ps
-	}
+// prune drops outputs of inputs below the marked offset: they are durable.
+func prune(ps []rawPending, committed int64) []rawPending {
 	i := 0
-	for i < len(ps) && ps[i].Offset < committed {
+	for i < len(ps) && ps[i].offset < committed {
 		i++
 	}
-	if i == 0 {
-		return ps
-	}
-	return append([]pending(nil), ps[i:]...)
+	return ps[i:]
 }
 
 // DecodeState reads the stage state out of an encoded table record, for
 // views over a stage's table (the order poller reads in-flight orders).
 func DecodeState[S any](raw []byte) (S, error) {
-	var rec record[S]
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return rec.State, fmt.Errorf("decode table record: %w", err)
+	var s S
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return s, err
 	}
-	return rec.State, nil
+	if err := json.Unmarshal(rec.state, &s); err != nil {
+		return s, fmt.Errorf("decode table state: %w", err)
+	}
+	return s, nil
 }
