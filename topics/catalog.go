@@ -33,6 +33,10 @@ const (
 	BrokerAuthRejections = "broker-auth.rejections"
 
 	PnLEvents = "pnl.events"
+
+	// ProjectionRejections receives the records the ClickHouse projections
+	// (package sinks) could not apply, with the reason.
+	ProjectionRejections = "projection.rejections"
 )
 
 // Kind says what a topic carries.
@@ -137,7 +141,7 @@ func keepForever() map[string]string {
 // count because goka copartitions the inputs and tables of a group, and a
 // group may read any mix of these topics.
 func Catalog(partitions int32, replication int16) []Spec {
-	specs := make([]Spec, 0, 3*len(aggregates)+1)
+	specs := make([]Spec, 0, 3*len(aggregates)+2)
 	for _, a := range aggregates {
 		for _, t := range []struct {
 			name string
@@ -157,6 +161,13 @@ func Catalog(partitions int32, replication int16) []Spec {
 	return append(specs, Spec{
 		Name:              PnLEvents,
 		Kind:              Events,
+		Keying:            KeyWhole,
+		Partitions:        partitions,
+		ReplicationFactor: replication,
+		Configs:           keepForever(),
+	}, Spec{
+		Name:              ProjectionRejections,
+		Kind:              Rejections,
 		Keying:            KeyWhole,
 		Partitions:        partitions,
 		ReplicationFactor: replication,

@@ -8,8 +8,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog(6, 3)
-	if len(specs) != 13 {
-		t.Fatalf("got %d topics, want 13", len(specs))
+	if len(specs) != 14 {
+		t.Fatalf("got %d topics, want 14", len(specs))
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -27,8 +27,10 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s: configs %v, want kept forever and never compacted", s.Name, s.Configs)
 		}
 	}
-	if !seen[PnLEvents] {
-		t.Errorf("catalog lacks %s", PnLEvents)
+	for _, name := range []string{PnLEvents, ProjectionRejections} {
+		if !seen[name] {
+			t.Errorf("catalog lacks %s", name)
+		}
 	}
 	// Each spec owns its config map: a caller tweaking one must not change
 	// the others.

@@ -28,7 +28,11 @@ type Lifecycle[S any] struct {
 	Status  Status `json:"status,omitempty"`
 	Version uint64 `json:"version"`
 	// State is the live state, or the last valid state once Failed.
-	State S `json:"state"`
+	// omitzero: the runner stores the lifecycle of every key that received a
+	// command, also one that was refused before genesis, and the zero state
+	// of some aggregates does not decode (market.Direction and Broker reject
+	// ""), which would fail the stage on that key's next command.
+	State S `json:"state,omitzero"`
 	// Failure says why the aggregate stopped (only when Failed).
 	Failure string `json:"failure,omitempty"`
 }

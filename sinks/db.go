@@ -1,0 +1,158 @@
+package sinks
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDatabase is the database the projections live in unless Config
+// names another.
+const DefaultDatabase = "hedgeline"
+
+// DefaultReadTimeout bounds one ClickHouse round trip. clickhouse-go's own
+// default (300 s) turns a mistake into a five-minute hang.
+const DefaultReadTimeout = 30 * time.Second
+
+// Config is how the sinks reach ClickHouse (native protocol).
+type Config struct {
+	// Addr is host:port of the native protocol (9000, or 9440 with TLS).
+	Addr string
+	// User and Password; an empty User is ClickHouse's "default".
+	User, Password string
+	// Database holds every projection table; created (ENGINE = Atomic) if
+	// missing. Empty means DefaultDatabase.
+	Database string
+	// TLS speaks the secure native protocol with the system's roots.
+	TLS bool
+	// ReadTimeout bounds each round trip; 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("clickhouse address is required"))
+	}
+	if c.Database != "" && !identRE.MatchString(c.Database) {
+		errs = append(errs, fmt.Errorf("database %q: want letters, digits and '_', not starting with a digit", c.Database))
+	}
+	if c.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read timeout must not be negative, got %s", c.ReadTimeout))
+	}
+	if c.User == "" && c.Password != "" {
+		errs = append(errs, errors.New("a password needs a user"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	return c
+}
+
+func (c Config) options(database string) *clickhouse.Options {
+	o := &clickhouse.Options{
+		Addr:     []string{c.Addr},
+		Protocol: clickhouse.Native,
+		Auth: clickhouse.Auth{
+			Database: database,
+			Username: c.User,
+			Password: c.Password,
+		},
+		DialTimeout:     5 * time.Second,
+		ReadTimeout:     c.ReadTimeout,
+		MaxOpenConns:    4,
+		MaxIdleConns:    2,
+		ConnMaxLifetime: 10 * time.Minute,
+	}
+	if c.TLS {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o
+}
+
+// DB is an open ClickHouse connection pool bound to the projection database.
+type DB struct {
+	conn driver.Conn
+	cfg  Config
+}
+
+// Open connects, creates the database if it is missing and returns a pool
+// whose queries run in it. The database is created with ENGINE = Atomic,
+// which EXCHANGE TABLES (the shadow swap of a replay) needs; the embedded
+// engine's default database is not Atomic. Migrations are separate (Migrate).
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sinks: config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+
+	// The database may not exist yet, and a connection naming a missing
+	// database fails its handshake: create it over a bootstrap connection.
+	boot, err := clickhouse.Open(cfg.options(""))
+	if err != nil {
+		return nil, fmt.Errorf("sinks: open %s: %w", cfg.Addr, err)
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(cfg.Database)+" ENGINE = Atomic")
+	if cerr := boot.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sinks: create database %s on %s: %w", cfg.Database, cfg.Addr, err)
+	}
+	var engine string
+	conn, err := clickhouse.Open(cfg.options(cfg.Database))
+	if err == nil {
+		err = conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = currentDatabase()").Scan(&engine)
+		if err != nil {
+			_ = conn.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sinks: open %s/%s: %w", cfg.Addr, cfg.Database, err)
+	}
+	if engine != "Atomic" && engine != "Replicated" {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sinks: database %s has engine %s; the sinks need Atomic (or Replicated) for EXCHANGE TABLES: "+
+			"recreate it or configure another database", cfg.Database, engine)
+	}
+	return &DB{conn: conn, cfg: cfg}, nil
+}
+
+// Conn is the underlying clickhouse-go pool; its queries run in Database().
+func (db *DB) Conn() driver.Conn { return db.conn }
+
+// Database is the name of the projection database.
+func (db *DB) Database() string { return db.cfg.Database }
+
+// Close closes the pool. Close every DB before stopping an embedded engine:
+// a connection still open at its shutdown can take the process down.
+func (db *DB) Close() error { return db.conn.Close() }
+
+// quoteIdent backquotes a ClickHouse identifier.
+func quoteIdent(s string) string {
+	out := make([]byte, 0, len(s)+2)
+	out = append(out, '`')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' || s[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '`'))
+}

@@ -1,0 +1,534 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// Table is one ClickHouse table a projection writes: its logical name (the
+// physical one may carry a suffix, see TableNames) and the columns of its
+// rows, in order.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// TableNames maps a logical table name to the physical table written,
+// e.g. "position_view" -> "position_view_replay" for a replay's shadow.
+type TableNames map[string]string
+
+// Of returns the physical name of a logical table (itself if unmapped).
+func (n TableNames) Of(table string) string {
+	if p, ok := n[table]; ok {
+		return p
+	}
+	return table
+}
+
+// StoredState is one key's row in a state table: the version (sequence) of
+// the last event folded into it and the JSON of the folded state.
+type StoredState struct {
+	Version uint64
+	State   []byte
+}
+
+// StateReader reads folded states back from ClickHouse, for keys a
+// projection has not cached (after a start, a rebalance or an eviction).
+type StateReader interface {
+	// ReadStates returns the newest row (FINAL) of each key found in table;
+	// keys without a row are absent from the map.
+	ReadStates(ctx context.Context, table, keyColumn, versionColumn string, keys []string) (map[string]StoredState, error)
+}
+
+// Rejected is an input record a projection could not apply.
+type Rejected struct {
+	Record        *kgo.Record
+	AggregateType string // required by topics.Rejection
+	AggregateID   string // "" when the record was undecodable
+	Err           error
+}
+
+// Batch is what a projection makes of the records of one partition: rows
+// per logical table, each row in Table.Columns order, and the records it
+// rejected.
+type Batch struct {
+	Rows     map[string][][]any
+	Rejected []Rejected
+}
+
+// Projection turns the records of one topic into rows. A projection value
+// serves one Projector at a time.
+//
+// Tables lists every table written, in insert order. A projection that
+// folds state must list the table it reads its state back from LAST: the
+// projector inserts in this order and commits offsets only after the last
+// insert, so a crash in between leaves the state table behind the other
+// tables, and the redelivered records are folded (and their side rows
+// re-emitted) again. The other order would skip them as applied and lose
+// the side rows.
+type Projection interface {
+	Name() string
+	Topic() string
+	Tables() []Table
+	// Project folds one partition's records (offset order). An error is an
+	// infrastructure fault (reading state failed): the projector calls Reset
+	// and retries the same records. A record that cannot be applied is not
+	// an error but a Rejected entry.
+	Project(ctx context.Context, rd StateReader, tables TableNames, recs []*kgo.Record) (Batch, error)
+	// Reset drops cached state: after a rebalance another consumer may have
+	// moved it on.
+	Reset()
+}
+
+// permanentError marks a failure that retrying cannot fix (a bug such as a
+// row that does not fit its table): Run stops with it instead of retrying.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err: err} }
+
+// Options tune a Projector. The zero value is usable.
+type Options struct {
+	// Group is the Kafka consumer group (default "sink-" + projection name).
+	Group string
+	// TableSuffix is appended to every table name, e.g. "_replay" to
+	// rebuild into shadow tables (see CreateShadow and SwapShadow).
+	TableSuffix string
+	// MaxBatch caps the records of one poll (default 10000).
+	MaxBatch int
+	// BackoffMax caps the wait between retries of a failed insert (default
+	// 30 s; the first wait is 100 ms, doubling).
+	BackoffMax time.Duration
+	// Logger receives retries, rejections and commit problems (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// OnBatch, if set, is called after each poll's offsets are committed.
+	OnBatch func(BatchInfo)
+	// KafkaOpts are appended to the client options (TLS, SASL, timeouts).
+	KafkaOpts []kgo.Opt
+}
+
+// BatchInfo describes one committed poll.
+type BatchInfo struct {
+	Projection string
+	Records    int
+	Rows       map[string]int // physical table -> rows inserted
+	Rejected   int
+	// CommitTo is, per partition, the offset committed: the next record
+	// the group will read.
+	CommitTo map[int32]int64
+	Retries  int
+	Duration time.Duration
+}
+
+// Stats are a projector's running totals.
+type Stats struct {
+	Batches, Records, Rows, Rejected, Retries, CommitErrors uint64
+}
+
+const (
+	defaultMaxBatch   = 10000
+	defaultBackoffMax = 30 * time.Second
+	backoffMin        = 100 * time.Millisecond
+)
+
+// Projector consumes one projection's topic and writes its tables.
+type Projector struct {
+	db      *DB
+	brokers []string
+	p       Projection
+	opts    Options
+	names   TableNames
+	log     *slog.Logger
+
+	needReset atomic.Bool
+	running   sync.Mutex
+
+	batches, records, rows, rejected, retries, commitErrs atomic.Uint64
+}
+
+// NewProjector prepares a projector; Run starts it. The tables must exist
+// (Migrate, or CreateShadow for a suffix).
+func NewProjector(db *DB, brokers []string, p Projection, opts Options) (*Projector, error) {
+	var errs []error
+	if db == nil {
+		errs = append(errs, errors.New("no ClickHouse connection"))
+	}
+	if len(brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers"))
+	}
+	if p == nil {
+		errs = append(errs, errors.New("no projection"))
+	}
+	if opts.MaxBatch < 0 || opts.BackoffMax < 0 {
+		errs = append(errs, errors.New("MaxBatch and BackoffMax must not be negative"))
+	}
+	if opts.TableSuffix != "" && !identRE.MatchString("x"+opts.TableSuffix) {
+		errs = append(errs, fmt.Errorf("table suffix %q: want letters, digits and '_'", opts.TableSuffix))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("sinks: new projector: %w", err)
+	}
+	if opts.Group == "" {
+		opts.Group = "sink-" + p.Name()
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.BackoffMax == 0 {
+		opts.BackoffMax = defaultBackoffMax
+	}
+	if opts.BackoffMax < backoffMin {
+		opts.BackoffMax = backoffMin
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	names := TableNames{}
+	for _, t := range p.Tables() {
+		names[t.Name] = t.Name + opts.TableSuffix
+	}
+	return &Projector{
+		db: db, brokers: brokers, p: p, opts: opts, names: names,
+		log: log.With("projection", p.Name(), "group", opts.Group),
+	}, nil
+}
+
+// Stats returns the running totals.
+func (pr *Projector) Stats() Stats {
+	return Stats{
+		Batches: pr.batches.Load(), Records: pr.records.Load(), Rows: pr.rows.Load(),
+		Rejected: pr.rejected.Load(), Retries: pr.retries.Load(), CommitErrors: pr.commitErrs.Load(),
+	}
+}
+
+// Run consumes until ctx is done and returns nil then; it returns an error
+// only for a failure retrying cannot fix. Per poll and partition it
+// projects the records, produces rejections to projection.rejections,
+// inserts each table's rows (one INSERT per table, with an
+// insert_deduplication_token naming the table, topic, partition and offset
+// range), and after all partitions commits the offsets. Every step is
+// retried with exponential backoff until it succeeds: a batch is never
+// skipped and the consumer never polls ahead while ClickHouse is down.
+func (pr *Projector) Run(ctx context.Context) error {
+	if !pr.running.TryLock() {
+		return errors.New("sinks: projector is already running")
+	}
+	defer pr.running.Unlock()
+
+	onChange := func(_ context.Context, _ *kgo.Client, _ map[string][]int32) { pr.needReset.Store(true) }
+	opts := append(topics.ClientOpts(pr.brokers),
+		kgo.ConsumerGroup(pr.opts.Group),
+		kgo.ConsumeTopics(pr.p.Topic()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.OnPartitionsAssigned(onChange),
+		kgo.OnPartitionsRevoked(onChange),
+		kgo.OnPartitionsLost(onChange),
+	)
+	opts = append(opts, pr.opts.KafkaOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("sinks: %s: kafka client: %w", pr.p.Name(), err)
+	}
+	defer func() {
+		// With BlockRebalanceOnPoll, leaving the group waits for the
+		// rebalance a poll may still be blocking.
+		cl.AllowRebalance()
+		cl.Close()
+	}()
+	pr.p.Reset()
+	defer pr.p.Reset() // anything cached past the last commit is unconfirmed
+
+	for {
+		fetches := cl.PollRecords(ctx, pr.opts.MaxBatch)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		failed := false
+		fetches.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				failed = true
+				pr.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			if failed { // e.g. the topic does not exist: do not spin
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		err := pr.process(ctx, cl, recs)
+		cl.AllowRebalance()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// process handles one poll; its records stay uncommitted unless it returns
+// nil.
+func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	start := time.Now()
+	if pr.needReset.Swap(false) {
+		pr.p.Reset()
+	}
+	byPart := map[int32][]*kgo.Record{}
+	for _, r := range recs {
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	parts := make([]int32, 0, len(byPart))
+	for p := range byPart {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+
+	info := BatchInfo{Projection: pr.p.Name(), Records: len(recs), Rows: map[string]int{}, CommitTo: map[int32]int64{}}
+	last := make([]*kgo.Record, 0, len(parts))
+	for _, part := range parts {
+		prs := byPart[part]
+		rows, rejected, retries, err := pr.processPartition(ctx, cl, prs)
+		info.Retries += retries
+		if err != nil {
+			return err
+		}
+		for t, n := range rows {
+			info.Rows[t] += n
+		}
+		info.Rejected += rejected
+		lr := prs[len(prs)-1]
+		last = append(last, lr)
+		info.CommitTo[part] = lr.Offset + 1
+	}
+
+	if err := cl.CommitRecords(ctx, last...); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Typically a rebalance took the partitions away while the batch was
+		// retried. The rows are in ClickHouse; the new owner re-reads the
+		// records from the last commit and they collapse. Our cache may be
+		// stale now.
+		pr.commitErrs.Add(1)
+		pr.p.Reset()
+		pr.log.Warn("commit failed; records will be redelivered", "err", err)
+		return nil
+	}
+	pr.batches.Add(1)
+	pr.records.Add(uint64(len(recs)))
+	for _, n := range info.Rows {
+		pr.rows.Add(uint64(n))
+	}
+	pr.rejected.Add(uint64(info.Rejected))
+	info.Duration = time.Since(start)
+	if pr.opts.OnBatch != nil {
+		pr.opts.OnBatch(info)
+	}
+	return nil
+}
+
+func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) (rows map[string]int, rejected, retries int, err error) {
+	first, last := recs[0], recs[len(recs)-1]
+	where := fmt.Sprintf("%s/%d/%d-%d", first.Topic, first.Partition, first.Offset, last.Offset)
+	rows = map[string]int{}
+
+	var b Batch
+	n, err := pr.retry(ctx, "project "+where, func() error {
+		var err error
+		b, err = pr.p.Project(ctx, pr.db, pr.names, recs)
+		if err != nil {
+			pr.p.Reset() // a failed Project may have cached part of the batch
+		}
+		return err
+	})
+	retries += n
+	if err != nil {
+		return rows, 0, retries, err
+	}
+
+	// Rejections first: a fold failure is recorded in the state row, so a
+	// redelivery after the state insert would not reject the event again.
+	if len(b.Rejected) > 0 {
+		out, err := pr.rejections(b.Rejected)
+		if err != nil {
+			return rows, 0, retries, permanent(err)
+		}
+		n, err := pr.retry(ctx, "produce rejections of "+where, func() error {
+			return cl.ProduceSync(ctx, out...).FirstErr()
+		})
+		retries += n
+		if err != nil {
+			return rows, 0, retries, err
+		}
+		for _, r := range b.Rejected {
+			pr.log.Warn("rejected record", "topic", r.Record.Topic, "partition", r.Record.Partition,
+				"offset", r.Record.Offset, "aggregate_id", r.AggregateID, "err", r.Err)
+		}
+	}
+
+	for _, t := range pr.p.Tables() {
+		tr := b.Rows[t.Name]
+		if len(tr) == 0 {
+			continue
+		}
+		phys := pr.names.Of(t.Name)
+		token := phys + "/" + where
+		n, err := pr.retry(ctx, "insert "+token, func() error {
+			return pr.db.insert(ctx, phys, t.Columns, tr, token)
+		})
+		retries += n
+		if err != nil {
+			return rows, 0, retries, err
+		}
+		rows[phys] += len(tr)
+	}
+	return rows, len(b.Rejected), retries, nil
+}
+
+// rejections builds the records for projection.rejections.
+func (pr *Projector) rejections(rs []Rejected) ([]*kgo.Record, error) {
+	out := make([]*kgo.Record, 0, len(rs))
+	for _, r := range rs {
+		rec := r.Record
+		typ := r.AggregateType
+		if typ == "" {
+			typ = "Unknown"
+		}
+		rej := topics.Rejection{
+			AggregateType: typ,
+			AggregateID:   r.AggregateID,
+			Reason: fmt.Sprintf("projection %s: %s/%d@%d: %v",
+				pr.p.Name(), rec.Topic, rec.Partition, rec.Offset, r.Err),
+			Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			// The record's own timestamp, not the clock: a replay that
+			// rejects the same record writes the same rejection.
+			RejectedAt: rec.Timestamp.UTC(),
+		}
+		if rej.RejectedAt.IsZero() || rej.RejectedAt.Year() < 1 {
+			rej.RejectedAt = time.Unix(0, 0).UTC()
+		}
+		rej.SetOriginal(rec.Value)
+		b, err := topics.EncodeRejection(rej)
+		if err != nil {
+			return nil, fmt.Errorf("encode rejection of %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+		}
+		out = append(out, &kgo.Record{Topic: topics.ProjectionRejections, Key: rec.Key, Value: b})
+	}
+	return out, nil
+}
+
+// retry runs fn until it succeeds, ctx is done or it fails permanently,
+// waiting 100 ms, 200 ms, ... up to BackoffMax between attempts and logging
+// each retry. It returns the number of retries.
+func (pr *Projector) retry(ctx context.Context, what string, fn func() error) (int, error) {
+	delay := backoffMin
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return attempt, nil
+		}
+		if ctx.Err() != nil {
+			return attempt, ctx.Err()
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return attempt, fmt.Errorf("sinks: %s: %s: %w", pr.p.Name(), what, err)
+		}
+		pr.retries.Add(1)
+		pr.log.Warn("retrying", "what", what, "attempt", attempt+1, "backoff", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return attempt, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, pr.opts.BackoffMax)
+	}
+}
+
+// insert writes rows to table in one INSERT. token makes a retry of an
+// insert that ClickHouse applied (but whose acknowledgement was lost) a
+// no-op; the tables set non_replicated_deduplication_window for that.
+func (db *DB) insert(ctx context.Context, table string, cols []string, rows [][]any, token string) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_deduplicate":         1,
+		"insert_deduplication_token": token,
+	}))
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = quoteIdent(c)
+	}
+	b, err := db.conn.PrepareBatch(ctx, "INSERT INTO "+quoteIdent(table)+" ("+strings.Join(quoted, ", ")+")")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	for i, r := range rows {
+		if err := b.Append(r...); err != nil {
+			return permanent(fmt.Errorf("row %d of %s does not fit the table: %w", i, table, err))
+		}
+	}
+	return b.Send()
+}
+
+// readStatesChunk bounds the keys of one state query.
+const readStatesChunk = 2000
+
+// ReadStates implements StateReader.
+func (db *DB) ReadStates(ctx context.Context, table, keyColumn, versionColumn string, keys []string) (map[string]StoredState, error) {
+	out := make(map[string]StoredState, len(keys))
+	q := "SELECT " + quoteIdent(keyColumn) + ", " + quoteIdent(versionColumn) + ", state FROM " + quoteIdent(table) +
+		" FINAL WHERE " + quoteIdent(keyColumn) + " IN (SELECT arrayJoin({keys:Array(String)}))"
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), readStatesChunk)]
+		keys = keys[len(chunk):]
+		rows, err := db.conn.Query(ctx, q, clickhouse.Named("keys", chunk))
+		if err != nil {
+			return nil, fmt.Errorf("read states from %s: %w", table, err)
+		}
+		for rows.Next() {
+			var (
+				k     string
+				v     uint64
+				state string
+			)
+			if err := rows.Scan(&k, &v, &state); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read states from %s: %w", table, err)
+			}
+			out[k] = StoredState{Version: v, State: []byte(state)}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read states from %s: %w", table, err)
+		}
+	}
+	return out, nil
+}

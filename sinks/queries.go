@@ -1,0 +1,282 @@
+package sinks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+)
+
+// The read queries of the CLI and REST API. Each is plain ClickHouse SQL
+// with server-side parameters ({name:Type}), so it can be pasted into
+// clickhouse-client (--param_name=value) or Grafana unchanged; QUERIES.md
+// has them with examples. Parameters every query takes:
+//
+//	symbols Array(String)       base symbols; [] means all
+//	from    DateTime64(6,'UTC') inclusive lower bound of the query's time column
+//	to      DateTime64(6,'UTC') exclusive upper bound
+//	limit   UInt64              Trades and Orders only
+//
+// Every query reads with FINAL, so rows not yet merged never count twice.
+const (
+	// QueryPnL reads the per-symbol summary the pnl projection folds; it
+	// covers all time (from/to are not used).
+	QueryPnL = `SELECT symbol, realized_pnl, net_position, onchain_volume, offchain_volume, fills
+FROM pnl_summary FINAL
+WHERE empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol)
+ORDER BY symbol`
+
+	// QueryPnLRange computes the same figures for fills in [from, to):
+	// realized PnL booked in the range, the net position after the range's
+	// last fill, volumes and number of fills.
+	QueryPnLRange = `SELECT
+    symbol,
+    sum(realized_pnl) AS realized_pnl,
+    argMax(net_position_after, position_sequence) AS net_position,
+    sumIf(quantity, venue = 'onchain') AS onchain_volume,
+    sumIf(quantity, venue = 'offchain') AS offchain_volume,
+    count() AS fills
+FROM metrics_pnl FINAL
+WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+  AND occurred_at >= {from:DateTime64(6, 'UTC')} AND occurred_at < {to:DateTime64(6, 'UTC')}
+GROUP BY symbol
+ORDER BY symbol`
+
+	// QueryPositions lists positions, filtered on last_updated.
+	QueryPositions = `SELECT aggregate_id, sequence, symbol, net, accumulated_long, accumulated_short, hedged_shares,
+    pending_execution_id, pending_shares, pending_direction, threshold_kind, threshold_value,
+    broker, fractional, last_price_usdc, last_updated, status, failure
+FROM position_view FINAL
+WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+  AND last_updated >= {from:DateTime64(6, 'UTC')} AND last_updated < {to:DateTime64(6, 'UTC')}
+ORDER BY symbol`
+
+	// QueryTrades lists on-chain fills by base symbol, newest block first,
+	// filtered on block_timestamp.
+	QueryTrades = `SELECT aggregate_id, sequence, tx_hash, log_index, block_number, block_timestamp, filled_at,
+    symbol, base_symbol, direction, amount, price_usdc, gas_used, effective_gas_price,
+    pyth_price, pyth_conf, enriched_at, migrated, status, failure
+FROM onchain_trade_view FINAL
+WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, base_symbol))
+  AND block_timestamp >= {from:DateTime64(6, 'UTC')} AND block_timestamp < {to:DateTime64(6, 'UTC')}
+ORDER BY block_timestamp DESC, block_number DESC, log_index DESC, tx_hash
+LIMIT {limit:UInt64}`
+
+	// QueryOrders lists broker orders, newest placement first, filtered on
+	// placed_at.
+	QueryOrders = `SELECT aggregate_id, sequence, symbol, status, broker, broker_order_id, direction,
+    shares, shares_filled, price, avg_price, reference_price,
+    placed_at, submitted_at, filled_at, failed_at, error, migrated, lifecycle, failure
+FROM offchain_order_view FINAL
+WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+  AND placed_at >= {from:DateTime64(6, 'UTC')} AND placed_at < {to:DateTime64(6, 'UTC')}
+ORDER BY placed_at DESC, aggregate_id
+LIMIT {limit:UInt64}`
+)
+
+// DefaultLimit caps Trades and Orders when Filter.Limit is 0.
+const DefaultLimit = 1000
+
+// Time bounds standing in for an open range: DateTime64's range.
+var (
+	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2299, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// Filter narrows a query. The zero value means everything (Limit:
+// DefaultLimit).
+type Filter struct {
+	Symbols  []string  // base symbols; empty means all
+	From, To time.Time // [From, To); a zero bound is open
+	Limit    int       // Trades and Orders; 0 means DefaultLimit
+}
+
+// HasRange reports whether a time bound is set.
+func (f Filter) HasRange() bool { return !f.From.IsZero() || !f.To.IsZero() }
+
+func (f Filter) params(withLimit bool) []any {
+	from, to := minTime, maxTime
+	if !f.From.IsZero() {
+		from = f.From.UTC()
+	}
+	if !f.To.IsZero() {
+		to = f.To.UTC()
+	}
+	syms := f.Symbols
+	if syms == nil {
+		syms = []string{}
+	}
+	out := []any{
+		clickhouse.Named("symbols", syms),
+		clickhouse.DateNamed("from", from, clickhouse.MicroSeconds),
+		clickhouse.DateNamed("to", to, clickhouse.MicroSeconds),
+	}
+	if withLimit {
+		limit := f.Limit
+		if limit <= 0 {
+			limit = DefaultLimit
+		}
+		out = append(out, clickhouse.Named("limit", uint64(limit)))
+	}
+	return out
+}
+
+// PnLSummary is realized PnL and activity of one symbol.
+type PnLSummary struct {
+	Symbol         string          `json:"symbol"`
+	RealizedPnL    decimal.Decimal `json:"realized_pnl"`
+	NetPosition    decimal.Decimal `json:"net_position"`
+	OnchainVolume  decimal.Decimal `json:"onchain_volume"`
+	OffchainVolume decimal.Decimal `json:"offchain_volume"`
+	Fills          int             `json:"fills"`
+}
+
+// PnL returns one summary per symbol: all time from pnl_summary, or, when
+// f has a time range, computed from metrics_pnl over fills in the range.
+func (db *DB) PnL(ctx context.Context, f Filter) ([]PnLSummary, error) {
+	q, args := QueryPnL, f.params(false)
+	if f.HasRange() {
+		q = QueryPnLRange
+	}
+	return query(ctx, db.conn, "pnl", q, args, func(r driver.Rows) (PnLSummary, error) {
+		var s PnLSummary
+		var fills uint64
+		err := r.Scan(&s.Symbol, &s.RealizedPnL, &s.NetPosition, &s.OnchainVolume, &s.OffchainVolume, &fills)
+		s.Fills = int(fills)
+		return s, err
+	})
+}
+
+// Position is a row of position_view.
+type Position struct {
+	Symbol             string           `json:"symbol"`
+	Sequence           uint64           `json:"sequence"`
+	Net                decimal.Decimal  `json:"net"`
+	AccumulatedLong    decimal.Decimal  `json:"accumulated_long"`
+	AccumulatedShort   decimal.Decimal  `json:"accumulated_short"`
+	HedgedShares       decimal.Decimal  `json:"hedged_shares"`
+	PendingExecutionID string           `json:"pending_execution_id,omitempty"`
+	PendingShares      *decimal.Decimal `json:"pending_shares,omitempty"`
+	PendingDirection   string           `json:"pending_direction,omitempty"`
+	ThresholdKind      string           `json:"threshold_kind"`
+	ThresholdValue     decimal.Decimal  `json:"threshold_value"`
+	Broker             string           `json:"broker"`
+	Fractional         bool             `json:"fractional"`
+	LastPriceUSDC      *decimal.Decimal `json:"last_price_usdc,omitempty"`
+	LastUpdated        time.Time        `json:"last_updated"`
+	Status             string           `json:"status"`
+	Failure            string           `json:"failure,omitempty"`
+}
+
+// Positions returns positions by symbol, filtered on last_updated.
+func (db *DB) Positions(ctx context.Context, f Filter) ([]Position, error) {
+	return query(ctx, db.conn, "positions", QueryPositions, f.params(false), func(r driver.Rows) (Position, error) {
+		var p Position
+		var id string
+		var frac uint8
+		err := r.Scan(&id, &p.Sequence, &p.Symbol, &p.Net, &p.AccumulatedLong, &p.AccumulatedShort, &p.HedgedShares,
+			&p.PendingExecutionID, &p.PendingShares, &p.PendingDirection, &p.ThresholdKind, &p.ThresholdValue,
+			&p.Broker, &frac, &p.LastPriceUSDC, &p.LastUpdated, &p.Status, &p.Failure)
+		p.Fractional = frac != 0
+		return p, err
+	})
+}
+
+// Trade is a row of onchain_trade_view.
+type Trade struct {
+	ID                string           `json:"id"` // tx_hash:log_index
+	Sequence          uint64           `json:"sequence"`
+	TxHash            string           `json:"tx_hash"`
+	LogIndex          uint64           `json:"log_index"`
+	BlockNumber       uint64           `json:"block_number"`
+	BlockTimestamp    time.Time        `json:"block_timestamp"`
+	FilledAt          time.Time        `json:"filled_at"`
+	Symbol            string           `json:"symbol"` // tokenized, as on chain
+	BaseSymbol        string           `json:"base_symbol"`
+	Direction         string           `json:"direction"`
+	Amount            decimal.Decimal  `json:"amount"`
+	PriceUSDC         decimal.Decimal  `json:"price_usdc"`
+	GasUsed           *uint64          `json:"gas_used,omitempty"`
+	EffectiveGasPrice *uint64          `json:"effective_gas_price,omitempty"`
+	PythPrice         *decimal.Decimal `json:"pyth_price,omitempty"`
+	PythConf          *decimal.Decimal `json:"pyth_conf,omitempty"`
+	EnrichedAt        *time.Time       `json:"enriched_at,omitempty"`
+	Migrated          bool             `json:"migrated"`
+	Status            string           `json:"status"`
+	Failure           string           `json:"failure,omitempty"`
+}
+
+// Trades returns on-chain fills, newest first, filtered by base symbol and
+// block_timestamp.
+func (db *DB) Trades(ctx context.Context, f Filter) ([]Trade, error) {
+	return query(ctx, db.conn, "trades", QueryTrades, f.params(true), func(r driver.Rows) (Trade, error) {
+		var tr Trade
+		var migrated uint8
+		err := r.Scan(&tr.ID, &tr.Sequence, &tr.TxHash, &tr.LogIndex, &tr.BlockNumber, &tr.BlockTimestamp, &tr.FilledAt,
+			&tr.Symbol, &tr.BaseSymbol, &tr.Direction, &tr.Amount, &tr.PriceUSDC, &tr.GasUsed, &tr.EffectiveGasPrice,
+			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure)
+		tr.Migrated = migrated != 0
+		return tr, err
+	})
+}
+
+// Order is a row of offchain_order_view.
+type Order struct {
+	ExecutionID    string           `json:"execution_id"`
+	Sequence       uint64           `json:"sequence"`
+	Symbol         string           `json:"symbol"`
+	Status         string           `json:"status"`
+	Broker         string           `json:"broker"`
+	BrokerOrderID  string           `json:"broker_order_id,omitempty"`
+	Direction      string           `json:"direction"`
+	Shares         decimal.Decimal  `json:"shares"`
+	SharesFilled   decimal.Decimal  `json:"shares_filled"`
+	Price          *decimal.Decimal `json:"price,omitempty"`
+	AvgPrice       *decimal.Decimal `json:"avg_price,omitempty"`
+	ReferencePrice *decimal.Decimal `json:"reference_price,omitempty"`
+	PlacedAt       time.Time        `json:"placed_at"`
+	SubmittedAt    *time.Time       `json:"submitted_at,omitempty"`
+	FilledAt       *time.Time       `json:"filled_at,omitempty"`
+	FailedAt       *time.Time       `json:"failed_at,omitempty"`
+	Error          string           `json:"error,omitempty"`
+	Migrated       bool             `json:"migrated"`
+	Lifecycle      string           `json:"lifecycle"`
+	Failure        string           `json:"failure,omitempty"`
+}
+
+// Orders returns broker orders, newest placement first, filtered by symbol
+// and placed_at.
+func (db *DB) Orders(ctx context.Context, f Filter) ([]Order, error) {
+	return query(ctx, db.conn, "orders", QueryOrders, f.params(true), func(r driver.Rows) (Order, error) {
+		var o Order
+		var migrated uint8
+		err := r.Scan(&o.ExecutionID, &o.Sequence, &o.Symbol, &o.Status, &o.Broker, &o.BrokerOrderID, &o.Direction,
+			&o.Shares, &o.SharesFilled, &o.Price, &o.AvgPrice, &o.ReferencePrice,
+			&o.PlacedAt, &o.SubmittedAt, &o.FilledAt, &o.FailedAt, &o.Error, &migrated, &o.Lifecycle, &o.Failure)
+		o.Migrated = migrated != 0
+		return o, err
+	})
+}
+
+func query[T any](ctx context.Context, conn driver.Conn, what, q string, args []any, scan func(driver.Rows) (T, error)) ([]T, error) {
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sinks: %s query: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sinks: %s query: scan: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sinks: %s query: %w", what, err)
+	}
+	return out, nil
+}

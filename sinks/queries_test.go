@@ -1,0 +1,144 @@
+package sinks
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+func eqDec(t *testing.T, what string, got decimal.Decimal, want string) {
+	t.Helper()
+	if !got.Equal(dec(want)) || got.String() != dec(want).String() {
+		t.Errorf("%s = %s, want %s", what, got, want)
+	}
+}
+
+// checkQueries runs the typed read functions over the projected scenario.
+func checkQueries(t *testing.T, db *DB, s *scenario) {
+	ctx := testCtx(t)
+	all, err := db.PnL(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(all)
+	want := `[{"symbol":"AAPL","realized_pnl":"-0.1","net_position":"-0.3","onchain_volume":"1.3","offchain_volume":"1","fills":3},` +
+		`{"symbol":"NVDA","realized_pnl":"0","net_position":"2","onchain_volume":"2","offchain_volume":"0","fills":1}]`
+	if string(js) != want {
+		t.Errorf("PnL all time:\n got %s\nwant %s", js, want)
+	}
+	nv, err := db.PnL(ctx, Filter{Symbols: []string{"NVDA"}})
+	if err != nil || len(nv) != 1 || nv[0].Symbol != "NVDA" {
+		t.Errorf("PnL NVDA = %+v, %v", nv, err)
+	}
+	// [at(10), at(25)): AAPL's fills at 12 (sell 0.7) and 20 (buy 1 off-chain).
+	ranged, err := db.PnL(ctx, Filter{From: at(10), To: at(25)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ranged) != 1 {
+		t.Fatalf("PnL in range = %+v", ranged)
+	}
+	r := ranged[0]
+	if r.Symbol != "AAPL" || r.Fills != 2 {
+		t.Errorf("PnL in range = %+v", r)
+	}
+	eqDec(t, "range realized", r.RealizedPnL, "-0.1")
+	eqDec(t, "range net", r.NetPosition, "-0.3")
+	eqDec(t, "range onchain", r.OnchainVolume, "0.7")
+	eqDec(t, "range offchain", r.OffchainVolume, "1")
+
+	ps, err := db.Positions(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 2 || ps[0].Symbol != "AAPL" || ps[1].Symbol != "NVDA" {
+		t.Fatalf("Positions = %+v", ps)
+	}
+	eqDec(t, "AAPL net", ps[0].Net, "-0.3")
+	eqDec(t, "AAPL hedged", ps[0].HedgedShares, "1")
+	if ps[0].PendingShares != nil || ps[0].LastPriceUSDC == nil || !ps[0].LastUpdated.Equal(at(20)) || ps[0].Sequence != 5 {
+		t.Errorf("AAPL position = %+v", ps[0])
+	}
+	if p := ps[1]; p.PendingExecutionID != s.exec3 || p.PendingShares == nil || !p.PendingShares.Equal(dec("2")) ||
+		p.PendingDirection != "Sell" || p.ThresholdKind != "shares" || p.Broker != "dry_run" || p.Status != "live" {
+		t.Errorf("NVDA position = %+v", p)
+	}
+	if ps, err := db.Positions(ctx, Filter{From: at(30)}); err != nil || len(ps) != 1 || ps[0].Symbol != "NVDA" {
+		t.Errorf("Positions updated from at(30) = %+v, %v", ps, err)
+	}
+
+	trs, err := db.Trades(ctx, Filter{Symbols: []string{"AAPL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trs) != 2 || trs[0].ID != txHash(2)+":3" || trs[1].ID != txHash(1)+":1" {
+		t.Fatalf("AAPL trades = %+v", trs)
+	}
+	tr := trs[1]
+	if tr.GasUsed == nil || *tr.GasUsed != 21000 || tr.PythPrice == nil || tr.PythPrice.String() != "150.12345" ||
+		tr.Symbol != "tAAPL" || tr.BaseSymbol != "AAPL" || tr.LogIndex != 1 || !tr.BlockTimestamp.Equal(at(0)) || tr.Sequence != 2 {
+		t.Errorf("trade 1 = %+v", tr)
+	}
+	eqDec(t, "trade 1 amount", tr.Amount, "0.6")
+	if trs, err := db.Trades(ctx, Filter{From: at(10)}); err != nil || len(trs) != 2 || trs[0].BaseSymbol != "NVDA" {
+		t.Errorf("trades from at(10) = %+v, %v", trs, err)
+	}
+	if trs, err := db.Trades(ctx, Filter{Limit: 1}); err != nil || len(trs) != 1 || trs[0].BaseSymbol != "NVDA" {
+		t.Errorf("newest trade = %+v, %v", trs, err)
+	}
+
+	os, err := db.Orders(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(os) != 2 || os[0].ExecutionID != s.exec2 || os[1].ExecutionID != s.exec1 {
+		t.Fatalf("Orders = %+v", os)
+	}
+	o := os[1]
+	if o.Status != "Filled" || o.Price == nil || o.Price.String() != "150.5" || o.SubmittedAt == nil ||
+		!o.SubmittedAt.Equal(at(17)) || o.FailedAt != nil || o.BrokerOrderID != "brk-1" {
+		t.Errorf("AAPL order = %+v", o)
+	}
+	if os, err := db.Orders(ctx, Filter{Symbols: []string{"NVDA"}, To: at(31)}); err != nil || len(os) != 0 {
+		t.Errorf("NVDA orders placed before at(31) = %+v, %v", os, err)
+	}
+}
+
+// checkQueriesDoc runs every SQL block of QUERIES.md, so the documented
+// queries keep working, and checks the constants are documented verbatim.
+func checkQueriesDoc(t *testing.T, db *DB) {
+	md, err := os.ReadFile("QUERIES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, part := range strings.Split(string(md), "```sql\n")[1:] {
+		blocks = append(blocks, strings.TrimSpace(part[:strings.Index(part, "```")]))
+	}
+	for _, q := range []string{QueryPnL, QueryPnLRange, QueryPositions, QueryTrades, QueryOrders} {
+		if !strings.Contains(string(md), q) {
+			t.Errorf("QUERIES.md lacks:\n%s", q)
+		}
+	}
+	if len(blocks) < 8 {
+		t.Fatalf("QUERIES.md has %d sql blocks", len(blocks))
+	}
+	for _, q := range blocks {
+		rows, err := db.Conn().Query(testCtx(t), q, Filter{Symbols: []string{"AAPL"}, From: t0, To: at(3600)}.params(true)...)
+		if err != nil {
+			t.Errorf("QUERIES.md query fails: %v\n%s", err, q)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil || n == 0 {
+			t.Errorf("QUERIES.md query: %d rows, %v\n%s", n, err, q)
+		}
+		rows.Close()
+	}
+}

@@ -1,0 +1,70 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// A replay rebuilds views from offset 0 without readers ever seeing a
+// half-built table: CreateShadow makes empty copies "<table><suffix>", a
+// Projector with Options.TableSuffix = suffix (and a fresh Group) fills
+// them, and SwapShadow exchanges each copy with its live table.
+
+// CreateShadow (re)creates the empty shadow tables of tables: same columns,
+// engine, sorting key and settings as the live ones. A leftover shadow from
+// an interrupted replay is dropped first.
+func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) error {
+	if err := checkShadow(suffix, tables); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		shadow := t + suffix
+		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+			return fmt.Errorf("sinks: drop old shadow %s: %w", shadow, err)
+		}
+		if err := db.conn.Exec(ctx, "CREATE TABLE "+quoteIdent(shadow)+" AS "+quoteIdent(t)); err != nil {
+			return fmt.Errorf("sinks: create shadow %s: %w", shadow, err)
+		}
+	}
+	return nil
+}
+
+// SwapShadow atomically exchanges each table with its shadow (EXCHANGE
+// TABLES, which needs an Atomic database) and drops the shadows, which then
+// hold the old data. Each exchange is atomic on its own; stop the live
+// projector of a table before swapping it, and restart it with the
+// replay's group offsets (or let it re-project: rows collapse).
+func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) error {
+	if err := checkShadow(suffix, tables); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		shadow := t + suffix
+		if err := db.conn.Exec(ctx, "EXCHANGE TABLES "+quoteIdent(t)+" AND "+quoteIdent(shadow)); err != nil {
+			return fmt.Errorf("sinks: exchange %s and %s: %w", t, shadow, err)
+		}
+		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+			return fmt.Errorf("sinks: drop replaced %s (now %s): %w", t, shadow, err)
+		}
+	}
+	return nil
+}
+
+func checkShadow(suffix string, tables []string) error {
+	if suffix == "" || !identRE.MatchString("x"+suffix) {
+		return fmt.Errorf("sinks: shadow suffix %q: want a non-empty suffix of letters, digits and '_'", suffix)
+	}
+	known := ViewNames()
+	var errs []error
+	for _, t := range tables {
+		if !slices.Contains(known, t) {
+			errs = append(errs, fmt.Errorf("%s is not a projection table (want one of %v)", t, known))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sinks: shadow: %w", err)
+	}
+	return nil
+}
