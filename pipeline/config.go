@@ -15,7 +15,7 @@ import (
 )
 
 // Roles a process can run; "all" runs every one.
-var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl"}
+var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl", "sinks"}
 
 // kafkaFlags are shared by every command that talks to Kafka.
 type kafkaFlags struct {
@@ -74,6 +74,9 @@ type runConfig struct {
 	fastGroups       bool
 	logLevel         string
 	pprof            string
+	ch               chFlags
+	embeddedCHPort   int
+	clickhouseLib    string
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -95,6 +98,9 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	c.ch.register(fs, "")
+	fs.IntVar(&c.embeddedCHPort, "embedded-clickhouse-port", 9000, "with --embedded and no --clickhouse: native port of the embedded ClickHouse")
+	fs.StringVar(&c.clickhouseLib, "clickhouse-lib", "", "path of libchdb.so for the embedded ClickHouse (default: HEDGELINE_CLICKHOUSE_LIB, the cache, or a verified download)")
 }
 
 // settings are the validated, typed form of runConfig.

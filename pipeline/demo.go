@@ -8,15 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
 func init() {
-	register("demo", "one machine, one command: embedded broker + pipeline, feeds a sample, prints PnL", runDemo)
+	register("demo", "one machine, one command: embedded Kafka + ClickHouse + pipeline, feeds a sample, prints PnL", runDemo)
 }
 
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
@@ -58,11 +58,18 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := waitSettled(ctx, cfg.kafka.list(), n, 2*time.Minute, log); err != nil {
 		return err
 	}
-	if err := printTables(ctx, cfg.kafka.list(), stdout); err != nil {
+	chAddr := fmt.Sprintf("127.0.0.1:%d", cfg.embeddedCHPort)
+	if err := printViews(ctx, cfg.kafka.list(), chFlags{addr: chAddr, user: "default", database: cfg.ch.database}, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nServing on %s until Ctrl-C. Feed more fills with:\n  bin/hedgeline ingest file --brokers %s FILE\nand read PnL records with:\n  bin/hedgeline tail --brokers %s %s\n",
-		cfg.embeddedListen, cfg.embeddedListen, cfg.embeddedListen, topics.PnLEvents)
+	fmt.Fprintf(stdout, `
+Serving until Ctrl-C: Kafka on %[1]s, ClickHouse on %[2]s (database %[3]s).
+  bin/hedgeline pnl --clickhouse %[2]s [--json] [--symbol AAPL] [--from 2025-11-04]
+  bin/hedgeline positions|trades|orders --clickhouse %[2]s
+  bin/hedgeline ingest file --brokers %[1]s FILE      (more fills)
+  bin/hedgeline replay --brokers %[1]s --clickhouse %[2]s --views all
+The SQL behind these is in sinks/QUERIES.md.
+`, cfg.embeddedListen, chAddr, cfg.ch.database)
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -124,45 +131,49 @@ func progress(recs []*kgoRecord) (applied, pending int, err error) {
 	return applied, pending, nil
 }
 
-func printTables(ctx context.Context, brokers []string, w io.Writer) error {
-	pnlRecs, err := readTopic(ctx, brokers, topics.PnLEvents)
+// printViews waits until the ClickHouse views hold every PnL record on
+// pnl.events, then prints the PnL and position tables from them.
+func printViews(ctx context.Context, brokers []string, ch chFlags, w io.Writer) error {
+	recs, err := readTopic(ctx, brokers, topics.PnLEvents)
 	if err != nil {
 		return err
 	}
-	sum, err := summarizePnL(pnlRecs)
+	sum, err := summarizePnL(recs)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "\nPnL (FIFO, realized, per base symbol)")
-	fmt.Fprintln(tw, "SYMBOL\tREALIZED_PNL\tNET_POSITION\tONCHAIN_VOLUME\tOFFCHAIN_VOLUME\tFILLS\t")
+	want := 0
 	for _, s := range sum {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", s.Symbol, s.RealizedPnL.StringFixed(4), s.NetPosition, s.OnchainVolume, s.OffchainVolume, s.Fills)
+		want += s.Fills
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	posRecs, err := readTopic(ctx, brokers, topics.PositionEvents)
+	db, err := sinks.Open(ctx, ch.config())
 	if err != nil {
 		return err
 	}
-	states, err := foldPositions(posRecs)
-	if err != nil {
+	defer db.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rows, err := db.PnL(ctx, sinks.Filter{})
+		got := 0
+		for _, r := range rows {
+			got += r.Fills
+		}
+		if err == nil && got >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clickhouse views hold %d of %d pnl records after a minute (last error: %v)", got, want, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	fmt.Fprintln(w, "\nPnL (FIFO, realized, per base symbol; from ClickHouse)")
+	if err := printPnL(ctx, db, sinks.Filter{}, false, w); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\nPositions")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SYMBOL\tNET\tACCUMULATED_LONG\tACCUMULATED_SHORT\tHEDGED\tPENDING\tLAST_PRICE\t")
-	for _, sym := range sortedKeys(states) {
-		s := states[sym].State
-		pend, last := "-", "-"
-		if s.Pending != nil {
-			pend = fmt.Sprintf("%s %s", s.Pending.Direction, s.Pending.Shares)
-		}
-		if s.LastPriceUSDC != nil {
-			last = s.LastPriceUSDC.String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sym, s.Net, s.AccumulatedLong, s.AccumulatedShort, s.HedgedShares, pend, last)
-	}
-	return tw.Flush()
+	return printPositions(ctx, db, sinks.Filter{}, false, w)
 }

@@ -76,6 +76,16 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		cfg.kafka.brokers = b.Addr()
 	}
 	brokers := cfg.kafka.list()
+	if set.roles["sinks"] && cfg.ch.addr == "" && cfg.embedded {
+		srv, err := startEmbeddedClickHouse(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		// Deferred before the database is opened, so it runs after db.Close:
+		// the embedded engine must see no open client when it stops.
+		defer stopClickHouse(srv, log)
+		cfg.ch.addr = srv.Addr()
+	}
 
 	admClient, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -138,6 +148,23 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		background = append(background, run...)
 	}
 
+	if set.roles["sinks"] {
+		if cfg.ch.addr == "" {
+			log.Info("no --clickhouse address: views are not projected")
+		} else {
+			db, err := openViews(ctx, cfg.ch, log)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			runs, err := projectorRuns(db, brokers, log)
+			if err != nil {
+				return err
+			}
+			background = append(background, runs...)
+		}
+	}
+
 	var wg sync.WaitGroup
 	errs := make(chan error, len(procs)+len(background))
 	start := func(f func(context.Context) error) {
@@ -169,7 +196,7 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		}
 		sort.Strings(names)
 		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(brokers, ","),
-			"broker", set.execution.Broker, "threshold", set.threshold.String())
+			"broker", set.execution.Broker, "threshold", set.threshold.String(), "clickhouse", cfg.ch.addr)
 		if ready != nil {
 			close(ready)
 		}

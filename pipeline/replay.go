@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hedgeline/hedgeline/sinks"
+)
+
+func init() {
+	register("replay", "rebuild ClickHouse views from offset 0 of the event topics, then swap them in", runReplay)
+}
+
+func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("replay", os.Stderr)
+	var k kafkaFlags
+	k.register(fs)
+	var ch chFlags
+	ch.register(fs, "127.0.0.1:9000")
+	views := fs.String("views", "all", "views to rebuild: all, or projections (trades, positions, orders, pnl) / tables, comma-separated")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	ps, err := sinks.SelectProjections(strings.Split(*views, ","))
+	if err != nil {
+		return err
+	}
+	db, err := openViews(ctx, ch, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	start := time.Now()
+	err = sinks.Replay(ctx, db, k.list(), sinks.ReplayOptions{
+		Projections: ps, Logger: log,
+		Progress: func(p sinks.ReplayProgress) {
+			fmt.Fprintf(os.Stderr, "%s: %d/%d events  %.0f events/s  ETA %s\n", p.Phase, p.Done, p.Total, p.PerSecond, p.ETA.Round(time.Second))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, p := range ps {
+		names = append(names, p.Name())
+	}
+	fmt.Fprintf(stdout, "replayed %s in %s; views swapped in\n", strings.Join(names, ","), time.Since(start).Round(time.Millisecond))
+	return nil
+}
