@@ -87,7 +87,7 @@ func NewStateProjection[S, E any](cfg StateConfig[S, E]) (*StateProjection[S, E]
 		errs = append(errs, errors.New("name and topic are required"))
 	}
 	if cfg.Decode == nil || cfg.Apply == nil || cfg.Row == nil {
-		errs = append(errs, errors.New("Decode, Apply and Row are required"))
+		errs = append(errs, errors.New("the Decode, Apply and Row funcs are required"))
 	}
 	for _, c := range []string{cfg.KeyColumn, cfg.VersionColumn, "state"} {
 		if !slices.Contains(cfg.StateTable.Columns, c) {
