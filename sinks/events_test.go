@@ -7,7 +7,6 @@ package sinks
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -221,9 +220,3 @@ func clone(recs []*kgo.Record) []*kgo.Record {
 	return out
 }
 
-func short(s string) string {
-	if i := strings.IndexByte(s, '-'); i > 0 {
-		return s[:i]
-	}
-	return s
-}

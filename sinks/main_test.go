@@ -330,22 +330,4 @@ func (r *runner) waitCommitted(t testing.TB, addr string, timeout time.Duration)
 	}
 }
 
-// eventually retries cond until it returns nil or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-var errNotYet = errors.New("not yet")
-
 var named = clickhouse.Named
