@@ -11,7 +11,6 @@ package sinks
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
