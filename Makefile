@@ -34,8 +34,10 @@ fuzz:
 	$(GO) test ./topics -run '^$$' -fuzz FuzzDecodeEnvelope -fuzztime 30s
 	$(GO) test ./topics -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 30s
 
+# Modules and the embedded ClickHouse library (into ~/.cache, sha256-checked).
 deps:
 	$(GO) mod download
+	scripts/fetch-chdb.sh
 
 clean:
 	rm -rf bin bench.out
