@@ -16,6 +16,9 @@
 //     (package topics) with explicit partition counts and configs;
 //   - an exclusive lock on the data directory, so two brokers never write
 //     the same files (kfake itself does not lock);
+//   - a reaper that removes consumer-group members whose session kfake
+//     forgot to time out (reaper.go), so a group never waits for a dead
+//     member forever;
 //   - log/slog logging and a Close that reports persistence errors.
 //
 // Durability (read from kfake's persist.go and checked by the tests here):
@@ -142,6 +145,7 @@ type Broker struct {
 	dataDir string
 	log     *logAdapter
 	unlock  func() error
+	reaper  *reaper
 
 	closeOnce sync.Once
 	closeErr  error
@@ -226,6 +230,14 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	b.cluster = c
 	b.addr = c.ListenAddrs()[0]
+	// Fix 3 (reaper.go): expire group members kfake forgot to time out.
+	b.reaper = newReaper(la.l)
+	b.reaper.watch(c)
+	if err := b.reaper.run(b.addr); err != nil {
+		c.Close()
+		_ = b.unlock()
+		return nil, fmt.Errorf("kafka: group member reaper: %w", err)
+	}
 	return b, nil
 }
 
@@ -254,6 +266,7 @@ func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 // are returned. Calling Close again returns the first result.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.reaper.close()
 		b.log.captureErrors(true)
 		b.cluster.Close()
 		errs := b.log.captureErrors(false)

@@ -97,7 +97,12 @@ func (c Config) Sarama() *sarama.Config {
 	s.Producer.Flush.Bytes = 256 << 10
 	s.Consumer.Group.Heartbeat.Interval = c.Tuning.HeartbeatInterval
 	s.Consumer.Group.Session.Timeout = c.Tuning.SessionTimeout
-	s.Consumer.Group.Rebalance.Timeout = c.Tuning.SessionTimeout
+	// goka waits a fixed 5 s after every rebalance before it joins again
+	// (goka v1.1.14 Processor.run). With a rebalance timeout near 5 s the
+	// members already in the group miss the join deadline and are evicted,
+	// so every membership change took two rebalances (and a member killed
+	// during the second join could stay in the group on kfake).
+	s.Consumer.Group.Rebalance.Timeout = c.Tuning.SessionTimeout + 5*time.Second
 	s.Consumer.Offsets.AutoCommit.Interval = c.Tuning.AutoCommitInterval
 	s.Metadata.RefreshFrequency = time.Minute
 	return s
