@@ -219,4 +219,3 @@ func clone(recs []*kgo.Record) []*kgo.Record {
 	}
 	return out
 }
-
