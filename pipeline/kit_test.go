@@ -524,15 +524,6 @@ func kitDecodeEvents(recs []*kgo.Record) ([]kitEvent, error) {
 	return out, nil
 }
 
-func kitReadEvents(t testing.TB, addr, topic string) []kitEvent {
-	t.Helper()
-	evs, err := kitDecodeEvents(kitReadTopic(t, addr, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
-}
-
 func kitReadRejections(t testing.TB, addr, topic string) []topics.Rejection {
 	t.Helper()
 	var out []topics.Rejection
