@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 )
@@ -37,6 +38,17 @@ func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("embedded ClickHouse starting", "tcp", fmt.Sprintf("127.0.0.1:%d", *tcpPort), "data_dir", *dataDir, "lib", libPath)
-	return clickhouse.Run(ctx, clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: libPath})
+	srv, err := clickhouse.Start(ctx, clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: libPath})
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse ready", "tcp", srv.Addr(), "http", srv.HTTPAddr(), "data_dir", *dataDir, "lib", libPath)
+	select {
+	case <-ctx.Done():
+	case <-srv.Done():
+		return fmt.Errorf("clickhouse stopped on its own: %w", srv.Err())
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Stop(stopCtx)
 }

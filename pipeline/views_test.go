@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// TestClickHouseViewsEndToEnd runs the product as a user does: the pipeline
+// projecting into a ClickHouse server (a child `hedgeline clickhouse`), the
+// sample fed in, then `hedgeline pnl --json` and `positions --json` must
+// agree with the records on Kafka, before and after `hedgeline replay`.
+func TestClickHouseViewsEndToEnd(t *testing.T) {
+	lib, err := clickhouse.CachedLibPath()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ClickHouse library missing in CI: %v", err)
+		}
+		t.Skipf("ClickHouse library not fetched (make deps): %v", err)
+	}
+	addr := kitStartBroker(t)
+	dir := t.TempDir()
+	chAddr := kitFreeAddr(t)
+	_, port, _ := net.SplitHostPort(chAddr)
+	kitStartChild(t, "clickhouse", "clickhouse ready",
+		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"), "--clickhouse", chAddr))
+
+	fills := kitReadSample(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
+		t.Fatal(err)
+	}
+	kitWaitSettled(t, addr, fills, settleTimeout)
+
+	recs, err := readTopic(ctx, []string{addr}, topics.PnLEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := summarizePnL(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFills := 0
+	for _, w := range want {
+		wantFills += w.Fills
+	}
+	pnlFromCLI := func() []pnlSummary {
+		var out bytes.Buffer
+		if err := dispatch(ctx, []string{"pnl", "--clickhouse", chAddr, "--json"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		var got []pnlSummary
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("pnl --json: %v\n%s", err, out.String())
+		}
+		return got
+	}
+	compare := func(stage string) {
+		t.Helper()
+		var got []pnlSummary
+		kitWaitFor(t, time.Minute, "pnl_summary to hold every pnl record", func() (bool, string) {
+			got = pnlFromCLI()
+			n := 0
+			for _, g := range got {
+				n += g.Fills
+			}
+			return n >= wantFills, fmt.Sprintf("%d of %d fills", n, wantFills)
+		})
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d symbols from ClickHouse, %d on Kafka", stage, len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			if g.Symbol != w.Symbol || !g.RealizedPnL.Equal(w.RealizedPnL) || !g.NetPosition.Equal(w.NetPosition) ||
+				!g.OnchainVolume.Equal(w.OnchainVolume) || !g.OffchainVolume.Equal(w.OffchainVolume) || g.Fills != w.Fills {
+				t.Errorf("%s: %s from ClickHouse %+v, from pnl.events %+v", stage, w.Symbol, g, w)
+			}
+		}
+	}
+	compare("live projection")
+
+	posRecs, err := readTopic(ctx, []string{addr}, topics.PositionEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := foldPositions(posRecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := dispatch(ctx, []string{"positions", "--clickhouse", chAddr, "--json"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var positions []struct {
+		Symbol string `json:"symbol"`
+		Net    string `json:"net"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &positions); err != nil || len(positions) != len(states) {
+		t.Fatalf("positions --json: %v, %d rows for %d positions", err, len(positions), len(states))
+	}
+	for _, p := range positions {
+		if s := states[p.Symbol]; s.State.Net.String() != p.Net {
+			t.Errorf("position %s: net %s in ClickHouse, %s folded from position.events", p.Symbol, p.Net, s.State.Net)
+		}
+	}
+
+	out.Reset()
+	if err := dispatch(ctx, []string{"replay", "--brokers", addr, "--partitions", fmt.Sprint(testPartitions), "--clickhouse", chAddr, "--views", "all"}, &out, io.Discard); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	compare("after replay")
+}
