@@ -32,27 +32,15 @@ var (
 	ErrMissingBrokerOrderID = errors.New("submitted order needs a broker order id")
 )
 
+// Validation errors shared by every aggregate (package aggregate).
 var (
-	// ErrInvalid is matched by every *FieldError.
-	ErrInvalid        = errors.New("invalid field")
-	ErrUnknownCommand = errors.New("unknown command")
-	ErrUnknownEvent   = errors.New("unknown event")
-	ErrMissingTime    = errors.New("command time (meta.At) is zero")
+	ErrInvalid        = aggregate.ErrInvalid
+	ErrUnknownCommand = aggregate.ErrUnknownCommand
+	ErrUnknownEvent   = aggregate.ErrUnknownEvent
+	ErrMissingTime    = aggregate.ErrMissingTime
 )
 
-// FieldError names a command or event field that failed validation. It
-// matches ErrInvalid and the underlying cause.
-type FieldError struct {
-	Field string // JSON name
-	Err   error
-}
+// FieldError names a command or event field that failed validation.
+type FieldError = aggregate.FieldError
 
-func (e *FieldError) Error() string   { return "invalid " + e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
-
-func fieldErr(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &FieldError{Field: field, Err: err}
-}
+func fieldErr(field string, err error) error { return aggregate.FieldErr(field, err) }

@@ -13,30 +13,17 @@ var (
 	ErrAlreadyFilled   = fmt.Errorf("trade already filled (%w)", aggregate.ErrAlreadyInitialized)
 	ErrNotFilled       = fmt.Errorf("trade not filled (%w)", aggregate.ErrUninitialized)
 	ErrAlreadyEnriched = errors.New("trade already enriched")
-
-	// ErrInvalid is matched by every *FieldError.
-	ErrInvalid = errors.New("invalid field")
-	// ErrUnknownCommand and ErrUnknownEvent mark a type this package does
-	// not handle (a pointer instead of a value, or another aggregate's).
-	ErrUnknownCommand = errors.New("unknown command")
-	ErrUnknownEvent   = errors.New("unknown event")
-	// ErrMissingTime is returned when the command metadata has no time.
-	ErrMissingTime = errors.New("command time (meta.At) is zero")
 )
 
-// FieldError names a command or event field that failed validation. It
-// matches ErrInvalid and the underlying cause.
-type FieldError struct {
-	Field string // JSON name
-	Err   error
-}
+// Validation errors shared by every aggregate (package aggregate).
+var (
+	ErrInvalid        = aggregate.ErrInvalid
+	ErrUnknownCommand = aggregate.ErrUnknownCommand
+	ErrUnknownEvent   = aggregate.ErrUnknownEvent
+	ErrMissingTime    = aggregate.ErrMissingTime
+)
 
-func (e *FieldError) Error() string   { return "invalid " + e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+// FieldError names a command or event field that failed validation.
+type FieldError = aggregate.FieldError
 
-func fieldErr(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &FieldError{Field: field, Err: err}
-}
+func fieldErr(field string, err error) error { return aggregate.FieldErr(field, err) }
