@@ -18,8 +18,14 @@ test:
 run: build
 	./$(BIN) demo $(RUN_ARGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+# Benchmarks (BENCHMARKS.md): the micro benchmarks of the hot paths, then
+# the suite on the embedded stack (bench/cmd/hedgeline-bench runs bin/hedgeline
+# as child processes) printing one table; about 15 minutes on 2 cores. Nothing
+# here fails the tests. BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms -count 3 \
+	  ./processors/runner ./processors/position ./processors/pnl ./topics | tee bench.out
+	$(GO) run ./bench/cmd/hedgeline-bench --bin $(BIN) --out bench-results.md $(BENCH_ARGS) | tee -a bench.out
 
 # gofmt + go vet, and staticcheck when the Go proxy serves it.
 lint:
@@ -40,4 +46,4 @@ deps:
 	scripts/fetch-chdb.sh
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out bench-results.md

@@ -32,6 +32,9 @@ type fieldErrors struct {
 	record string
 	fields []string
 	errs   []error
+	// parsed: the record came through encoding/json, which validated all of
+	// it, so a raw value in it need not be validated as JSON again.
+	parsed bool
 }
 
 func (f *fieldErrors) add(field, reason string) {
@@ -83,7 +86,7 @@ func (f *fieldErrors) version(field string, v int) {
 }
 
 func (f *fieldErrors) object(field string, p json.RawMessage) {
-	if !isObject(p) {
+	if ok := (f.parsed && isParsedObject(p)) || (!f.parsed && isObject(p)); !ok {
 		f.add(field, "must be a JSON object")
 	}
 }

@@ -118,6 +118,19 @@ func (p *Poller) Run(ctx context.Context) error {
 func (p *Poller) Tick(ctx context.Context) error {
 	var work []TrackedOrder
 	err := p.cfg.Orders.Each(func(key string, raw []byte) error {
+		// The table keeps every order ever placed and nearly all are done:
+		// read the status alone first, without parsing the decimals and
+		// times of an order that needs nothing (the walk grows with the
+		// history; BENCHMARKS.md).
+		st, err := runner.DecodeState[struct {
+			Status OrderStatus `json:"status"`
+		}](raw)
+		if err != nil {
+			return fmt.Errorf("order %s: %w", key, err)
+		}
+		if st.Status == OrderDone {
+			return nil
+		}
 		o, err := runner.DecodeState[TrackedOrder](raw)
 		if err != nil {
 			return fmt.Errorf("order %s: %w", key, err)

@@ -28,6 +28,18 @@ func ParseBroker(s string) (Broker, error) {
 }
 
 func (b *Broker) UnmarshalJSON(data []byte) error {
+	// Wire names skip a nested json.Unmarshal (hot: every position state).
+	switch string(data) {
+	case `"schwab"`:
+		*b = Schwab
+		return nil
+	case `"alpaca"`:
+		*b = Alpaca
+		return nil
+	case `"dry_run"`:
+		*b = DryRun
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("broker: %w", err)

@@ -47,6 +47,16 @@ func (d Direction) Signed(amount decimal.Decimal) decimal.Decimal {
 func (d Direction) Valid() bool { return d == Buy || d == Sell }
 
 func (d *Direction) UnmarshalJSON(b []byte) error {
+	// The canonical spellings skip a nested json.Unmarshal: directions are
+	// decoded in every fill, lot and order (a hot spot in BENCHMARKS.md).
+	switch string(b) {
+	case `"Buy"`:
+		*d = Buy
+		return nil
+	case `"Sell"`:
+		*d = Sell
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("direction: %w", err)

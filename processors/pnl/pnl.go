@@ -131,15 +131,27 @@ func (b Book) Validate() error {
 		if l.Direction != b.Lots[0].Direction {
 			return fmt.Errorf("%w: lot %d is %s but lot 0 is %s", ErrInvalidBook, i, l.Direction, b.Lots[0].Direction)
 		}
-		if err := market.PositiveAmount(fmt.Sprintf("lot %d quantity", i), l.Quantity); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidBook, err)
+		// The field name is formatted only for a bad lot: Validate runs on
+		// every Apply over every open lot, and the Sprintf dominated it.
+		if err := positiveLot(i, "quantity", l.Quantity); err != nil {
+			return err
 		}
-		if err := market.PositiveAmount(fmt.Sprintf("lot %d price", i), l.Price); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidBook, err)
+		if err := positiveLot(i, "price", l.Price); err != nil {
+			return err
 		}
 	}
 	if err := market.CheckAmount(b.Cumulative); err != nil {
 		return fmt.Errorf("%w: cumulative: %w", ErrInvalidBook, err)
+	}
+	return nil
+}
+
+func positiveLot(i int, field string, v decimal.Decimal) error {
+	if v.IsPositive() && market.CheckAmount(v) == nil {
+		return nil
+	}
+	if err := market.PositiveAmount(fmt.Sprintf("lot %d %s", i, field), v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidBook, err)
 	}
 	return nil
 }

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // Config is how every stage reaches Kafka and where it keeps local state.
@@ -32,7 +36,29 @@ type Tuning struct {
 	HeartbeatInterval  time.Duration
 	SessionTimeout     time.Duration
 	AutoCommitInterval time.Duration
+	// MaxPending bounds the outputs of unacknowledged inputs a key keeps in
+	// its record (stage.go): an input of a key that holds this many waits
+	// until the oldest is acknowledged. 0 is DefaultMaxPending.
+	MaxPending int
 }
+
+// DefaultMaxPending: a hot key's record stays near 16 outputs (~10 KB for
+// position events), and a key still takes 16 inputs per acknowledgement
+// round trip (a few ms). Unbounded, a backlog on a hot key grew its record
+// to 85 KB, every write slowed, and the backlog grew further
+// (BENCHMARKS.md).
+const DefaultMaxPending = 16
+
+func (t Tuning) maxPending() int {
+	if t.MaxPending <= 0 {
+		return DefaultMaxPending
+	}
+	return t.MaxPending
+}
+
+// gokaRejoinDelay is how long goka (v1.1.14) pauses after a rebalance
+// before it joins the group again.
+const gokaRejoinDelay = 5 * time.Second
 
 // DefaultTuning suits a production cluster.
 func DefaultTuning() Tuning {
@@ -102,10 +128,42 @@ func (c Config) Sarama() *sarama.Config {
 	// members already in the group miss the join deadline and are evicted,
 	// so every membership change took two rebalances (and a member killed
 	// during the second join could stay in the group on kfake).
-	s.Consumer.Group.Rebalance.Timeout = c.Tuning.SessionTimeout + 5*time.Second
+	s.Consumer.Group.Rebalance.Timeout = c.Tuning.SessionTimeout + gokaRejoinDelay
 	s.Consumer.Offsets.AutoCommit.Interval = c.Tuning.AutoCommitInterval
 	s.Metadata.RefreshFrequency = time.Minute
 	return s
+}
+
+// StorageBuilder is where a group keeps its table locally: LevelDB under
+// StateDir/group, or memory when StateDir is empty.
+func (c Config) StorageBuilder(group string) storage.Builder {
+	if c.StateDir == "" {
+		return storage.MemoryBuilder()
+	}
+	return storage.BuilderWithOptions(filepath.Join(c.StateDir, group), levelDBOptions())
+}
+
+// levelDBOptions replace goleveldb's defaults for goka's local tables. A
+// pipeline opens one LevelDB per group and partition (20 with 4
+// partitions), so per-instance defaults add up (BENCHMARKS.md):
+//   - a bloom filter: most Gets of the aggregates are for keys never seen
+//     (every trade and order is a new key) and are answered from the filter
+//     instead of reading a block of every level;
+//   - no snappy: the values are small records, compressing them cost CPU on
+//     every flush and compaction for little disk;
+//   - a 2 MiB block cache instead of 8 MiB each: 120 MiB less resident,
+//     reads hit the memtable (recent keys) or miss (new keys) anyway;
+//   - no seek-triggered compactions, which point lookups of new keys set off.
+//
+// The local table is a cache of the group's table topic, rebuilt from it
+// when lost; none of this changes what is stored.
+func levelDBOptions() *opt.Options {
+	return &opt.Options{
+		Filter:                 filter.NewBloomFilter(10),
+		Compression:            opt.NoCompression,
+		BlockCacheCapacity:     2 << 20,
+		DisableSeeksCompaction: true,
+	}
 }
 
 func (c Config) topicManagerConfig() *goka.TopicManagerConfig {

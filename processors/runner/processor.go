@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 )
 
 // Stage is one goka group: an input topic, a handler, the topics it emits
@@ -58,6 +56,11 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if v := ctx.Value(); v != nil {
 			raw = v.([]byte)
 		}
+		// A key keeps the outputs of its unacknowledged inputs in its
+		// record; bound them (Tuning.MaxPending) by waiting for the acks.
+		if target, wait := durableTarget(raw, in.Offset, cfg.Tuning.maxPending()); wait {
+			marks.waitDurable(ctx.Context(), in.Partition, target)
+		}
 		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(in.Partition))
 		if err != nil {
 			ctx.Fail(err)
@@ -69,6 +72,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 			ctx.SetValue(newRaw)
 		}
 		emit(ctx, out)
+		marks.handledInput(in.Partition, in.Offset)
 	}
 
 	edges := []goka.Edge{goka.Input(goka.Stream(st.Input), new(codec.Bytes), cb)}
@@ -91,11 +95,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if cfg.Hasher != nil {
 		opts = append(opts, goka.WithHasher(cfg.Hasher))
 	}
-	if cfg.StateDir != "" {
-		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(cfg.StateDir, st.Group))))
-	} else {
-		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
-	}
+	opts = append(opts, goka.WithStorageBuilder(cfg.StorageBuilder(st.Group)))
 	if st.OnAssign != nil {
 		opts = append(opts, goka.WithRebalanceCallback(func(a goka.Assignment) {
 			parts := make([]int32, 0, len(a))

@@ -62,6 +62,21 @@ func decodeRecord(b []byte) (rawRecord, error) {
 	return r, nil
 }
 
+// durableTarget reads the pending offsets of an encoded record and, when it
+// holds limit or more and the input at offset is new (a redelivery writes
+// nothing), returns the offset below which inputs must be durable for the
+// record to keep fewer than limit after the input's write.
+func durableTarget(raw []byte, offset int64, limit int) (target int64, wait bool) {
+	if raw == nil || limit <= 0 {
+		return 0, false
+	}
+	rec, err := decodeRecord(raw)
+	if err != nil || offset < rec.next || len(rec.pending) < limit {
+		return 0, false // a bad record is step's to report
+	}
+	return rec.pending[len(rec.pending)-limit].offset + 1, true
+}
+
 func (r rawRecord) encode() []byte {
 	size := 1 + binary.MaxVarintLen64*2 + len(r.state)
 	for _, p := range r.pending {

@@ -21,7 +21,11 @@
 //     write and every emit were acknowledged, so those outputs are durable in
 //     Kafka and a redelivery needs nothing re-emitted (marks.go). A burst on
 //     one hot key keeps exactly its unacknowledged window, never less; a
-//     fixed-size ring would drop entries still in flight.
+//     fixed-size ring would drop entries still in flight. The window is
+//     bounded instead by waiting: an input of a key that already holds
+//     Tuning.MaxPending unacknowledged outputs waits for acknowledgements
+//     before it is handled, so a backlog cannot grow a record (and the cost
+//     of every write of it) without end.
 //   - If the table write itself was lost, the redelivered input finds the old
 //     state and is handled again; stages are deterministic, so it produces the
 //     same outputs with the same sequences, which consumers drop as duplicates.

@@ -4,7 +4,9 @@
 package loadgen
 
 import (
-	"fmt"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"time"
 
@@ -22,6 +24,7 @@ type Generator struct {
 	log     uint64
 	at      time.Time
 	n       uint64
+	seed    uint64
 }
 
 var markers = []market.Marker{market.MarkerT, market.MarkerZeroX, market.MarkerS1}
@@ -29,7 +32,7 @@ var markers = []market.Marker{market.MarkerT, market.MarkerZeroX, market.MarkerS
 // New makes a generator over n symbols (AAA, AAB, ... style tickers beyond
 // the well-known ones).
 func New(symbols int, seed uint64) *Generator {
-	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), block: 34844164,
+	g := &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), block: 34844164, seed: seed,
 		at: time.Date(2025, 11, 4, 14, 30, 0, 0, time.UTC)}
 	known := []string{"AAPL", "NVDA", "TSLA", "MSFT", "GOOG", "AMZN", "META", "COIN"}
 	for i := 0; i < symbols; i++ {
@@ -72,7 +75,11 @@ func (g *Generator) Next() file.Fill {
 	if g.rng.IntN(2) == 0 {
 		dir = market.Sell
 	}
-	id, err := market.NewTradeID(fmt.Sprintf("0x%064x", g.n), g.log)
+	// Transaction hashes look like real ones (uniformly random hex, per seed
+	// and fill): zero-padded counters made every key share a 60-character
+	// prefix, which slowed the LevelDB key comparisons of the tables.
+	h := sha256.Sum256(binary.AppendUvarint(binary.AppendUvarint(nil, g.seed), g.n))
+	id, err := market.NewTradeID("0x"+hex.EncodeToString(h[:]), g.log)
 	if err != nil {
 		panic(err) // the format always yields a valid hash
 	}

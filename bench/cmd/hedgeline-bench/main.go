@@ -1,0 +1,120 @@
+// Command hedgeline-bench runs the benchmark suite (package bench) against
+// a built hedgeline binary and prints one table. `make bench` runs it.
+//
+//	go run ./bench/cmd/hedgeline-bench --bin bin/hedgeline [--quick] [--out FILE] [--profile DIR]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hedgeline/hedgeline/bench"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/hedgeline", "the hedgeline binary to measure (make build)")
+	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory, removed afterwards)")
+	quick := flag.Bool("quick", false, "tiny sizes: a smoke test of the harness")
+	out := flag.String("out", "", "also write the table (Markdown) to this file")
+	profile := flag.String("profile", "", "also run one profiled run and write pprof files and `go tool pprof -top` output here")
+	noCH := flag.Bool("no-clickhouse", false, "skip everything that needs ClickHouse")
+	sizes := flag.String("sizes", "", "fills per end-to-end run, comma-separated (default 100000,1000000)")
+	symbols := flag.String("symbols", "", "symbol counts, comma-separated (default 10,1000)")
+	repeats := flag.Int("repeats", 0, "repeats of every size (default: 3 for 100k, 1 for 1M)")
+	e2eOnly := flag.Bool("e2e-only", false, "only the limits and end-to-end runs (no latency, cold start, replay)")
+	window := flag.Int("window", -1, "fills in flight in end-to-end runs (0: flat out; default 10000)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tweak := func(c *bench.Config) error {
+		var err error
+		if *sizes != "" {
+			if c.Sizes, err = ints(*sizes); err != nil {
+				return err
+			}
+		}
+		if *symbols != "" {
+			if c.Symbols, err = ints(*symbols); err != nil {
+				return err
+			}
+		}
+		if *repeats > 0 {
+			c.Repeats = map[int]int{}
+			for _, n := range c.Sizes {
+				c.Repeats[n] = *repeats
+			}
+		}
+		if *noCH {
+			c.ClickHouseRuns = 0
+		}
+		c.E2EOnly = *e2eOnly
+		if *window >= 0 {
+			c.Window = *window
+		}
+		c.ProfileDir = *profile
+		return nil
+	}
+	if err := run(ctx, *bin, *dir, *quick, *out, tweak); err != nil {
+		fmt.Fprintln(os.Stderr, "hedgeline-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, bin, dir string, quick bool, out string, tweak func(*bench.Config) error) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%w (run make build first)", err)
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "hedgeline-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	cfg := bench.DefaultConfig(bin, dir)
+	if quick {
+		cfg = bench.QuickConfig(bin, dir)
+	}
+	if err := tweak(&cfg); err != nil {
+		return err
+	}
+	start := time.Now()
+	rows, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	bench.Table(&b, rows)
+	fmt.Fprintf(&b, "\n%d CPUs, %s, %s; suite wall time %s\n", runtime.NumCPU(), runtime.Version(),
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
+	fmt.Print(b.String())
+	if out != "" {
+		return os.WriteFile(out, []byte(b.String()), 0o644)
+	}
+	return nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: want positive integers, comma-separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,21 @@
+// Package bench is the benchmark harness behind `make bench`
+// (cmd/hedgeline-bench): it runs the real binary (bin/hedgeline) as child
+// processes on the embedded stack and measures what BENCHMARKS.md reports.
+//
+// These machines are noisy (2 cores, shared), so no figure stands alone:
+// every measured run is interleaved with a run of its baseline (the raw
+// Kafka client, or one bare goka processor) on a fresh broker, and the
+// report gives medians of the repeats and the ratio measured/baseline.
+//
+// # Files
+//
+//	proc.go       child processes: start, wait for a log line, peak RSS, stop
+//	stack.go      a fresh broker + `hedgeline run` (+ ClickHouse) per run
+//	load.go       synthetic fills produced in-process (sources/loadgen), paced or flat out
+//	watch.go      completion: distinct on-chain PnL records on pnl.events
+//	latency.go    hedge latency: Witness produce time -> dry-run ledger accepted_at
+//	limit.go      baselines: franz-go produce+consume, one goka processor with a table
+//	clickhouse.go projecting into the embedded ClickHouse; replay
+//	suite.go      the scenarios, their repeats and budget
+//	report.go     medians, percentiles, the table
+package bench

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HedgeLatencies pairs each hedge the dry-run broker accepted with the
+// Witness that caused it and returns accepted_at - produce time:
+//
+//	ledger client_order_id = execution id
+//	  -> position.events OffChainOrderPlaced with that execution_id; its
+//	     command_id is "ack:<trade id>" when a fill triggered it
+//	  -> the trade id's produce time, recorded by Produce in sent.
+//
+// Hedges triggered otherwise (a hedge fill that left the position above
+// the threshold: command_id "complete:...") and trades of other phases are
+// skipped. missing counts placements of this phase the broker has not
+// accepted (yet).
+func HedgeLatencies(ctx context.Context, brokers []string, ledger string, sent *Sent) (lat []time.Duration, missing int, err error) {
+	placed := map[string]string{} // execution id -> trade id
+	err = readTopic(ctx, brokers, topics.PositionEvents, func(r *kgo.Record) {
+		env, err := topics.DecodeEnvelope(r.Value)
+		if err != nil || env.EventType != (position.OffChainOrderPlaced{}).EventType() {
+			return
+		}
+		trade, ok := strings.CutPrefix(env.CommandID, "ack:")
+		if !ok {
+			return
+		}
+		if _, ours := sent.At(trade); !ours {
+			return
+		}
+		var p struct {
+			ExecutionID string `json:"execution_id"`
+		}
+		if json.Unmarshal(env.Payload, &p) == nil {
+			placed[p.ExecutionID] = trade
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(ledger)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			ClientOrderID string `json:"client_order_id"`
+			AcceptedAt    string `json:"accepted_at"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		trade, ok := placed[l.ClientOrderID]
+		if !ok {
+			continue
+		}
+		delete(placed, l.ClientOrderID)
+		at, err := time.Parse(time.RFC3339Nano, l.AcceptedAt)
+		if err != nil {
+			return nil, 0, fmt.Errorf("ledger accepted_at %q: %w", l.AcceptedAt, err)
+		}
+		t0, _ := sent.At(trade)
+		lat = append(lat, at.Sub(t0))
+	}
+	return lat, len(placed), sc.Err()
+}
+
+// readTopic calls fn for every record of topic up to its end offsets now.
+func readTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record)) error {
+	return readTopicShare(ctx, brokers, topic, 1, fn)
+}
+
+// readTopicShare reads the first share (0..1] of every partition of topic.
+func readTopicShare(ctx context.Context, brokers []string, topic string, share float64, fn func(*kgo.Record)) error {
+	want := map[int32]int64{}
+	if err := readEnds(ctx, brokers, topic, func(p int32, end int64) {
+		if end = int64(float64(end) * min(share, 1)); end > 0 {
+			want[p] = end
+		}
+	}); err != nil {
+		return err
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok {
+				return // done with this partition
+			}
+			fn(r)
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return nil
+}
+
+// listEnds calls fn with each partition's end offset.
+func listEnds(ctx context.Context, cl *kgo.Client, topic string, fn func(int32, int64)) error {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			errs = append(errs, o.Err)
+			return
+		}
+		fn(o.Partition, o.Offset)
+	})
+	return errors.Join(errs...)
+}
+
+// endOffsets sums the end offsets of topics: how many records they hold.
+func endOffsets(ctx context.Context, brokers []string, ts ...string) (int64, error) {
+	var n int64
+	for _, t := range ts {
+		if err := readEnds(ctx, brokers, t, func(_ int32, end int64) { n += end }); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+)
+
+// results collects the samples of every scenario; rows turns them into
+// the table (medians, ratios to the baselines of the same runs).
+type results struct {
+	franz, goka  map[scenario][]float64 // baselines measured right before each run of scenario
+	e2e, rss     map[scenario][]float64
+	perFill      map[scenario][]float64 // stage inputs per fill
+	chE2E, chPnl map[scenario][]float64 // runs that also project into ClickHouse
+
+	lat       [2]latencyResult
+	coldEmpty [2]time.Duration // ready, first fill: restart with empty tables
+	idleRSS   float64
+	cold      coldResult
+	replay    replayResult
+}
+
+type latencyResult struct {
+	rate    int
+	hedges  []time.Duration
+	missing int
+	ping    []time.Duration
+}
+
+type coldResult struct {
+	events             int64
+	stop, ready, first time.Duration
+}
+
+type replayResult struct {
+	events     int64
+	rate, read float64
+}
+
+func newResults() results {
+	m := func() map[scenario][]float64 { return map[scenario][]float64{} }
+	return results{franz: m(), goka: m(), e2e: m(), rss: m(), chE2E: m(), chPnl: m(), perFill: m()}
+}
+
+func (r results) rows(cfg Config) []Row {
+	var rows []Row
+	var allF, allG []float64
+	var scs []scenario
+	for _, n := range cfg.Sizes {
+		for _, s := range cfg.Symbols {
+			sc := scenario{n, s}
+			scs = append(scs, sc)
+			allF = append(allF, r.franz[sc]...)
+			allG = append(allG, r.goka[sc]...)
+		}
+	}
+	rows = append(rows,
+		Row{fmt.Sprintf("limit: franz-go produce+consume, %d B records", cfg.LimitRecordSize), fmt.Sprint(len(allF)),
+			rate(Median(allF), "rec/s"), "-", "-"},
+		Row{"limit: one goka processor, LevelDB group table", fmt.Sprint(len(allG)), rate(Median(allG), "msg/s"), "-", "-"})
+	for _, sc := range scs {
+		e, g, f := Median(r.e2e[sc]), Median(r.goka[sc]), Median(r.franz[sc])
+		if len(r.e2e[sc]) == 0 {
+			continue
+		}
+		per := Median(r.perFill[sc])
+		rows = append(rows, Row{
+			fmt.Sprintf("e2e %s: Witness produced -> PnL record out", sc), fmt.Sprint(len(r.e2e[sc])),
+			fmt.Sprintf("%s (x %.1f stage msgs = %s)", rate(e, "fills/s"), per, rate(e*per, "msg/s")),
+			fmt.Sprintf("goka %s, franz-go %s", rate(g, "msg/s"), rate(f, "rec/s")),
+			fmt.Sprintf("%s of goka (msgs), %s of franz-go (fills)", pct(e*per, g), pct(e, f))})
+	}
+	for _, sc := range scs {
+		if len(r.chE2E[sc]) == 0 {
+			continue
+		}
+		c, p := Median(r.chE2E[sc]), Median(r.chPnl[sc])
+		rows = append(rows, Row{
+			fmt.Sprintf("e2e %s: Witness produced -> metrics_pnl row in ClickHouse", sc), fmt.Sprint(len(r.chE2E[sc])), rate(c, "fills/s"),
+			fmt.Sprintf("-> PnL record, same runs: %s", rate(p, "fills/s")), pct(c, p)})
+	}
+	for _, l := range r.lat {
+		if l.rate == 0 {
+			continue
+		}
+		n := fmt.Sprintf("1 (%d hedges", len(l.hedges))
+		if l.missing > 0 {
+			n += fmt.Sprintf(", %d not accepted", l.missing)
+		}
+		rows = append(rows, Row{
+			fmt.Sprintf("hedge latency at %d fills/s, %d symbols: p50 / p99 / max", l.rate, cfg.LatencySymbols), n + ")",
+			fmt.Sprintf("%s / %s / %s", ms(Percentile(l.hedges, .5)), ms(Percentile(l.hedges, .99)), ms(Percentile(l.hedges, 1))),
+			fmt.Sprintf("Kafka round trip: %s / %s / %s", ms(Percentile(l.ping, .5)), ms(Percentile(l.ping, .99)), ms(Percentile(l.ping, 1))),
+			ratio(Percentile(l.hedges, .5), Percentile(l.ping, .5)) + " (p50)"})
+	}
+	if r.replay.events > 0 {
+		rows = append(rows, Row{fmt.Sprintf("replay: all ClickHouse views rebuilt from the log, over %s events", group(r.replay.events)), "1",
+			rate(r.replay.rate, "events/s"), "franz-go read of the same: " + rate(r.replay.read, "rec/s"), pct(r.replay.rate, r.replay.read)})
+	}
+	if r.cold.events > 0 {
+		rows = append(rows, Row{fmt.Sprintf("cold start, %s events in the log: start -> ready / first new fill out", group(r.cold.events)), "1",
+			fmt.Sprintf("%s / %s", ms(r.cold.ready), ms(r.cold.first)),
+			fmt.Sprintf("empty tables: %s / %s", ms(r.coldEmpty[0]), ms(r.coldEmpty[1])),
+			ratio(r.cold.first, r.coldEmpty[1])})
+	}
+	for _, sc := range scs {
+		if len(r.rss[sc]) == 0 {
+			continue
+		}
+		m := Median(r.rss[sc])
+		base := "-"
+		if r.idleRSS > 0 {
+			base = "idle pipeline: " + mib(r.idleRSS)
+		}
+		rows = append(rows, Row{fmt.Sprintf("peak RSS of hedgeline run, %s", sc), fmt.Sprint(len(r.rss[sc])), mib(m),
+			base, ratio(time.Duration(m), time.Duration(r.idleRSS))})
+	}
+	return rows
+}
+
+func ratio(a, b time.Duration) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fx", float64(a)/float64(b))
+}
