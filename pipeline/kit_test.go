@@ -436,64 +436,14 @@ func kitReadTopic(t testing.TB, addr, topic string) []*kgo.Record {
 	return recs
 }
 
+// kitReadTopicErr reads through the CLI's own readTopic, ordered by
+// partition then offset.
 func kitReadTopicErr(addr, topic string) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	out, err := readTopic(ctx, []string{addr}, topic)
 	if err != nil {
 		return nil, err
-	}
-	defer admCl.Close()
-	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	if err := ends.Error(); err != nil {
-		return nil, err
-	}
-	end := map[int32]int64{}
-	starts := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			end[o.Partition] = o.Offset
-			starts[o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(end) == 0 {
-		return nil, nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}),
-		kgo.FetchMaxWait(200*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	next := map[int32]int64{}
-	for {
-		done := true
-		for p, e := range end {
-			if next[p] < e {
-				done = false
-			}
-		}
-		if done {
-			break
-		}
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading up to %v, at %v: %w", end, next, err)
-		}
-		if errs := fs.Errors(); len(errs) > 0 {
-			return nil, fmt.Errorf("fetch: %v", errs[0].Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < end[r.Partition] {
-				out = append(out, r)
-			}
-			next[r.Partition] = r.Offset + 1
-		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Partition != out[j].Partition {
