@@ -24,8 +24,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts a pipeline five times (~1 min)")
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (kill moments)", seed)
+	seed := kitSeed(t, "kill moments")
 	r := rand.New(rand.NewPCG(seed, 1))
 
 	dir := t.TempDir()
@@ -35,7 +34,7 @@ func TestCrashRecovery(t *testing.T) {
 	ends := newKitEnds(t, addr)
 
 	const kills, batch = 5, 200
-	fills := kitGenFills(6, (2*kills+2)*batch, 6, 38_000_000)
+	fills := kitGenFills(seed, (2*kills+2)*batch, 6, 38_000_000)
 	next := 0
 	produceBatch := func() {
 		n := min(batch, len(fills)-next)
