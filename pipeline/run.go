@@ -101,6 +101,7 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		Brokers:     brokers,
 		StateDir:    filepath.Join(cfg.stateDir, "tables"),
 		Replication: cfg.kafka.replication,
+		Partitions:  int32(cfg.kafka.partitions),
 		Hasher:      topics.NewSymbolHash,
 		Logger:      log,
 		Tuning:      set.tuning,

@@ -73,4 +73,12 @@ func rejectOut(aggType, stage string, in runner.Input, err error) (runner.Output
 	return runner.Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
 }
 
+// rejecter is a stage's runner.Stage.Reject: inputs the runner refuses go
+// to the same rejections topic as the stage's own.
+func rejecter(aggType, stage string) func(runner.Input, error) (runner.Output, error) {
+	return func(in runner.Input, reason error) (runner.Output, error) {
+		return rejectOut(aggType, stage, in, reason)
+	}
+}
+
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

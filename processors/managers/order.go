@@ -32,7 +32,8 @@ const (
 func OrderPlacer() runner.Stage[struct{}] {
 	return runner.Stage[struct{}]{
 		Group:     OrderPlacerGroup,
-		Input:     topics.PositionEvents,
+		Reject:    rejecter(topics.OffchainOrder, OrderPlacerGroup),
+		Inputs:    []string{topics.PositionEvents},
 		Outputs:   []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
 		Stateless: true,
 		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
@@ -100,8 +101,9 @@ type TrackedOrder struct {
 func OrderTracker() runner.Stage[TrackedOrder] {
 	return runner.Stage[TrackedOrder]{
 		Group:   OrderTrackerGroup,
-		Input:   topics.OffchainOrderEvents,
-		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
+		Inputs:  []string{topics.OffchainOrderEvents},
+		Outputs: []string{topics.PositionOutcomes, topics.PositionRejections},
+		Reject:  rejecter(topics.Position, OrderTrackerGroup),
 		Handle:  trackOrder,
 	}
 }
@@ -126,6 +128,9 @@ func trackOrder(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output,
 	var out []runner.Output
 	send := func(c aggregate.Command, prefix string) error {
 		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, c)
+		// Outcomes take the position's own lane: behind a backlog of fills
+		// on position.commands they would hold the next hedge back.
+		r.Topic = topics.PositionOutcomes
 		out = append(out, r)
 		return err
 	}

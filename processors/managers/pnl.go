@@ -21,8 +21,9 @@ const PnLGroup = "pnl"
 // (a re-published event) and are skipped.
 func PnL() runner.Stage[pnl.Book] {
 	return runner.Stage[pnl.Book]{
+		Reject:  rejecter(topics.Position, PnLGroup),
 		Group:   PnLGroup,
-		Input:   topics.PositionEvents,
+		Inputs:  []string{topics.PositionEvents},
 		Outputs: []string{topics.PnLEvents, topics.PositionRejections},
 		Handle:  handlePnL,
 	}

@@ -27,8 +27,9 @@ const TradeManagerGroup = "trade-manager"
 // the position in that order.
 func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
 	return runner.Stage[struct{}]{
+		Reject:    rejecter(topics.Position, TradeManagerGroup),
 		Group:     TradeManagerGroup,
-		Input:     topics.OnChainTradeEvents,
+		Inputs:    []string{topics.OnChainTradeEvents},
 		Outputs:   []string{topics.PositionCommands, topics.PositionRejections},
 		Stateless: true,
 		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {

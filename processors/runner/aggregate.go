@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/topics"
@@ -36,10 +37,13 @@ func AggregateStage[S any](def aggregate.Definition[S]) (Stage[AggState[S]], err
 	}
 	return Stage[AggState[S]]{
 		Group:   GroupOf(def.Type),
-		Input:   t.Commands,
+		Inputs:  t.CommandTopics(),
 		Outputs: []string{t.Events, t.Rejections},
 		Handle: func(st AggState[S], in Input) (AggState[S], []Output, error) {
 			return handleCommand(def, t, st, in)
+		},
+		Reject: func(in Input, reason error) (Output, error) {
+			return rejectCommand(def.Type, t, in, "", reason)
 		},
 	}, nil
 }
@@ -60,16 +64,11 @@ func IDOfKey(key string) string {
 
 func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics, st AggState[S], in Input) (AggState[S], []Output, error) {
 	reject := func(id string, err error) (AggState[S], []Output, error) {
-		r := topics.Rejection{
-			AggregateType: def.Type, AggregateID: id, Reason: err.Error(),
-			Topic: in.Topic, Partition: in.Partition, Offset: in.Offset, RejectedAt: in.Timestamp.UTC(),
-		}
-		r.SetOriginal(in.Value)
-		b, encErr := topics.EncodeRejection(r)
+		o, encErr := rejectCommand(def.Type, t, in, id, err)
 		if encErr != nil {
-			return st, nil, fmt.Errorf("encode rejection: %w", encErr)
+			return st, nil, encErr
 		}
-		return st, []Output{{Topic: t.Rejections, Key: in.Key, Value: b}}, nil
+		return st, []Output{o}, nil
 	}
 
 	env, err := topics.DecodeCommand(in.Value)
@@ -128,6 +127,24 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 		out = append(out, rej...)
 	}
 	return st, out, nil
+}
+
+// rejectCommand records a command the aggregate refused, with the reason and
+// the original record, on the aggregate's rejections topic.
+func rejectCommand(aggType string, t topics.AggregateTopics, in Input, id string, reason error) (Output, error) {
+	r := topics.Rejection{
+		AggregateType: aggType, AggregateID: id, Reason: reason.Error(),
+		Topic: in.Topic, Partition: in.Partition, Offset: in.Offset, RejectedAt: in.Timestamp.UTC(),
+	}
+	if r.RejectedAt.IsZero() || r.RejectedAt.Year() < 1 {
+		r.RejectedAt = time.Unix(0, 0).UTC()
+	}
+	r.SetOriginal(in.Value)
+	b, err := topics.EncodeRejection(r)
+	if err != nil {
+		return Output{}, fmt.Errorf("encode rejection: %w", err)
+	}
+	return Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
 }
 
 func remember(recent []uint64, id uint64) []uint64 {

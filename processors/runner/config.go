@@ -25,8 +25,12 @@ type Config struct {
 	Replication int
 	// Hasher places keys on partitions; nil is goka's FNV-1a.
 	Hasher func() hash.Hash32
-	Logger *slog.Logger
-	Tuning Tuning
+	// Partitions of every input topic (copartitioned): with Hasher it says
+	// which partition a key belongs to, and a record found elsewhere is
+	// rejected.
+	Partitions int32
+	Logger     *slog.Logger
+	Tuning     Tuning
 }
 
 // Tuning holds the client timeouts. Production keeps Kafka's defaults;
@@ -85,6 +89,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers configured"))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("partitions must be at least 1, got %d", c.Partitions))
 	}
 	if c.Replication < 1 {
 		errs = append(errs, fmt.Errorf("replication must be at least 1, got %d", c.Replication))

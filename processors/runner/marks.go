@@ -2,95 +2,156 @@ package runner
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 )
 
-// marks follows the offsets goka marks for commit. goka marks an input only
-// after its table write and all its emits were acknowledged by the brokers,
-// so outputs of inputs below the marked offset are durable: a redelivery of
-// such an input needs nothing re-emitted, and the runner may prune them.
-// Marks are ahead of the committed offset by at most the auto-commit
-// interval, which keeps each key's pending window to the few inputs still in
-// flight instead of a second's worth.
+// tp names one input partition: a stage may read several input topics
+// (lanes), each with its own offsets.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// marks sits between goka and sarama's offset commits, for two reasons.
+//
+// goka marks an input for commit once its own table write and emits were
+// acknowledged, but inputs finish out of order: a later input's emits can be
+// acknowledged first, and sarama's mark only moves forward, so the commit
+// jumped past an input whose outputs were still in flight. A crash then
+// lost them for good (the input is never delivered again). marks therefore
+// forwards to sarama only the contiguous prefix: the offset below which every
+// input this instance was given has finished.
+//
+// That prefix is also what the runner calls durable: outputs of inputs below
+// it are in Kafka, so a redelivery needs nothing re-emitted and records may
+// prune them (stage.go), and a key whose window is full waits for it to move
+// (waitDurable).
 type marks struct {
-	mu sync.RWMutex
-	at map[int32]int64 // input partition -> next offset after the last marked
-	// handled is, per partition, the next offset after the last input this
-	// instance handled; first the offset of the first one. Together with at
-	// they say how many inputs are in flight (handled, not yet marked).
-	handled map[int32]int64
-	first   map[int32]int64
-	wake    chan struct{} // closed on the next mark; nil when nobody waits
+	mu sync.Mutex
+	at map[tp]int64 // next offset after the contiguous finished prefix
+	// Inputs begun in this session, in offset order, and those of them
+	// finished out of order.
+	flight map[tp]*inflight
+	// first is the first offset begun in this session: goka starts a
+	// partition at its committed offset, so everything below is durable.
+	first map[tp]int64
+	wake  chan struct{} // closed on the next advance; nil when nobody waits
+}
+
+type inflight struct {
+	queue []int64        // begun, not yet part of the prefix, ascending
+	done  map[int64]bool // finished, waiting for an earlier one
 }
 
 func newMarks() *marks {
-	return &marks{at: map[int32]int64{}, handled: map[int32]int64{}, first: map[int32]int64{}}
+	return &marks{at: map[tp]int64{}, flight: map[tp]*inflight{}, first: map[tp]int64{}}
 }
 
-// marked returns the marked offset of a partition, or -1 if none.
-func (m *marks) marked(partition int32) int64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if o, ok := m.at[partition]; ok {
+// reset forgets the inputs of an ended session: goka stops its partition
+// processors before a new session starts, and the new one begins again at
+// the committed offsets. The durable prefix stays true and is kept.
+func (m *marks) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flight = map[tp]*inflight{}
+	m.first = map[tp]int64{}
+}
+
+// marked returns the durable prefix of an input partition, or -1 if none.
+func (m *marks) marked(p tp) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if o, ok := m.at[p]; ok {
 		return o
 	}
 	return -1
 }
 
-func (m *marks) mark(partition int32, offset int64) {
+// begin records that the input at offset is being handled. Every input goes
+// through the callback (nil values included), in offset order.
+func (m *marks) begin(p tp, offset int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o, ok := m.at[partition]; !ok || offset > o {
-		m.at[partition] = offset
-		if m.wake != nil {
-			close(m.wake)
-			m.wake = nil
-		}
+	if _, ok := m.first[p]; !ok {
+		m.first[p] = offset
 	}
+	f := m.flight[p]
+	if f == nil {
+		f = &inflight{done: map[int64]bool{}}
+		m.flight[p] = f
+	}
+	f.queue = append(f.queue, offset)
 }
 
-// handledInput records that the input at offset was handled.
-func (m *marks) handledInput(partition int32, offset int64) {
+// finish is goka's mark: every output of the input before next is
+// acknowledged. It returns the new durable prefix to commit, if it moved.
+func (m *marks) finish(p tp, next int64) (commit int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.first[partition]; !ok {
-		m.first[partition] = offset
+	off := next - 1
+	f := m.flight[p]
+	if f == nil || len(f.queue) == 0 || off < f.queue[0] {
+		// Not begun in this session (nothing of it in flight can be
+		// skipped) or already in the prefix: a plain forward mark.
+		return m.advance(p, next)
 	}
-	m.handled[partition] = offset + 1
+	if _, found := slices.BinarySearch(f.queue, off); !found {
+		return 0, false // never begun here: committing it could skip one that was
+	}
+	f.done[off] = true
+	n := 0
+	for n < len(f.queue) && f.done[f.queue[n]] {
+		delete(f.done, f.queue[n])
+		n++
+	}
+	if n == 0 {
+		return 0, false
+	}
+	top := f.queue[n-1] + 1
+	f.queue = f.queue[n:]
+	return m.advance(p, top)
 }
 
-// low is the offset below which every input of the partition is durable,
-// as far as this instance knows: the marked offset, or, before the first
-// mark, the first input it handled (goka starts a partition at the
-// committed offset, so everything below was committed). ok is false when
-// it knows neither.
-func (m *marks) low(partition int32) (low int64, ok bool) {
-	at, okAt := m.at[partition]
-	first, okFirst := m.first[partition]
-	switch {
-	case okAt && okFirst:
-		return max(at, first), true
-	case okAt:
-		return at, true
-	case okFirst:
-		return first, true
+func (m *marks) advance(p tp, next int64) (int64, bool) {
+	if o, ok := m.at[p]; ok && next <= o {
+		return 0, false
 	}
-	return -1, false
+	m.at[p] = next
+	if m.wake != nil {
+		close(m.wake)
+		m.wake = nil
+	}
+	return next, true
+}
+
+// low is the offset below which every input of the partition is durable as
+// far as this instance knows, and whether anything it began is in flight.
+func (m *marks) low(p tp) (low int64, inFlight bool) {
+	low = -1
+	if at, ok := m.at[p]; ok {
+		low = at
+	}
+	if first, ok := m.first[p]; ok {
+		low = max(low, first)
+	}
+	f := m.flight[p]
+	return low, f != nil && len(f.queue) > 0
 }
 
 // waitDurable blocks until every input of the partition below target is
-// durable (marked), so that a key's record can drop their outputs. It
-// returns early when nothing this instance handled is in flight (the
-// record's entries are older than this assignment, so no mark will come
-// for them and none is needed) or when ctx ends.
-func (m *marks) waitDurable(ctx context.Context, partition int32, target int64) {
+// durable, so that a key's record can drop their outputs. It returns early
+// when nothing this instance began is in flight (the record's entries are
+// older than this session, so no mark will come for them and none is
+// needed) or when ctx ends.
+func (m *marks) waitDurable(ctx context.Context, p tp, target int64) {
 	for {
 		m.mu.Lock()
-		low, ok := m.low(partition)
-		if !ok || low >= target || m.handled[partition] <= low {
+		low, inFlight := m.low(p)
+		if !inFlight || low >= target {
 			m.mu.Unlock()
 			return
 		}
@@ -108,22 +169,22 @@ func (m *marks) waitDurable(ctx context.Context, partition int32, target int64) 
 }
 
 // consumerGroupBuilder wraps goka's sarama consumer group so that every
-// MarkOffset of the input topic is seen by m.
-func (m *marks) consumerGroupBuilder(cfg *sarama.Config, input string) goka.ConsumerGroupBuilder {
+// mark of an input topic goes through m.
+func (m *marks) consumerGroupBuilder(cfg *sarama.Config, inputs []string) goka.ConsumerGroupBuilder {
 	inner := goka.ConsumerGroupBuilderWithConfig(cfg)
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cg, err := inner(brokers, group, clientID)
 		if err != nil {
 			return nil, err
 		}
-		return &markingGroup{ConsumerGroup: cg, marks: m, input: input}, nil
+		return &markingGroup{ConsumerGroup: cg, marks: m, inputs: inputs}, nil
 	}
 }
 
 type markingGroup struct {
 	sarama.ConsumerGroup
-	marks *marks
-	input string
+	marks  *marks
+	inputs []string
 }
 
 func (g *markingGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
@@ -136,6 +197,7 @@ type markingHandler struct {
 }
 
 func (w markingHandler) Setup(s sarama.ConsumerGroupSession) error {
+	w.g.marks.reset()
 	return w.h.Setup(markingSession{s, w.g})
 }
 
@@ -153,15 +215,15 @@ type markingSession struct {
 }
 
 func (s markingSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
-	s.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
-	if topic == s.g.input {
-		s.g.marks.mark(partition, offset)
+	if !slices.Contains(s.g.inputs, topic) {
+		s.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
+		return
+	}
+	if commit, ok := s.g.marks.finish(tp{topic, partition}, offset); ok {
+		s.ConsumerGroupSession.MarkOffset(topic, partition, commit, metadata)
 	}
 }
 
 func (s markingSession) MarkMessage(msg *sarama.ConsumerMessage, metadata string) {
-	s.ConsumerGroupSession.MarkMessage(msg, metadata)
-	if msg.Topic == s.g.input {
-		s.g.marks.mark(msg.Partition, msg.Offset+1)
-	}
+	s.MarkOffset(msg.Topic, msg.Partition, msg.Offset+1, metadata)
 }

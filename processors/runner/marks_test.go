@@ -2,6 +2,10 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,37 +25,112 @@ func (s *recordingSession) MarkMessage(msg *sarama.ConsumerMessage, _ string) {
 	s.marked = append(s.marked, msg.Offset+1)
 }
 
-func TestMarksFollowTheInputTopicOnly(t *testing.T) {
+func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 	m := newMarks()
 	inner := &recordingSession{}
-	s := markingSession{inner, &markingGroup{marks: m, input: "position.commands"}}
-	if m.marked(2) != -1 {
+	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"position.commands", "position.outcomes"}}}
+	p2 := tp{"position.commands", 2}
+	if m.marked(p2) != -1 {
 		t.Fatal("unknown partition must read -1 (prune nothing)")
 	}
 	s.MarkOffset("position.commands", 2, 11, "")
 	s.MarkOffset("other", 2, 50, "")
 	s.MarkMessage(&sarama.ConsumerMessage{Topic: "position.commands", Partition: 2, Offset: 14}, "")
 	s.MarkOffset("position.commands", 2, 9, "") // never moves back
-	if got := m.marked(2); got != 15 {
+	s.MarkOffset("position.outcomes", 2, 3, "")
+	if got := m.marked(p2); got != 15 {
 		t.Fatalf("marked = %d, want 15", got)
 	}
-	if len(inner.marked) != 4 {
-		t.Fatalf("every mark must reach sarama, got %v", inner.marked)
+	if got := m.marked(tp{"position.outcomes", 2}); got != 3 {
+		t.Fatalf("outcomes lane marked = %d, want 3 (lanes are separate)", got)
+	}
+	if want := []int64{11, 50, 15, 3}; fmt.Sprint(inner.marked) != fmt.Sprint(want) {
+		t.Fatalf("sarama saw %v, want %v (other topics as they come, inputs only forward)", inner.marked, want)
+	}
+}
+
+// goka marks each input when its own emits are acknowledged, so a later
+// input can be marked first. Forwarding that mark committed past an input
+// whose outputs were still in flight, and a crash then lost them: the
+// commit must stop below the first unfinished input.
+func TestMarksCommitOnlyTheFinishedPrefix(t *testing.T) {
+	m := newMarks()
+	inner := &recordingSession{}
+	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"in"}}}
+	p := tp{"in", 0}
+	for off := int64(100); off < 105; off++ {
+		m.begin(p, off)
+	}
+	s.MarkOffset("in", 0, 102, "") // 101 finished before 100
+	s.MarkOffset("in", 0, 104, "") // 103 too
+	if len(inner.marked) != 0 || m.marked(p) != -1 {
+		t.Fatalf("committed %v (durable %d) while 100 is in flight", inner.marked, m.marked(p))
+	}
+	s.MarkOffset("in", 0, 101, "") // 100 finishes: 100 and 101 are done
+	if fmt.Sprint(inner.marked) != "[102]" || m.marked(p) != 102 {
+		t.Fatalf("committed %v (durable %d), want [102]: 102 is still in flight", inner.marked, m.marked(p))
+	}
+	s.MarkOffset("in", 0, 103, "") // 102: now 100..103 are done
+	s.MarkOffset("in", 0, 105, "")
+	if fmt.Sprint(inner.marked) != "[102 104 105]" {
+		t.Fatalf("committed %v, want [102 104 105]", inner.marked)
+	}
+	// A new session starts again from the commit; what the old one had in
+	// flight is forgotten, the durable prefix is kept.
+	m.reset()
+	m.begin(p, 105)
+	m.begin(p, 106)
+	s.MarkOffset("in", 0, 107, "")
+	if m.marked(p) != 105 {
+		t.Fatalf("durable %d after reset, want 105", m.marked(p))
+	}
+}
+
+// A randomized check of the same rule: inputs finishing in any order never
+// commit past an unfinished one, and all of them finished commit the end.
+func TestMarksRandomFinishOrder(t *testing.T) {
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, 2))
+	for range 200 {
+		m := newMarks()
+		inner := &recordingSession{}
+		s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"in"}}}
+		p := tp{"in", 1}
+		n := 1 + r.IntN(40)
+		for off := range int64(n) {
+			m.begin(p, off)
+		}
+		finished := make([]bool, n)
+		for _, i := range r.Perm(n) {
+			finished[i] = true
+			s.MarkOffset("in", 1, int64(i)+1, "")
+			prefix := 0
+			for prefix < n && finished[prefix] {
+				prefix++
+			}
+			if got := m.marked(p); (prefix == 0 && got != -1) || (prefix > 0 && got != int64(prefix)) {
+				t.Fatalf("seed %d: durable %d, want %d", seed, got, prefix)
+			}
+		}
+		if last := inner.marked[len(inner.marked)-1]; last != int64(n) {
+			t.Fatalf("seed %d: last commit %d, want %d", seed, last, n)
+		}
 	}
 }
 
 func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	m := newMarks()
 	ctx := context.Background()
+	p := tp{"in", 0}
 	// Nothing handled by this instance yet: a record's old entries are from
 	// an earlier assignment and never block.
-	m.waitDurable(ctx, 0, 5000)
+	m.waitDurable(ctx, p, 5000)
 	for off := int64(1000); off < 1004; off++ {
-		m.handledInput(0, off)
+		m.begin(p, off)
 	}
 	released := make(chan struct{})
 	go func() {
-		m.waitDurable(ctx, 0, 1002) // inputs 1000 and 1001 must be acknowledged
+		m.waitDurable(ctx, p, 1002) // inputs 1000 and 1001 must be acknowledged
 		close(released)
 	}()
 	select {
@@ -59,13 +138,13 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 		t.Fatal("input released while the window was unacknowledged")
 	case <-time.After(50 * time.Millisecond):
 	}
-	m.mark(0, 1001)
+	m.finish(p, 1001)
 	select {
 	case <-released:
 		t.Fatal("released after 1000 alone was acknowledged")
 	case <-time.After(50 * time.Millisecond):
 	}
-	m.mark(0, 1002)
+	m.finish(p, 1002)
 	select {
 	case <-released:
 	case <-time.After(time.Second):
@@ -73,32 +152,49 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	}
 	// Everything acknowledged: a target beyond the marks (entries written by
 	// another instance) must not block, for no mark would ever come.
-	m.mark(0, 1004)
-	m.waitDurable(ctx, 0, 9000)
+	m.finish(p, 1003)
+	m.finish(p, 1004)
+	m.waitDurable(ctx, p, 9000)
 	// A cancelled context releases a waiting input.
-	m.handledInput(0, 9000)
+	m.begin(p, 9000)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	m.waitDurable(cctx, 0, 9001)
+	m.waitDurable(cctx, p, 9001)
 }
 
 func TestDurableTargetKeepsTheWindowBelowTheLimit(t *testing.T) {
 	var raw []byte
 	for off := int64(10); off < 15; off++ {
-		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), -1)
+		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, -1)
 	}
-	if _, wait := durableTarget(raw, 15, 6); wait {
+	if _, wait := durableTarget(raw, 0, 15, 6); wait {
 		t.Fatal("5 pending outputs wait at a limit of 6")
 	}
 	// At a limit of 3, the next write may keep 2 of 10..14: 10, 11 and 12
 	// must be acknowledged first.
-	if target, wait := durableTarget(raw, 15, 3); !wait || target != 13 {
+	if target, wait := durableTarget(raw, 0, 15, 3); !wait || target != 13 {
 		t.Fatalf("target %d (wait %v), want 13", target, wait)
 	}
-	if _, wait := durableTarget(raw, 12, 3); wait {
+	if _, wait := durableTarget(raw, 0, 12, 3); wait {
 		t.Fatal("a redelivery (it writes nothing) waits")
 	}
-	if _, wait := durableTarget(nil, 15, 3); wait {
+	if _, wait := durableTarget(nil, 0, 15, 3); wait {
 		t.Fatal("a new key waits")
 	}
+}
+
+// testSeed returns HEDGELINE_TEST_SEED or a fresh seed, logged so that a
+// failure can be repeated.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("HEDGELINE_TEST_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("HEDGELINE_TEST_SEED=%q: %v", v, err)
+		}
+		seed = s
+	}
+	t.Logf("seed %d (HEDGELINE_TEST_SEED repeats it)", seed)
+	return seed
 }

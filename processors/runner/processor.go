@@ -4,18 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
+	"slices"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 )
 
-// Stage is one goka group: an input topic, a handler, the topics it emits
+// Stage is one goka group: input topics, a handler, the topics it emits
 // to, and (unless Stateless) a group table of per-key records.
 type Stage[S any] struct {
-	Group   string
-	Input   string
+	Group string
+	// Inputs are the topics the stage reads, copartitioned. Each is a lane
+	// with its own offsets; goka interleaves them, so an input on a quiet
+	// lane does not wait behind a backlog on another.
+	Inputs  []string
 	Outputs []string
 	Handle  Handler[S]
+	// Reject turns an input the runner refuses before the handler sees it
+	// (a key on the wrong partition) into a rejection record; its topic
+	// must be one of Outputs.
+	Reject func(in Input, reason error) (Output, error)
 	// Stateless stages keep no table: a redelivered input is handled again,
 	// which re-emits the same outputs because handlers are deterministic.
 	Stateless bool
@@ -34,8 +43,15 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Group, err)
 	}
+	if len(st.Inputs) == 0 || len(st.Inputs) > maxLanes || st.Reject == nil {
+		return nil, fmt.Errorf("stage %s: needs 1 to %d inputs and a Reject func", st.Group, maxLanes)
+	}
 	marks := newMarks()
 	log := cfg.logger().With("group", st.Group)
+	hasher := cfg.Hasher
+	if hasher == nil {
+		hasher = goka.DefaultHasher()
+	}
 	cb := func(ctx goka.Context, msg any) {
 		in := Input{
 			Topic: string(ctx.Topic()), Key: ctx.Key(), Partition: ctx.Partition(),
@@ -44,7 +60,23 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if msg != nil {
 			in.Value = msg.([]byte)
 		}
+		lane := slices.Index(st.Inputs, in.Topic)
+		at := tp{in.Topic, in.Partition}
+		if want := keyPartition(hasher, in.Key, cfg.Partitions); want != in.Partition {
+			// Refused before any state is read or written: this key's
+			// state lives in partition want.
+			marks.begin(at, in.Offset)
+			o, err := st.Reject(in, fmt.Errorf("key %q belongs to partition %d of %d, not %d: produced with a partitioner other than goka's FNV-1a (see docs/producing.md)",
+				in.Key, want, cfg.Partitions, in.Partition))
+			if err != nil {
+				ctx.Fail(err)
+			}
+			log.Warn("input on the wrong partition rejected", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "key", in.Key, "want", want)
+			emit(ctx, []Output{o})
+			return
+		}
 		if st.Stateless {
+			marks.begin(at, in.Offset)
 			_, out, err := st.Handle(*new(S), in)
 			if err != nil {
 				ctx.Fail(err)
@@ -58,24 +90,27 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		}
 		// A key keeps the outputs of its unacknowledged inputs in its
 		// record; bound them (Tuning.MaxPending) by waiting for the acks.
-		if target, wait := durableTarget(raw, in.Offset, cfg.Tuning.maxPending()); wait {
-			marks.waitDurable(ctx.Context(), in.Partition, target)
+		if target, wait := durableTarget(raw, lane, in.Offset, cfg.Tuning.maxPending()); wait {
+			marks.waitDurable(ctx.Context(), at, target)
 		}
-		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(in.Partition))
+		marks.begin(at, in.Offset)
+		newRaw, out, redelivered, err := step(st.Handle, raw, in, lane, marks.marked(at))
 		if err != nil {
 			ctx.Fail(err)
 		}
 		if redelivered {
-			log.Debug("redelivered input: re-emitting its recorded outputs", "partition", in.Partition, "offset", in.Offset, "outputs", len(out))
+			log.Debug("redelivered input: re-emitting its recorded outputs", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "outputs", len(out))
 		}
 		if newRaw != nil {
 			ctx.SetValue(newRaw)
 		}
 		emit(ctx, out)
-		marks.handledInput(in.Partition, in.Offset)
 	}
 
-	edges := []goka.Edge{goka.Input(goka.Stream(st.Input), new(codec.Bytes), cb)}
+	var edges []goka.Edge
+	for _, t := range st.Inputs {
+		edges = append(edges, goka.Input(goka.Stream(t), new(codec.Bytes), cb))
+	}
 	for _, o := range st.Outputs {
 		edges = append(edges, goka.Output(goka.Stream(o), new(codec.Bytes)))
 	}
@@ -86,14 +121,16 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
-		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
+		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Inputs)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, cfg.topicManagerConfig())),
 		goka.WithLogger(gokaLogger{log}),
-	}
-	if cfg.Hasher != nil {
-		opts = append(opts, goka.WithHasher(cfg.Hasher))
+		goka.WithHasher(hasher),
+		// A tombstone (nil value) on an input is a record like any other:
+		// the handler rejects it with its reason instead of goka dropping
+		// it unseen, and every input passes through marks.begin.
+		goka.WithNilHandling(goka.NilProcess),
 	}
 	opts = append(opts, goka.WithStorageBuilder(cfg.StorageBuilder(st.Group)))
 	if st.OnAssign != nil {
@@ -110,6 +147,18 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
 	}
 	return &Processor{name: st.Group, proc: proc}, nil
+}
+
+// keyPartition is where sarama's hash partitioner (which goka's emitters
+// use) puts key among n partitions.
+func keyPartition(hasher func() hash.Hash32, key string, n int32) int32 {
+	h := hasher()
+	h.Write([]byte(key))
+	p := int32(h.Sum32()) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
 }
 
 func emit(ctx goka.Context, out []Output) {

@@ -9,26 +9,36 @@
 // input would lose any output whose emit never landed; applying it again
 // would apply it twice. The runner does neither:
 //
-//   - The table value of every key is a record: the stage's state, the offset
-//     after the last input applied to that key (Next), and the outputs of every
-//     applied input whose offset the group has not committed yet (Pending).
-//   - goka delivers each partition in order, and a key always lives in one
-//     partition, so an input with offset < Next is a redelivery. The runner
-//     re-emits the outputs recorded for that offset, byte for byte, and
-//     decides nothing.
-//   - Outputs of inputs below the group's marked offset are pruned when the
-//     key is next written. goka marks an input for commit only once its table
-//     write and every emit were acknowledged, so those outputs are durable in
-//     Kafka and a redelivery needs nothing re-emitted (marks.go). A burst on
-//     one hot key keeps exactly its unacknowledged window, never less; a
-//     fixed-size ring would drop entries still in flight. The window is
-//     bounded instead by waiting: an input of a key that already holds
-//     Tuning.MaxPending unacknowledged outputs waits for acknowledgements
-//     before it is handled, so a backlog cannot grow a record (and the cost
-//     of every write of it) without end.
+//   - The table value of every key is a record: the stage's state, per input
+//     topic (lane) the offset after the last input applied to that key
+//     (Next), and the outputs of every applied input whose offset the group
+//     has not committed yet (Pending).
+//   - goka delivers each input partition in order, and a key always lives in
+//     one partition, so an input with offset < Next of its lane is a
+//     redelivery. The runner re-emits the outputs recorded for that offset,
+//     byte for byte, and decides nothing.
+//   - Outputs of inputs below the durable prefix of their partition are
+//     pruned when the key is next written. goka marks an input once its table
+//     write and every emit were acknowledged, but inputs finish out of order;
+//     the runner commits (and calls durable) only the offset below which
+//     every input has finished (marks.go). A burst on one hot key keeps
+//     exactly its unacknowledged window, never less; a fixed-size ring would
+//     drop entries still in flight. The window is bounded instead by
+//     waiting: an input of a key that already holds Tuning.MaxPending
+//     unacknowledged outputs waits for acknowledgements before it is
+//     handled, so a backlog cannot grow a record (and the cost of every
+//     write of it) without end.
 //   - If the table write itself was lost, the redelivered input finds the old
 //     state and is handled again; stages are deterministic, so it produces the
 //     same outputs with the same sequences, which consumers drop as duplicates.
+//   - Before any of this, a record whose key does not hash to the partition
+//     it arrived on (a producer with another partitioner) is rejected: its
+//     state lives in another partition, and writing it here would overwrite
+//     the table of another key's partition with an empty state.
+//
+// Several input topics (lanes) let one stage take urgent inputs without
+// queueing them behind a backlog: the position reads order outcomes on their
+// own topic, beside the fills.
 //
 // Every stage (aggregates, managers, pnl) runs through Stage, so the problem
 // is solved once.
@@ -37,6 +47,7 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -64,10 +75,11 @@ type Output struct {
 type Handler[S any] func(state S, in Input) (S, []Output, error)
 
 // step is the runner's core, free of goka so it can be tested directly: it
-// applies in to the encoded record (nil for a new key) and returns the new
-// encoded record (nil when unchanged) and the outputs to emit. committed is
-// the offset below which the partition's outputs are durable (-1 if unknown).
-func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
+// applies in, read from input topic number lane of the stage, to the encoded
+// record (nil for a new key) and returns the encoded record to write (nil
+// when there is nothing to write) and the outputs to emit. committed is the offset of that lane's
+// partition below which outputs are durable (-1 if unknown).
+func step[S any](h Handler[S], raw []byte, in Input, lane int, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
 	var rec rawRecord
 	var state S
 	if raw != nil {
@@ -75,18 +87,25 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 			return nil, nil, false, fmt.Errorf("key %q: %w", in.Key, err)
 		}
 	}
-	if in.Offset < rec.next {
+	if in.Offset < rec.nextOf(lane) {
+		// The record is written again, unchanged: goka stores it locally
+		// before its table-topic write is acknowledged, so after a crash
+		// the local table can hold a record the topic never got. The stage
+		// itself reads the local one, but views (the order poller) read the
+		// topic, and without this write they would see the old state until
+		// the key's next input, which may never come (an order the view
+		// shows pending is never polled, so it never fills).
 		for _, p := range rec.pending {
-			if p.offset == in.Offset {
+			if p.lane == lane && p.offset == in.Offset {
 				out, err := decodeOutputs(p.entry)
 				if err != nil {
-					return nil, nil, true, fmt.Errorf("key %q: outputs of offset %d: %w", in.Key, in.Offset, err)
+					return nil, nil, true, fmt.Errorf("key %q: outputs of %s@%d: %w", in.Key, in.Topic, in.Offset, err)
 				}
-				return nil, out, true, nil
+				return raw, out, true, nil
 			}
 		}
 		// Pruned (below the commit) or produced no output.
-		return nil, nil, true, nil
+		return raw, nil, true, nil
 	}
 	if rec.state != nil {
 		if err := json.Unmarshal(rec.state, &state); err != nil {
@@ -100,21 +119,18 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 	if rec.state, err = json.Marshal(state); err != nil {
 		return nil, nil, false, fmt.Errorf("encode state of key %q: %w", in.Key, err)
 	}
-	rec.next = in.Offset + 1
-	rec.pending = prune(rec.pending, committed)
+	rec.setNext(lane, in.Offset+1)
+	rec.pending = prune(rec.pending, lane, committed)
 	if len(out) > 0 {
-		rec.pending = append(rec.pending, rawPending{offset: in.Offset, entry: encodeOutputs(out)})
+		rec.pending = append(rec.pending, rawPending{lane: lane, offset: in.Offset, entry: encodeOutputs(out)})
 	}
 	return rec.encode(), out, false, nil
 }
 
-// prune drops outputs of inputs below the marked offset: they are durable.
-func prune(ps []rawPending, committed int64) []rawPending {
-	i := 0
-	for i < len(ps) && ps[i].offset < committed {
-		i++
-	}
-	return ps[i:]
+// prune drops the outputs of lane's inputs below its marked offset: they
+// are durable. Other lanes' entries are pruned when their inputs come.
+func prune(ps []rawPending, lane int, committed int64) []rawPending {
+	return slices.DeleteFunc(ps, func(p rawPending) bool { return p.lane == lane && p.offset < committed })
 }
 
 // DecodeState reads the stage state out of an encoded table record, for

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"testing"
@@ -25,7 +27,7 @@ func TestStepAppliesOnceAndReplaysOutputs(t *testing.T) {
 	var outs []string
 	apply := func(i Input, committed int64) (redelivered bool) {
 		t.Helper()
-		newRaw, out, re, err := step(Handler[int](sum), raw, i, committed)
+		newRaw, out, re, err := step(Handler[int](sum), raw, i, 0, committed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,41 +57,113 @@ func TestStepAppliesOnceAndReplaysOutputs(t *testing.T) {
 func TestStepPrunesOnlyBelowCommit(t *testing.T) {
 	var raw []byte
 	for off := int64(0); off < 100; off++ {
-		newRaw, _, _, err := step(Handler[int](sum), raw, in(off, "1"), -1)
+		newRaw, _, _, err := step(Handler[int](sum), raw, in(off, "1"), 0, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		raw = newRaw
 	}
 	// A hot key keeps all 100 uncommitted outputs: a fixed ring would not.
-	_, out, _, _ := step(Handler[int](sum), raw, in(0, "1"), -1)
+	_, out, _, _ := step(Handler[int](sum), raw, in(0, "1"), 0, -1)
 	if len(out) != 1 || string(out[0].Value) != "1" {
 		t.Fatalf("oldest uncommitted output lost: %v", out)
 	}
 	// Once offset 90 is committed, the next write prunes everything below it
 	// but keeps 90..100.
-	raw, _, _, _ = step(Handler[int](sum), raw, in(100, "1"), 90)
-	if _, out, _, _ := step(Handler[int](sum), raw, in(89, "1"), 90); len(out) != 0 {
+	raw, _, _, _ = step(Handler[int](sum), raw, in(100, "1"), 0, 90)
+	if _, out, _, _ := step(Handler[int](sum), raw, in(89, "1"), 0, 90); len(out) != 0 {
 		t.Fatalf("output below commit kept: %v", out)
 	}
-	if _, out, _, _ := step(Handler[int](sum), raw, in(90, "1"), 90); len(out) != 1 || string(out[0].Value) != "91" {
+	if _, out, _, _ := step(Handler[int](sum), raw, in(90, "1"), 0, 90); len(out) != 1 || string(out[0].Value) != "91" {
 		t.Fatalf("output at commit pruned: %v", out)
 	}
 }
 
 func TestStepRedeliveryOfRejectedInputReEmitsRejection(t *testing.T) {
-	raw, out, _, _ := step(Handler[int](sum), nil, in(5, "x"), -1)
+	raw, out, _, _ := step(Handler[int](sum), nil, in(5, "x"), 0, -1)
 	if len(out) != 1 || out[0].Topic != "rejections" {
 		t.Fatalf("want a rejection, got %v", out)
 	}
-	_, again, re, _ := step(Handler[int](sum), raw, in(5, "x"), -1)
+	_, again, re, _ := step(Handler[int](sum), raw, in(5, "x"), 0, -1)
 	if !re || len(again) != 1 || again[0].Topic != "rejections" {
 		t.Fatalf("rejection not re-emitted: %v", again)
 	}
 }
 
 func TestStepCorruptRecordIsAnError(t *testing.T) {
-	if _, _, _, err := step(Handler[int](sum), []byte("{"), in(1, "1"), -1); err == nil {
+	if _, _, _, err := step(Handler[int](sum), []byte("{"), in(1, "1"), 0, -1); err == nil {
 		t.Fatal("corrupt table record accepted")
+	}
+}
+
+// Two input topics have offsets of their own: offset 5 of the outcomes
+// lane is new even when the key already applied offset 9 of its commands.
+func TestStepKeepsOffsetsPerLane(t *testing.T) {
+	var raw []byte
+	apply := func(lane int, off int64, v string) (string, bool) {
+		t.Helper()
+		i := in(off, v)
+		i.Topic = fmt.Sprintf("lane%d", lane)
+		newRaw, out, re, err := step(Handler[int](sum), raw, i, lane, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newRaw != nil {
+			raw = newRaw
+		}
+		if len(out) == 0 {
+			return "", re
+		}
+		return string(out[0].Value), re
+	}
+	apply(0, 9, "1")
+	if got, re := apply(1, 5, "10"); re || got != "11" {
+		t.Fatalf("lane 1 offset 5 after lane 0 offset 9: %q redelivered=%v, want applied (11)", got, re)
+	}
+	if got, re := apply(0, 9, "1"); !re || got != "1" {
+		t.Fatalf("redelivered lane 0 input: %q redelivered=%v, want its first output 1", got, re)
+	}
+	if got, re := apply(1, 5, "10"); !re || got != "11" {
+		t.Fatalf("redelivered lane 1 input: %q redelivered=%v, want its first output 11", got, re)
+	}
+	if got, _ := apply(0, 10, "100"); got != "111" {
+		t.Fatalf("next lane 0 input: %q, want 111", got)
+	}
+}
+
+// Records written before lanes existed (version 1) are read as one lane.
+func TestStepReadsVersion1Records(t *testing.T) {
+	v1 := []byte{recordVersion1}
+	v1 = binary.AppendUvarint(v1, 8) // next
+	v1 = appendBytes(v1, []byte("5"))
+	v1 = binary.AppendVarint(v1, 7)
+	v1 = appendBytes(v1, encodeOutputs([]Output{{Topic: "totals", Key: "k", Value: []byte("5")}}))
+	_, out, re, err := step(Handler[int](sum), v1, in(7, "5"), 0, -1)
+	if err != nil || !re || len(out) != 1 || string(out[0].Value) != "5" {
+		t.Fatalf("redelivery against a v1 record: out %v redelivered %v err %v", out, re, err)
+	}
+	newRaw, out, _, err := step(Handler[int](sum), v1, in(8, "2"), 0, -1)
+	if err != nil || string(out[0].Value) != "7" || newRaw[0] != recordVersion {
+		t.Fatalf("new input on a v1 record: out %v err %v", out, err)
+	}
+}
+
+// After a crash goka's local table can hold a record whose table-topic write
+// was lost. A redelivered input must write the record again, or views of the
+// table (the order poller) keep the old state: an order they show pending
+// is never polled and its hedge stays pending forever.
+func TestStepRedeliveryRewritesTheRecord(t *testing.T) {
+	raw, _, _, err := step(Handler[int](sum), nil, in(4, "2"), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, committed := range []int64{-1, 5} { // outputs kept, or pruned
+		write, _, re, err := step(Handler[int](sum), raw, in(4, "2"), 0, committed)
+		if err != nil || !re {
+			t.Fatalf("redelivery not detected: %v", err)
+		}
+		if !bytes.Equal(write, raw) {
+			t.Fatalf("committed %d: redelivery writes %x, want the record as it is (%x)", committed, write, raw)
+		}
 	}
 }
