@@ -2,10 +2,13 @@ package topics
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -43,6 +46,12 @@ func EncodeEvent(e EventEnvelope) ([]byte, error) {
 // an envelope field does not break old readers. The payload is compacted, as
 // the encoder writes it, so a decoded envelope re-encodes to the same bytes.
 func DecodeEnvelope(b []byte) (EventEnvelope, error) {
+	return decodeEvent(b, eventVersions)
+}
+
+// decodeEvent is DecodeEnvelope accepting the event versions in versions
+// (nil: any >= 1).
+func decodeEvent(b []byte, versions []int) (EventEnvelope, error) {
 	var w eventWire
 	f := fieldErrors{record: "event", parsed: true}
 	if err := unmarshal(&f, b, &w); err != nil {
@@ -50,7 +59,7 @@ func DecodeEnvelope(b []byte) (EventEnvelope, error) {
 	}
 	e := w.EventEnvelope
 	e.OccurredAt = f.parseTime("occurred_at", w.OccurredAt)
-	e.check(&f)
+	e.check(&f, versions)
 	if err := f.err(); err != nil {
 		return EventEnvelope{}, fmt.Errorf("decode event: %w", err)
 	}
@@ -88,11 +97,18 @@ func DecodeCommand(b []byte) (CommandEnvelope, error) {
 
 // SetOriginal stores the rejected record's bytes so that Original returns
 // them unchanged. Only compact, valid UTF-8 JSON goes into Command, because
-// the encoder compacts embedded JSON and would alter anything else.
+// the encoder compacts embedded JSON and would alter anything else. A record
+// longer than MaxOriginalBytes keeps its prefix in Raw (a prefix of JSON is
+// not JSON), its size and its SHA-256, so the rejection still fits the topic.
 func (r *Rejection) SetOriginal(b []byte) {
 	r.Command, r.Raw = nil, nil
+	r.Truncated, r.OriginalSize, r.OriginalSHA256 = false, 0, ""
 	switch {
 	case len(b) == 0:
+	case len(b) > MaxOriginalBytes:
+		sum := sha256.Sum256(b)
+		r.Raw = bytes.Clone(b[:MaxOriginalBytes])
+		r.Truncated, r.OriginalSize, r.OriginalSHA256 = true, int64(len(b)), hex.EncodeToString(sum[:])
 	case isCompactJSON(b):
 		r.Command = bytes.Clone(b)
 	default:
@@ -100,14 +116,58 @@ func (r *Rejection) SetOriginal(b []byte) {
 	}
 }
 
-// EncodeRejection validates r and returns its JSON with times in UTC.
+// EncodeRejection validates r and returns its JSON with times in UTC, never
+// longer than MaxRejectionBytes: an oversized original is truncated (as
+// SetOriginal does) and long strings are cut, each saying so. A rejected_at
+// that is unset or cannot be written (a record without a timestamp) becomes
+// the Unix epoch and a blank reason says so, so that no input can make its
+// own rejection unwritable.
 func EncodeRejection(r Rejection) ([]byte, error) {
-	r.RejectedAt = r.RejectedAt.UTC()
+	r.bound()
 	b, err := encode(&r)
+	if err == nil && len(b) > MaxRejectionBytes {
+		err = fmt.Errorf("%d bytes, over MaxRejectionBytes", len(b)) // unreachable: bound keeps it below
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode rejection of %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	return b, nil
+}
+
+// bound brings every field of r under the limits that keep its encoding
+// below MaxRejectionBytes.
+func (r *Rejection) bound() {
+	r.AggregateType = clip(r.AggregateType, maxNameBytes)
+	r.AggregateID = clip(r.AggregateID, maxNameBytes)
+	r.Topic = clip(r.Topic, maxNameBytes)
+	r.Reason = clip(r.Reason, MaxReasonBytes)
+	if strings.TrimSpace(r.Reason) == "" {
+		r.Reason = "no reason given" // an error with an empty message
+	}
+	switch {
+	case r.Truncated && len(r.Raw) > MaxOriginalBytes:
+		r.Raw = r.Raw[:MaxOriginalBytes]
+	case !r.Truncated && len(r.Original()) > MaxOriginalBytes:
+		r.SetOriginal(r.Original())
+	}
+	r.RejectedAt = r.RejectedAt.UTC()
+	if y := r.RejectedAt.Year(); r.RejectedAt.IsZero() || y < 1 || y > 9999 {
+		r.RejectedAt = time.Unix(0, 0).UTC()
+	}
+}
+
+// clip cuts s to at most max bytes, on a UTF-8 boundary, ending with a note
+// of how long it was.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	note := fmt.Sprintf("... [truncated, %d bytes]", len(s))
+	cut := max - len(note)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + note
 }
 
 // DecodeRejection parses and validates a rejection record.

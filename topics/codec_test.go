@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,6 +133,7 @@ func TestDecodeEnvelopeRejects(t *testing.T) {
 		{"sequence 0", with("sequence", 0), "sequence", ""},
 		{"no sequence", with("sequence", nil), "sequence", ""},
 		{"event_version 0", with("event_version", 0), "event_version", ""},
+		{"unknown event_version", with("event_version", 99), "event_version", "unsupported version 99, supported: 1"},
 		{"no occurred_at", with("occurred_at", nil), "occurred_at", ""},
 		{"occurred_at before year 1 in UTC", with("occurred_at", "0001-01-01T00:00:00+01:00"), "occurred_at", ""},
 		{"payload array", with("payload", []int{1}), "payload", ""},
@@ -193,6 +195,31 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 	c.CommandID = ""
 	if got := fieldsOf(must1(EncodeCommand(c))); !reflect.DeepEqual(got, []string{"command_id"}) {
 		t.Errorf("EncodeCommand(no command_id) fields %v", got)
+	}
+}
+
+// A command of a version the aggregates do not know would be decoded as
+// the one they do ("command_version: 99" Witness became a Filled trade).
+func TestDecodeCommandRefusesUnknownVersion(t *testing.T) {
+	for _, v := range []int{0, 2, 99} {
+		c := sampleCommand()
+		c.CommandVersion = 1
+		b, err := EncodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Replace(b, []byte(`"command_version":1`), fmt.Appendf(nil, `"command_version":%d`, v), 1)
+		_, err = DecodeCommand(b)
+		if got := fieldsOf(err); !reflect.DeepEqual(got, []string{"command_version"}) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("command_version %d: fields %v (err %v), want [command_version]", v, got, err)
+		}
+		if v > 0 && !strings.Contains(fmt.Sprint(err), fmt.Sprintf("unsupported version %d, supported: 1", v)) {
+			t.Errorf("command_version %d: error %q does not name the supported versions", v, err)
+		}
+		c.CommandVersion = v
+		if _, err := EncodeCommand(c); !errors.Is(err, ErrInvalid) {
+			t.Errorf("EncodeCommand(command_version %d) error = %v, want ErrInvalid", v, err)
+		}
 	}
 }
 

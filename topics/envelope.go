@@ -34,10 +34,31 @@ type CommandEnvelope struct {
 	Payload        json.RawMessage `json:"payload"`
 }
 
+// Size bounds of a rejection. A rejection is the last place a bad record
+// can go, so it must always fit the topic: Kafka's default max.message.bytes
+// (1 MiB, kfake's too) also has to hold the record key and batch overhead.
+const (
+	// MaxRejectionBytes bounds every record EncodeRejection returns. The
+	// fields below cannot exceed it even when every byte of them needs a
+	// six-byte JSON escape (about 131 KiB in all).
+	MaxRejectionBytes = 256 << 10
+	// MaxOriginalBytes is how much of a rejected record a rejection keeps. A
+	// longer record keeps this prefix, its size and its SHA-256.
+	MaxOriginalBytes = 64 << 10
+	// MaxReasonBytes bounds Reason: a reason may quote a huge field.
+	MaxReasonBytes = 4 << 10
+	// maxNameBytes bounds aggregate_type, aggregate_id and topic, which may
+	// come from an undecodable record.
+	maxNameBytes = 1 << 10
+)
+
 // Rejection is written to <aggregate>.rejections for a command that could
-// not be decoded or was refused by the aggregate. It keeps the original
-// record byte for byte: in Command when those bytes are compact JSON (the
-// common case, readable in tools), otherwise base64 in Raw.
+// not be decoded or was refused by the aggregate, and to
+// projection.rejections for an event a sink could not project. It keeps the
+// original record byte for byte: in Command when those bytes are compact
+// JSON (the common case, readable in tools), otherwise base64 in Raw. A
+// record longer than MaxOriginalBytes is kept only as a prefix in Raw, with
+// Truncated set and its whole size and SHA-256.
 type Rejection struct {
 	AggregateType string          `json:"aggregate_type"`
 	AggregateID   string          `json:"aggregate_id"` // empty when the command was undecodable
@@ -47,10 +68,17 @@ type Rejection struct {
 	Offset        int64           `json:"offset"`
 	Command       json.RawMessage `json:"command,omitempty"`
 	Raw           []byte          `json:"raw,omitempty"`
-	RejectedAt    time.Time       `json:"rejected_at"`
+	// Truncated says Raw holds only the first MaxOriginalBytes of the
+	// record; OriginalSize (bytes) and OriginalSHA256 (lowercase hex)
+	// describe the whole record. All three are empty otherwise.
+	Truncated      bool      `json:"original_truncated,omitempty"`
+	OriginalSize   int64     `json:"original_size,omitempty"`
+	OriginalSHA256 string    `json:"original_sha256,omitempty"`
+	RejectedAt     time.Time `json:"rejected_at"`
 }
 
-// Original returns the rejected record's bytes exactly as they were read.
+// Original returns the rejected record's bytes exactly as they were read,
+// or, when Truncated is set, only their first MaxOriginalBytes.
 func (r Rejection) Original() []byte {
 	if r.Command != nil {
 		return []byte(r.Command)

@@ -33,16 +33,27 @@ var ErrNoUpcaster = errors.New("no upcaster")
 var ErrFutureVersion = errors.New("event version newer than reader")
 
 // DecodeEvent decodes and validates an event envelope and upcasts its payload
-// to the version current reports. A nil current disables upcasting.
+// to the version current reports. A nil current disables upcasting. An event
+// type the reader versions may carry any version its upcasters bring to the
+// current one; any other event must carry a version DecodeEnvelope accepts.
 func DecodeEvent(b []byte, up Upcasters, current CurrentVersion) (EventEnvelope, error) {
-	e, err := DecodeEnvelope(b)
+	e, err := decodeEvent(b, nil)
 	if err != nil {
 		return EventEnvelope{}, err
 	}
-	if current == nil {
+	want := 0
+	if current != nil {
+		want = current(e.AggregateType, e.EventType)
+	}
+	if want <= 0 {
+		f := fieldErrors{record: "event"}
+		f.version("event_version", e.EventVersion, eventVersions)
+		if err := f.err(); err != nil {
+			return EventEnvelope{}, fmt.Errorf("decode event: %w", err)
+		}
 		return e, nil
 	}
-	return up.Upcast(e, current(e.AggregateType, e.EventType))
+	return up.Upcast(e, want)
 }
 
 // Upcast brings e to version want, one step at a time. want <= 0 leaves e

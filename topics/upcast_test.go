@@ -30,11 +30,14 @@ func filledUpcaster(eventType string, from int, p json.RawMessage) (json.RawMess
 
 const filled = "PositionEvent::OnChainOrderFilled"
 
+// encodedAt writes the event as a writer of that version would: EncodeEvent
+// itself only writes the versions this code knows.
 func encodedAt(t *testing.T, version int, payload string) []byte {
 	t.Helper()
 	e := sampleEvent()
 	e.EventType, e.EventVersion, e.Payload = filled, version, json.RawMessage(payload)
-	b, err := EncodeEvent(e)
+	e.OccurredAt = e.OccurredAt.UTC()
+	b, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,5 +122,20 @@ func TestDecodeEventWithoutVersioning(t *testing.T) {
 		if err != nil || e.EventVersion != 1 || string(e.Payload) != `{"qty":"5"}` {
 			t.Errorf("%s: got v%d %s, %v; want v1 unchanged", name, e.EventVersion, e.Payload, err)
 		}
+	}
+}
+
+// Without an upcaster for its type, an event of a version this code does
+// not write must not be read as if it were one it does.
+func TestDecodeEventRefusesUnknownVersionWithoutUpcasting(t *testing.T) {
+	b := encodedAt(t, 2, `{"shares":"5"}`)
+	for name, cur := range map[string]CurrentVersion{"nil current": nil, "unversioned type": currentIs(0)} {
+		_, err := DecodeEvent(b, nil, cur)
+		if got := fieldsOf(err); len(got) != 1 || got[0] != "event_version" || !strings.Contains(err.Error(), "supported: 1") {
+			t.Errorf("%s: error %v, want a FieldError naming event_version and the supported versions", name, err)
+		}
+	}
+	if _, err := DecodeEnvelope(b); !errors.Is(err, ErrInvalid) {
+		t.Errorf("DecodeEnvelope(v2): error %v, want ErrInvalid", err)
 	}
 }

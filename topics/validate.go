@@ -9,6 +9,22 @@ import (
 	"time"
 )
 
+// Versions this code reads and writes. The aggregates decode a command
+// payload by its type alone, so a command of any other version would be
+// misread (a "command_version: 99" Witness would be taken for a v1 one):
+// decoding refuses it. Events follow the same rule unless the reader
+// upcasts that event type (DecodeEvent). Adding a version means adding it
+// here together with the code that reads it.
+const (
+	CommandVersion = 1 // the command_version writers use
+	EventVersion   = 1 // the event_version the aggregates write
+)
+
+var (
+	commandVersions = []int{CommandVersion}
+	eventVersions   = []int{EventVersion}
+)
+
 // ErrInvalid is matched (errors.Is) by every record that cannot be decoded
 // or fails validation: such a record belongs on a rejections topic.
 var ErrInvalid = errors.New("invalid record")
@@ -79,9 +95,14 @@ func (f *fieldErrors) parseTime(field string, raw json.RawMessage) time.Time {
 	return t.UTC()
 }
 
-func (f *fieldErrors) version(field string, v int) {
-	if v < 1 {
+// version checks v against the known versions, or only that it is >= 1
+// when known is nil (an upcasting reader decides per event type).
+func (f *fieldErrors) version(field string, v int, known []int) {
+	switch {
+	case v < 1:
 		f.add(field, fmt.Sprintf("must be >= 1, got %d", v))
+	case known != nil && !slices.Contains(known, v):
+		f.add(field, fmt.Sprintf("unsupported version %d, supported: %s", v, strings.Trim(fmt.Sprint(known), "[]")))
 	}
 }
 
@@ -94,18 +115,19 @@ func (f *fieldErrors) object(field string, p json.RawMessage) {
 // Validate reports every invalid field of the envelope.
 func (e *EventEnvelope) Validate() error {
 	f := fieldErrors{record: "event"}
-	e.check(&f)
+	e.check(&f, eventVersions)
 	return f.err()
 }
 
-func (e *EventEnvelope) check(f *fieldErrors) {
+// check validates every field; versions as in fieldErrors.version.
+func (e *EventEnvelope) check(f *fieldErrors, versions []int) {
 	f.required("aggregate_type", e.AggregateType)
 	f.required("aggregate_id", e.AggregateID)
 	f.required("event_type", e.EventType)
 	if e.Sequence < 1 {
 		f.add("sequence", "must be >= 1")
 	}
-	f.version("event_version", e.EventVersion)
+	f.version("event_version", e.EventVersion, versions)
 	f.timestamp("occurred_at", e.OccurredAt)
 	f.object("payload", e.Payload)
 }
@@ -122,7 +144,7 @@ func (c *CommandEnvelope) check(f *fieldErrors) {
 	f.required("aggregate_id", c.AggregateID)
 	f.required("command_id", c.CommandID)
 	f.required("command_type", c.CommandType)
-	f.version("command_version", c.CommandVersion)
+	f.version("command_version", c.CommandVersion, commandVersions)
 	f.timestamp("issued_at", c.IssuedAt)
 	f.object("payload", c.Payload)
 }
@@ -150,5 +172,30 @@ func (r *Rejection) check(f *fieldErrors) {
 	if r.Command != nil && !json.Valid(r.Command) {
 		f.add("command", "must be valid JSON")
 	}
+	if r.Truncated {
+		if r.Command != nil || len(r.Raw) == 0 {
+			f.add("raw", "a truncated original is kept in raw")
+		}
+		if r.OriginalSize <= int64(len(r.Raw)) {
+			f.add("original_size", fmt.Sprintf("%d is not larger than the %d bytes kept", r.OriginalSize, len(r.Raw)))
+		}
+		if !isSHA256Hex(r.OriginalSHA256) {
+			f.add("original_sha256", "must be 64 lowercase hex digits")
+		}
+	} else if r.OriginalSize != 0 || r.OriginalSHA256 != "" {
+		f.add("original_truncated", "original_size and original_sha256 describe a truncated original only")
+	}
 	f.timestamp("rejected_at", r.RejectedAt)
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

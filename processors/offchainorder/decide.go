@@ -8,7 +8,9 @@ import (
 )
 
 // Decide turns a command into events. A non-genesis command on an order
-// that does not exist is aggregate.ErrUninitialized; time is m.At in UTC.
+// that does not exist is aggregate.ErrUninitialized; time is m.At in UTC. A
+// genesis command (Place, Migrate) needs m.AggregateID to be an execution id
+// (ParseID); later commands reach only orders created that way.
 func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta) ([]aggregate.Event, error) {
 	if m.At.IsZero() {
 		return nil, ErrMissingTime
@@ -23,7 +25,7 @@ func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta)
 			Symbol: c.Symbol, Shares: c.Shares, Direction: c.Direction, Broker: c.Broker,
 			ReferencePrice: copyPtr(c.ReferencePrice), PlacedAt: at,
 		}
-		return emit(e, func() error { _, err := placed(e); return err })
+		return emit(e, func() error { _, err := placed(e); return errors.Join(checkID(m.AggregateID), err) })
 	case Migrate:
 		if err := checkGenesis(l); err != nil {
 			return nil, err
@@ -33,7 +35,7 @@ func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta)
 			Status: c.Status, Error: c.Error, BrokerOrderID: copyPtr(c.BrokerOrderID),
 			Price: copyPtr(c.Price), ExecutedAt: utcPtr(c.ExecutedAt), MigratedAt: at,
 		}
-		return emit(e, func() error { _, err := migrated(e); return err })
+		return emit(e, func() error { _, err := migrated(e); return errors.Join(checkID(m.AggregateID), err) })
 	case ConfirmSubmission:
 		e := Submitted{BrokerOrderID: c.BrokerOrderID, SubmittedAt: at}
 		return step(l, e, func(s State) error { _, err := s.submit(e); return err })

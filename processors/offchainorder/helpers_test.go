@@ -10,11 +10,16 @@ import (
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/market"
 	oo "github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/shopspring/decimal"
 )
 
-// meta is the fixed metadata every command in these tests carries.
-var meta = aggregate.Meta{CommandID: "cmd-1", At: time.Date(2025, 12, 24, 12, 0, 0, 0, time.UTC)}
+// meta is the fixed metadata every command in these tests carries, addressed
+// to the execution id the Position aggregate derives for its hedge.
+var meta = aggregate.Meta{AggregateID: position.ExecutionID("AAPL", 3), CommandID: "cmd-1", At: time.Date(2025, 12, 24, 12, 0, 0, 0, time.UTC)}
+
+// to readdresses meta, for commands sent to another aggregate id.
+func to(id string) aggregate.Meta { m := meta; m.AggregateID = id; return m }
 
 var (
 	placedAt  = time.Date(2025, 12, 24, 11, 0, 0, 0, time.UTC)

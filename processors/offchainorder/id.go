@@ -1,7 +1,7 @@
 package offchainorder
 
 import (
-	"fmt"
+	"errors"
 
 	"github.com/google/uuid"
 )
@@ -11,14 +11,22 @@ import (
 func ID(executionID uuid.UUID) string { return executionID.String() }
 
 // ParseID accepts only the canonical lowercase form ID produces, so one
-// order never has two aggregate ids.
+// order never has two aggregate ids. Its errors do not quote s: a bad id
+// may be any size and the rejected record keeps it anyway.
 func ParseID(s string) (uuid.UUID, error) {
 	u, err := uuid.Parse(s)
 	if err != nil || u.String() != s {
-		return uuid.Nil, fmt.Errorf("invalid order id %q: want a lowercase hyphenated UUID", s)
+		return uuid.Nil, errors.New("order id (execution id) must be a lowercase hyphenated UUID")
 	}
 	if u == uuid.Nil {
-		return uuid.Nil, fmt.Errorf("invalid order id %q: nil UUID", s)
+		return uuid.Nil, errors.New("order id (execution id) must not be the nil UUID")
 	}
 	return u, nil
+}
+
+// checkID refuses to create an order under anything but an execution id:
+// the order manager and the broker (client order id) address it by that id.
+func checkID(id string) error {
+	_, err := ParseID(id)
+	return fieldErr("aggregate_id", err)
 }

@@ -24,7 +24,7 @@ func WitnessRecord(f Fill, issuedAt time.Time) (key string, value []byte, err er
 	}
 	value, err = topics.EncodeCommand(topics.CommandEnvelope{
 		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: "witness:" + id,
-		CommandType: (onchaintrade.Witness{}).CommandType(), CommandVersion: 1,
+		CommandType: (onchaintrade.Witness{}).CommandType(), CommandVersion: topics.CommandVersion,
 		IssuedAt: issuedAt.UTC(), CorrelationID: "fill:" + id, CausationID: "file-source", Payload: payload,
 	})
 	if err != nil {
