@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -381,15 +383,44 @@ func TestRejections(t *testing.T) {
 		{"replayed on-chain fill", kitCommandRecord(t, topics.PositionCommands, sym,
 			envFor(topics.Position, sym, "test:replay", "AcknowledgeOnChainFill", replay)),
 			topics.PositionRejections, []string{"AcknowledgeOnChainFill", lastOf.TradeID.String(), "already applied"}},
+		// A producer with another partitioner (kcat's default) put the
+		// position's command on a partition where its state does not live.
+		{"key on the wrong partition", wrongPartition(t, kitCommandRecord(t, topics.PositionCommands, sym,
+			envFor(topics.Position, sym, "test:wrong-partition", "UpdateThreshold", map[string]any{"threshold": map[string]string{"shares": "5"}}))),
+			topics.PositionRejections, []string{"belongs to partition", "partitioner"}},
+		{"unknown command version", withVersion(t, kitWitnessRecord(t, later[0]), 99),
+			topics.OnChainTradeRejections, []string{"command_version", "unsupported version 99"}},
+		{"order id not a uuid", kitCommandRecord(t, topics.OffchainOrderCommands, "not-a-uuid",
+			envFor(topics.OffchainOrder, "not-a-uuid", "test:place", "Place", offchainorder.Place{
+				Symbol: market.Symbol(sym), Shares: decimal.NewFromInt(1), Direction: market.Buy, Broker: market.DryRun})),
+			topics.OffchainOrderRejections, []string{"aggregate_id"}},
+		{"tombstone", &kgo.Record{Topic: topics.PositionCommands, Key: []byte(sym)},
+			topics.PositionRejections, []string{"tombstone"}},
+		// 900 KB of valid, not compact JSON: its rejection keeps a prefix,
+		// the size and the hash, and fits the topic.
+		{"oversized command", kitCommandRecord(t, topics.PositionCommands, sym, envFor(topics.Position, sym, "test:huge", "Teleport",
+			map[string]string{"pad": strings.Repeat("x", 900<<10)})),
+			topics.PositionRejections, []string{"Teleport"}},
 	}
+	manual, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer manual.Close()
 	for _, c := range cases {
+		if c.rec.Context != nil && c.rec.Context.Value(manualPartition{}) != nil {
+			kitProduce(t, manual, c.rec)
+			continue
+		}
 		kitProduce(t, cl, c.rec)
 	}
 	for _, c := range cases {
 		var found *topics.Rejection
+		sum := sha256.Sum256(c.rec.Value)
 		kitWaitFor(t, 30*time.Second, c.name+" rejected", func() (bool, string) {
 			for _, r := range kitReadRejections(t, addr, c.topic) {
-				if bytes.Equal(r.Original(), c.rec.Value) {
+				if r.Topic == c.rec.Topic && (bytes.Equal(r.Original(), c.rec.Value) ||
+					(r.Truncated && r.OriginalSHA256 == hex.EncodeToString(sum[:]) && r.OriginalSize == int64(len(c.rec.Value)))) {
 					found = &r
 					return true, ""
 				}
@@ -423,6 +454,33 @@ func TestRejections(t *testing.T) {
 	kitProduceFills(t, cl, later)
 	snap = kitWaitSettled(t, addr, fills, settleTimeout, p.check)
 	kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+}
+
+// wrongPartition sends rec to a partition other than the one goka's hash
+// gives its key, as a client with another default partitioner would.
+func wrongPartition(t *testing.T, rec *kgo.Record) *kgo.Record {
+	t.Helper()
+	rec.Partition = (topics.PartitionFor(rec.Key, testPartitions) + 1) % testPartitions
+	rec.Context = context.WithValue(context.Background(), manualPartition{}, true)
+	return rec
+}
+
+type manualPartition struct{}
+
+// withVersion rewrites the command_version of an encoded command record.
+func withVersion(t *testing.T, rec *kgo.Record, v int) *kgo.Record {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(rec.Value, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["command_version"] = v
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Value = b
+	return rec
 }
 
 // TestRestartMidStream stops the in-process pipeline (context cancelled)

@@ -156,6 +156,14 @@ func (r *Rejection) bound() {
 	}
 }
 
+// RejectionKey is the record key to write a rejection under: the rejected
+// record's own key, cut to 1 KiB, so that a huge key cannot make the
+// rejection record exceed the topic's message size (the key only picks a
+// partition of the rejections topic; the rejection keeps the original).
+func RejectionKey(key string) string {
+	return clip(key, maxNameBytes)
+}
+
 // clip cuts s to at most max bytes, on a UTF-8 boundary, ending with a note
 // of how long it was.
 func clip(s string, max int) string {

@@ -32,7 +32,7 @@ func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, c agg
 		AggregateID:    id,
 		CommandID:      commandID,
 		CommandType:    c.CommandType(),
-		CommandVersion: 1,
+		CommandVersion: topics.CommandVersion,
 		IssuedAt:       cause.OccurredAt,
 		CorrelationID:  cause.CorrelationID,
 		CausationID:    EventID(cause),
@@ -70,7 +70,7 @@ func rejectOut(aggType, stage string, in runner.Input, err error) (runner.Output
 	if err != nil {
 		return runner.Output{}, fmt.Errorf("encode rejection: %w", err)
 	}
-	return runner.Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
+	return runner.Output{Topic: t.Rejections, Key: topics.RejectionKey(in.Key), Value: b}, nil
 }
 
 // rejecter is a stage's runner.Stage.Reject: inputs the runner refuses go

@@ -227,7 +227,7 @@ func (p *Poller) command(o TrackedOrder, prefix string, c aggregate.Command, now
 		var b []byte
 		b, err = topics.EncodeCommand(topics.CommandEnvelope{
 			AggregateType: topics.OffchainOrder, AggregateID: o.ExecutionID,
-			CommandID: prefix + o.ExecutionID, CommandType: c.CommandType(), CommandVersion: 1,
+			CommandID: prefix + o.ExecutionID, CommandType: c.CommandType(), CommandVersion: topics.CommandVersion,
 			IssuedAt: now.UTC(), CorrelationID: o.ExecutionID, CausationID: "order-poller", Payload: payload,
 		})
 		if err == nil {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -71,6 +72,9 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 		return st, []Output{o}, nil
 	}
 
+	if in.Value == nil {
+		return reject("", errors.New("tombstone (null value) on a command topic: commands are never deleted"))
+	}
 	env, err := topics.DecodeCommand(in.Value)
 	if err != nil {
 		return reject("", fmt.Errorf("undecodable command: %w", err))
@@ -107,7 +111,7 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 			AggregateID:   env.AggregateID,
 			Sequence:      before.Version + uint64(i) + 1,
 			EventType:     e.EventType(),
-			EventVersion:  1,
+			EventVersion:  topics.EventVersion,
 			OccurredAt:    meta.At,
 			CommandID:     env.CommandID,
 			CorrelationID: firstNonEmpty(env.CorrelationID, env.CommandID),
@@ -144,7 +148,7 @@ func rejectCommand(aggType string, t topics.AggregateTopics, in Input, id string
 	if err != nil {
 		return Output{}, fmt.Errorf("encode rejection: %w", err)
 	}
-	return Output{Topic: t.Rejections, Key: in.Key, Value: b}, nil
+	return Output{Topic: t.Rejections, Key: topics.RejectionKey(in.Key), Value: b}, nil
 }
 
 func remember(recent []uint64, id uint64) []uint64 {
