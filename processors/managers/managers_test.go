@@ -195,6 +195,10 @@ func (f *flaky) Status(context.Context, string) (brokers.OrderStatus, error) {
 	f.calls++
 	return brokers.OrderStatus{}, errors.New("connection reset")
 }
+func (f *flaky) Find(context.Context, string) (brokers.KnownOrder, error) {
+	f.calls++
+	return brokers.KnownOrder{}, errors.New("connection reset")
+}
 
 func newPoller(t *testing.T, b brokers.Broker, now *time.Time) *Poller {
 	t.Helper()
@@ -249,8 +253,8 @@ func TestPollerPlacesPollsAndCompletes(t *testing.T) {
 	if !ok || !strings.HasPrefix(id, "fill:") || !fill.Price.Equal(d("228")) || !fill.SharesFilled.Equal(d("1")) {
 		t.Fatalf("submitted order: %s %+v", id, c)
 	}
-	if len(b.Orders()) != 1 {
-		t.Fatalf("broker has %d orders", len(b.Orders()))
+	if es, err := b.Orders(); err != nil || len(es) != 1 {
+		t.Fatalf("broker has %d orders, %v", len(es), err)
 	}
 }
 
