@@ -141,7 +141,8 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 }
 
-// Tick walks every owned, unfinished order once.
+// Tick walks every owned, unfinished order once; the orders of partitions
+// newly owned (see Assign) are marked to be reconciled first.
 func (p *Poller) Tick(ctx context.Context) error {
 	owned, fresh := p.takeAssignment()
 	var work []TrackedOrder
