@@ -1,14 +1,16 @@
 // Package brokers defines how the order manager talks to a stock broker
 // that executes hedges: place a market order under an idempotency key (the
 // client order id, which is the execution id), then poll its status until
-// it is filled or failed. Implementations live in subpackages: dryrun (a
+// it is filled or failed. After a restart or rebalance, an order whose
+// placement outcome is unknown is found by its client order id. Implementations live in subpackages: dryrun (a
 // simulated broker with a durable ledger), and later alpaca and schwab.
 //
 // Error contract for every implementation:
 //   - an error wrapping ErrRejected is permanent: the order can never
 //     succeed as sent (invalid, refused by the broker) and must be failed,
 //     not retried;
-//   - ErrNotFound from Status means the broker does not know the order id;
+//   - ErrNotFound from Status or Find means the broker does not know the
+//     order;
 //   - any other error is transient (network, 5xx, rate limit, timeout): the
 //     caller retries with backoff. Retrying Place is always safe because
 //     Place is idempotent by ClientOrderID.
@@ -105,6 +107,13 @@ type OrderStatus struct {
 	UpdatedAt    time.Time
 }
 
+// KnownOrder is an order the broker found by its client order id.
+type KnownOrder struct {
+	BrokerOrderID string
+	AcceptedAt    time.Time
+	Status        OrderStatus
+}
+
 // Broker executes hedge orders. Implementations are safe for concurrent
 // use.
 type Broker interface {
@@ -118,4 +127,8 @@ type Broker interface {
 	Place(ctx context.Context, o Order) (Placement, error)
 	// Status returns the current state of an order placed earlier.
 	Status(ctx context.Context, brokerOrderID string) (OrderStatus, error)
+	// Find looks an order up by its client order id (ErrNotFound when the
+	// broker never accepted it), so an order placed by an instance that
+	// died before recording the answer is confirmed, not placed again.
+	Find(ctx context.Context, clientOrderID string) (KnownOrder, error)
 }

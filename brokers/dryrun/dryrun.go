@@ -6,11 +6,14 @@
 //
 // Every accepted order is one line of a JSONL ledger file, fsynced before
 // Place returns, so a crash can never lose an acknowledged order nor let a
-// retry place it twice. On open the ledger is read back into the index of
-// known client order ids; a torn last line (a crash mid-append) is cut off,
-// and any other unreadable line is an error naming its line number.
-//
-// Only one Broker may use a ledger file at a time (it is locked while open).
+// retry place it twice. Several processes (`hedgeline run` instances) may
+// share one ledger, as they would share a real broker: every call takes the
+// file lock (exclusive for Place's check-then-append, shared for reads) and
+// first indexes the lines other processes appended since it last read, so a
+// client order id is accepted once whichever process places it, and any
+// process answers Status and Find for it. A torn last line (a process killed
+// mid-append) is cut off under the exclusive lock; any other unreadable line
+// is an error naming its line number.
 //
 // Compared with upstream's MockBroker (DOMAIN.md s.8.4), which filled every
 // order at $100 with ids TEST_1, TEST_2, ...: the price comes from the
@@ -26,11 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -111,7 +114,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Broker is the dry-run broker. It is safe for concurrent use.
+// Broker is the dry-run broker. It is safe for concurrent use, and several
+// processes may share one ledger file.
 type Broker struct {
 	cfg  Config
 	log  *slog.Logger
@@ -119,18 +123,18 @@ type Broker struct {
 
 	mu       sync.Mutex
 	f        *os.File // nil without a ledger file
-	size     int64    // bytes of complete lines in f
+	read     int64    // bytes of complete lines indexed so far
 	broken   error    // set when the ledger file is in an unknown state
 	closed   bool
-	entries  []LedgerEntry
+	entries  []LedgerEntry  // line n of the ledger is entries[n-1]
 	byClient map[string]int // client order id -> index in entries
 	byBroker map[string]int // broker order id -> index in entries
 }
 
 var _ brokers.Broker = (*Broker)(nil)
 
-// Open validates cfg, opens (or creates) and locks the ledger, repairs a
-// torn last line and rebuilds the index of known orders.
+// Open validates cfg, opens (or creates) the ledger, repairs a torn last
+// line and indexes the orders it holds.
 func Open(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dry-run broker: invalid config: %w", err)
@@ -165,53 +169,93 @@ func (b *Broker) openLedger() error {
 	if err != nil {
 		return fmt.Errorf("open ledger: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-		}
-	}()
-	if err := lockFile(f); err != nil {
-		return fmt.Errorf("ledger %s: %w", b.path, err)
-	}
 	if created {
 		// Make the new file's directory entry durable too.
 		if err := syncDir(filepath.Dir(b.path)); err != nil {
+			f.Close()
 			return fmt.Errorf("ledger %s: sync dir: %w", b.path, err)
 		}
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Errorf("read ledger: %w", err)
-	}
-	entries, complete, err := parseLedger(b.path, data)
-	if err != nil {
+	b.f = f
+	// Read (and repair) it now, so a corrupt ledger fails Open rather than
+	// the first order.
+	if err := b.withLedger(true, func() error { return nil }); err != nil {
+		f.Close()
 		return err
 	}
-	if complete < len(data) {
-		if err := f.Truncate(int64(complete)); err != nil {
-			return fmt.Errorf("ledger %s: truncate torn last line: %w", b.path, err)
-		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("ledger %s: sync: %w", b.path, err)
-		}
-		b.log.Warn("truncated torn last line of ledger (crash mid-write)",
-			"ledger", b.path, "line", len(entries)+1, "bytes", len(data)-complete)
+	return nil
+}
+
+// withLedger runs fn under the ledger lock (exclusive to append, shared to
+// read), once the lines other processes appended since the last call are
+// indexed, so fn answers from the whole ledger. Callers hold b.mu.
+func (b *Broker) withLedger(exclusive bool, fn func() error) (err error) {
+	if b.f == nil {
+		return fn()
 	}
-	for i, e := range entries {
-		if j, dup := b.byClient[e.ClientOrderID]; dup {
-			return fmt.Errorf("ledger %s line %d: client order id %q already on line %d", b.path, i+1, e.ClientOrderID, j+1)
-		}
-		if j, dup := b.byBroker[e.BrokerOrderID]; dup {
-			return fmt.Errorf("ledger %s line %d: broker order id %q already on line %d", b.path, i+1, e.BrokerOrderID, j+1)
-		}
-		b.byClient[e.ClientOrderID] = i
-		b.byBroker[e.BrokerOrderID] = i
+	if err := lockFile(b.f, exclusive); err != nil {
+		return fmt.Errorf("ledger %s: lock: %w", b.path, err)
 	}
-	b.entries = entries
-	b.f = f
-	b.size = int64(complete)
-	ok = true
+	defer func() {
+		if uerr := unlockFile(b.f); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("ledger %s: unlock: %w", b.path, uerr))
+		}
+	}()
+	if err := b.catchUp(exclusive); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// catchUp indexes the complete lines appended since this process last read
+// the ledger. A last line without its newline is an append cut short by a
+// crash: appends hold the exclusive lock, so nobody can still be writing
+// it. Under the exclusive lock it is cut off (the next append would follow
+// it otherwise); under the shared one it is left to the next writer.
+// Callers hold b.mu and the lock.
+func (b *Broker) catchUp(exclusive bool) error {
+	fi, err := b.f.Stat()
+	if err != nil {
+		return fmt.Errorf("ledger %s: stat: %w", b.path, err)
+	}
+	size := fi.Size()
+	if size < b.read {
+		return fmt.Errorf("ledger %s: shrank from %d to %d bytes: changed outside the dry-run broker", b.path, b.read, size)
+	}
+	if size == b.read {
+		return nil
+	}
+	data := make([]byte, size-b.read)
+	if _, err := b.f.ReadAt(data, b.read); err != nil {
+		return fmt.Errorf("ledger %s: read: %w", b.path, err)
+	}
+	complete, err := parseLedger(b.path, data, len(b.entries), b.index)
+	b.read += int64(complete)
+	if err != nil || complete == len(data) || !exclusive {
+		return err
+	}
+	if err := b.f.Truncate(b.read); err != nil {
+		return fmt.Errorf("ledger %s: truncate torn last line: %w", b.path, err)
+	}
+	if err := b.f.Sync(); err != nil {
+		return fmt.Errorf("ledger %s: sync: %w", b.path, err)
+	}
+	b.log.Warn("truncated torn last line of ledger (crash mid-write)",
+		"ledger", b.path, "line", len(b.entries)+1, "bytes", len(data)-complete)
+	return nil
+}
+
+// index adds the next ledger line. Callers hold b.mu.
+func (b *Broker) index(e LedgerEntry) error {
+	if j, dup := b.byClient[e.ClientOrderID]; dup {
+		return fmt.Errorf("client order id %q already on line %d", e.ClientOrderID, j+1)
+	}
+	if j, dup := b.byBroker[e.BrokerOrderID]; dup {
+		return fmt.Errorf("broker order id %q already on line %d", e.BrokerOrderID, j+1)
+	}
+	b.entries = append(b.entries, e)
+	b.byClient[e.ClientOrderID] = len(b.entries) - 1
+	b.byBroker[e.BrokerOrderID] = len(b.entries) - 1
 	return nil
 }
 
@@ -246,8 +290,9 @@ func (b *Broker) Fractional() bool { return b.cfg.Fractional }
 // Place accepts o, or rejects it with an error wrapping brokers.ErrRejected
 // (invalid order, non-whole shares when not fractional, no price, simulated
 // failure, or a known client order id reused for a different order). An
-// accepted order is on disk before Place returns. A known client order id
-// returns the first placement with Existing=true and writes nothing.
+// accepted order is on disk before Place returns. A client order id already
+// in the ledger, placed by any process, returns the first placement with
+// Existing=true and writes nothing.
 func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement, error) {
 	if err := ctx.Err(); err != nil {
 		return brokers.Placement{}, err
@@ -255,12 +300,23 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 	if err := o.Validate(); err != nil {
 		return brokers.Placement{}, fmt.Errorf("%w: %w", brokers.ErrRejected, err)
 	}
-
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return brokers.Placement{}, ErrClosed
 	}
+	var pl brokers.Placement
+	// Exclusive: no other process may append between the check for a known
+	// id and the append.
+	err := b.withLedger(true, func() (err error) {
+		pl, err = b.place(o)
+		return err
+	})
+	return pl, err
+}
+
+// place is Place once the ledger is locked and read. Callers hold b.mu.
+func (b *Broker) place(o brokers.Order) (brokers.Placement, error) {
 	if i, ok := b.byClient[o.ClientOrderID]; ok {
 		e := b.entries[i]
 		if e.Symbol != o.Symbol || e.Side != o.Direction || !e.Quantity.Equal(o.Shares) {
@@ -304,9 +360,9 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 	if err := b.append(e); err != nil {
 		return brokers.Placement{}, err
 	}
-	b.entries = append(b.entries, e)
-	b.byClient[e.ClientOrderID] = len(b.entries) - 1
-	b.byBroker[e.BrokerOrderID] = len(b.entries) - 1
+	if err := b.index(e); err != nil { // checked above: cannot happen
+		return brokers.Placement{}, fmt.Errorf("index accepted order: %w", err)
+	}
 	b.log.Info("dry-run order accepted (would execute)", "client_order_id", e.ClientOrderID,
 		"broker_order_id", e.BrokerOrderID, "symbol", e.Symbol, "side", e.Side,
 		"quantity", e.Quantity.String(), "price", e.Price.String())
@@ -316,7 +372,8 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 // append writes e as one line and fsyncs it. On failure it cuts the file
 // back to its last complete line, so a later append cannot follow a partial
 // one; if even that fails the ledger is marked broken and every later Place
-// fails. Callers hold b.mu.
+// of this process fails (another process's next Place cuts a partial line
+// under its exclusive lock). Callers hold b.mu and the exclusive lock.
 func (b *Broker) append(e LedgerEntry) error {
 	if b.f == nil {
 		return nil
@@ -331,55 +388,90 @@ func (b *Broker) append(e LedgerEntry) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("ledger %s: append: %w", b.path, err)
-		if terr := b.f.Truncate(b.size); terr != nil {
+		if terr := b.f.Truncate(b.read); terr != nil {
 			b.broken = fmt.Errorf("%w; then truncate: %w (restart to repair)", err, terr)
 			return b.broken
 		}
 		return err
 	}
-	b.size += int64(len(line))
+	b.read += int64(len(line))
 	return nil
+}
+
+// lookup finds an order in the ledger under the shared lock, so an order
+// placed by another process is found too.
+func (b *Broker) lookup(ctx context.Context, index map[string]int, id string) (LedgerEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return LedgerEntry{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return LedgerEntry{}, ErrClosed
+	}
+	var e LedgerEntry
+	err := b.withLedger(false, func() error {
+		i, ok := index[id]
+		if !ok {
+			return fmt.Errorf("%w: dry-run order %q", brokers.ErrNotFound, id)
+		}
+		e = b.entries[i]
+		return nil
+	})
+	return e, err
 }
 
 // Status reports an order placed earlier: submitted until its fill delay
 // elapsed, then filled in full at the ledger price. An unknown id is
 // brokers.ErrNotFound.
 func (b *Broker) Status(ctx context.Context, brokerOrderID string) (brokers.OrderStatus, error) {
-	if err := ctx.Err(); err != nil {
+	e, err := b.lookup(ctx, b.byBroker, brokerOrderID)
+	if err != nil {
 		return brokers.OrderStatus{}, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return brokers.OrderStatus{}, ErrClosed
+	return b.status(e), nil
+}
+
+// Find reports the order placed under clientOrderID by any process sharing
+// the ledger; an unknown id is brokers.ErrNotFound.
+func (b *Broker) Find(ctx context.Context, clientOrderID string) (brokers.KnownOrder, error) {
+	e, err := b.lookup(ctx, b.byClient, clientOrderID)
+	if err != nil {
+		return brokers.KnownOrder{}, err
 	}
-	i, ok := b.byBroker[brokerOrderID]
-	if !ok {
-		return brokers.OrderStatus{}, fmt.Errorf("%w: dry-run order %q", brokers.ErrNotFound, brokerOrderID)
-	}
-	e := b.entries[i]
+	return brokers.KnownOrder{BrokerOrderID: e.BrokerOrderID, AcceptedAt: e.AcceptedAt, Status: b.status(e)}, nil
+}
+
+func (b *Broker) status(e LedgerEntry) brokers.OrderStatus {
 	filledAt := e.AcceptedAt.Add(b.cfg.FillDelay)
 	if b.cfg.Now().Before(filledAt) {
-		return brokers.OrderStatus{State: brokers.StateSubmitted, UpdatedAt: e.AcceptedAt}, nil
+		return brokers.OrderStatus{State: brokers.StateSubmitted, UpdatedAt: e.AcceptedAt}
 	}
 	return brokers.OrderStatus{
 		State:        brokers.StateFilled,
 		FilledShares: e.Quantity,
 		AvgPrice:     e.Price,
 		UpdatedAt:    filledAt,
-	}, nil
+	}
 }
 
-// Orders returns the accepted orders in ledger order.
-func (b *Broker) Orders() []LedgerEntry {
+// Orders returns the accepted orders in ledger order, including those other
+// processes appended.
+func (b *Broker) Orders() ([]LedgerEntry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]LedgerEntry, len(b.entries))
-	copy(out, b.entries)
-	return out
+	if b.closed {
+		return nil, ErrClosed
+	}
+	var out []LedgerEntry
+	err := b.withLedger(false, func() error {
+		out = slices.Clone(b.entries)
+		return nil
+	})
+	return out, err
 }
 
-// Close closes and unlocks the ledger. Later calls return ErrClosed;
+// Close closes the ledger. Later calls return ErrClosed;
 // Close itself is idempotent.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -391,7 +483,7 @@ func (b *Broker) Close() error {
 	if b.f == nil {
 		return nil
 	}
-	if err := b.f.Close(); err != nil { // also releases the lock
+	if err := b.f.Close(); err != nil {
 		return fmt.Errorf("dry-run broker: close ledger: %w", err)
 	}
 	return nil

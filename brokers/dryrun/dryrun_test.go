@@ -80,6 +80,15 @@ func place(t *testing.T, b *Broker, o brokers.Order) brokers.Placement {
 	return p
 }
 
+func orders(t *testing.T, b *Broker) []LedgerEntry {
+	t.Helper()
+	es, err := b.Orders()
+	if err != nil {
+		t.Fatalf("Orders: %v", err)
+	}
+	return es
+}
+
 func lines(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -182,7 +191,7 @@ func TestRestartRebuildsIndex(t *testing.T) {
 	o2 := order("exec-2")
 	o2.Symbol, o2.Direction, o2.Shares = "NVDA", market.Buy, decimal.NewFromInt(2)
 	p2 := place(t, b, o2)
-	before := b.Orders()
+	before := orders(t, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +200,7 @@ func TestRestartRebuildsIndex(t *testing.T) {
 	}
 
 	b2 := open(t, Config{Ledger: path, Now: clk.Now, Price: FixedPrice(dec("100"))})
-	after := b2.Orders()
+	after := orders(t, b2)
 	if fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("orders after restart\n got %v\nwant %v", after, before)
 	}
@@ -243,7 +252,7 @@ func TestTornLastLineTruncated(t *testing.T) {
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, good) {
 		t.Fatalf("ledger not truncated to its last complete line:\n%s", got)
 	}
-	if n := len(b2.Orders()); n != 2 {
+	if n := len(orders(t, b2)); n != 2 {
 		t.Fatalf("%d orders after repair, want 2", n)
 	}
 	// exec-3 never returned from Place: it is placed afresh.
@@ -306,7 +315,7 @@ func TestPriceSources(t *testing.T) {
 		if err != nil || !st.AvgPrice.Equal(dec(c.want)) {
 			t.Fatalf("price %s: status %+v, %v; want %s", c.b.cfg.Price, st, err, c.want)
 		}
-		if e := c.b.Orders()[0]; !e.Price.Equal(dec(c.want)) {
+		if e := orders(t, c.b)[0]; !e.Price.Equal(dec(c.want)) {
 			t.Fatalf("ledger price %s, want %s", e.Price, c.want)
 		}
 	}
@@ -316,7 +325,7 @@ func TestPriceSources(t *testing.T) {
 	if _, err := last.Place(ctx, noRef); !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "no reference price") {
 		t.Fatalf("PriceLast without reference price: %v", err)
 	}
-	if len(last.Orders()) != 1 {
+	if len(orders(t, last)) != 1 {
 		t.Fatal("a rejected order was recorded")
 	}
 	place(t, fixed, noRef) // a fixed price does not need one
@@ -430,15 +439,34 @@ func TestInvalidOrderRejected(t *testing.T) {
 	}
 }
 
-func TestLedgerLocked(t *testing.T) {
+// TestSharedLedgerInOneProcess: two Brokers on one ledger (flock locks
+// belong to the open file, so they exclude each other like two processes)
+// see each other's orders at once.
+func TestSharedLedgerInOneProcess(t *testing.T) {
 	path := ledgerPath(t)
+	a := open(t, Config{Ledger: path})
 	b := open(t, Config{Ledger: path})
-	if b2, err := Open(Config{Ledger: path}); err == nil {
-		b2.Close()
-		t.Fatal("a second broker opened a locked ledger")
+	pa := place(t, a, order("exec-1"))
+	if pb := place(t, b, order("exec-1")); !pb.Existing || pb.BrokerOrderID != pa.BrokerOrderID || !pb.AcceptedAt.Equal(pa.AcceptedAt) {
+		t.Fatalf("second broker placed %+v, first %+v", pb, pa)
 	}
-	b.Close()
-	open(t, Config{Ledger: path})
+	if st, err := b.Status(ctx, pa.BrokerOrderID); err != nil || st.State != brokers.StateFilled {
+		t.Fatalf("Status on the other broker: %+v, %v", st, err)
+	}
+	place(t, b, order("exec-2"))
+	k, err := a.Find(ctx, "exec-2")
+	if err != nil || k.BrokerOrderID != BrokerOrderID("exec-2") || k.Status.State != brokers.StateFilled || !k.Status.FilledShares.Equal(decimal.NewFromInt(5)) {
+		t.Fatalf("Find on the other broker: %+v, %v", k, err)
+	}
+	if _, err := a.Find(ctx, "exec-3"); !errors.Is(err, brokers.ErrNotFound) {
+		t.Fatalf("Find of an unknown id: %v", err)
+	}
+	if n := len(orders(t, a)); n != 2 {
+		t.Fatalf("first broker sees %d orders, want 2", n)
+	}
+	if n := len(lines(t, path)); n != 2 {
+		t.Fatalf("ledger has %d lines, want 2", n)
+	}
 }
 
 func TestConcurrentPlaceSameID(t *testing.T) {

@@ -24,10 +24,39 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	switch os.Getenv(childEnv) {
+	case "1":
 		os.Exit(runChild())
+	case childPlace:
+		os.Exit(runPlaceChild())
+	case childTorn:
+		os.Exit(runTornChild())
 	}
 	os.Exit(m.Run())
+}
+
+// startChild re-runs the test binary as the child of the given mode on the
+// ledger at path, with stdin from stdin; it returns the child's stdout
+// lines and its stderr.
+func startChild(t *testing.T, mode, path string, stdin io.Reader, env ...string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+mode, childLedgerEnv+"="+path), env...)
+	cmd.Stdin = stdin
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // a child the test gave up on
+		_ = cmd.Wait()
+	})
+	return cmd, bufio.NewScanner(stdout), stderr
 }
 
 // runChild is an order manager that places exec-0..exec-N from 4 workers
@@ -78,18 +107,7 @@ func TestKillMidPlace(t *testing.T) {
 	path := ledgerPath(t)
 	acked := map[string]string{} // id -> "broker id accepted_at"
 	run := func(kill bool) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", childLedgerEnv+"="+path)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
+		cmd, sc, stderr := startChild(t, "1", path, nil)
 		n := 0
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
@@ -105,7 +123,7 @@ func TestKillMidPlace(t *testing.T) {
 				_ = cmd.Process.Signal(syscall.SIGKILL)
 			}
 		}
-		err = cmd.Wait()
+		err := cmd.Wait()
 		if kill {
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("child was not killed (finished first?): %v %s", err, stderr.String())

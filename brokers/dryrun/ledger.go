@@ -102,26 +102,28 @@ func parseLine(line []byte) (LedgerEntry, error) {
 	}, nil
 }
 
-// parseLedger parses the complete lines of data. It returns the entries,
-// the length of the complete-line prefix (everything after it is a torn
-// last line without its newline) and an error naming path and line number
-// for a complete line that does not parse.
-func parseLedger(path string, data []byte) (entries []LedgerEntry, complete int, err error) {
-	lineNo := 0
+// parseLedger passes each complete line of data to fn, numbering them from
+// line+1, and returns the length of the prefix passed (everything after it
+// is a torn last line without its newline, or the line that failed). The
+// error names path and line number of a line that does not parse or that
+// fn refuses.
+func parseLedger(path string, data []byte, line int, fn func(LedgerEntry) error) (complete int, err error) {
 	for complete < len(data) {
 		nl := bytes.IndexByte(data[complete:], '\n')
 		if nl < 0 {
 			break // torn last line
 		}
-		lineNo++
+		line++
 		e, err := parseLine(data[complete : complete+nl])
-		if err != nil {
-			return nil, 0, fmt.Errorf("ledger %s line %d: %w", path, lineNo, err)
+		if err == nil {
+			err = fn(e)
 		}
-		entries = append(entries, e)
+		if err != nil {
+			return complete, fmt.Errorf("ledger %s line %d: %w", path, line, err)
+		}
 		complete += nl + 1
 	}
-	return entries, complete, nil
+	return complete, nil
 }
 
 // ReadLedger reads every entry of a ledger file without opening a broker on
@@ -137,6 +139,13 @@ func ReadLedger(path string) ([]LedgerEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
-	entries, _, err := parseLedger(path, data)
-	return entries, err
+	var entries []LedgerEntry
+	_, err = parseLedger(path, data, 0, func(e LedgerEntry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
 }

@@ -4,6 +4,8 @@ package dryrun
 
 import "os"
 
-// lockFile is a no-op where flock is unavailable: callers must not open one
-// ledger twice.
-func lockFile(*os.File) error { return nil }
+// Without flock the ledger is not locked: only one Broker, in one process,
+// may use a ledger file at a time there.
+func lockFile(*os.File, bool) error { return nil }
+
+func unlockFile(*os.File) error { return nil }

@@ -4,19 +4,25 @@ package dryrun
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on the open ledger, released
-// when the file is closed or the process dies.
-func lockFile(f *os.File) error {
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return errors.New("in use by another dry-run broker (locked)")
-		}
-		return fmt.Errorf("lock: %w", err)
+// lockFile waits for an advisory lock on the open ledger: exclusive to
+// append, shared to read. flock locks belong to the open file, so two
+// Brokers in one process exclude each other as two processes do, and the
+// kernel drops the lock of a process that dies.
+func lockFile(f *os.File, exclusive bool) error {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
 	}
-	return nil
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
+
+func unlockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

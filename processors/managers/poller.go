@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -23,11 +24,16 @@ type Orders interface {
 	Each(fn func(key string, raw []byte) error) error
 }
 
+// Producer sends the poller's commands: a *kgo.Client in production.
+type Producer interface {
+	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+}
+
 // PollerConfig configures the broker side of the order manager.
 type PollerConfig struct {
 	Broker     brokers.Broker
 	Orders     Orders
-	Producer   *kgo.Client
+	Producer   Producer
 	Partitions int32
 	Interval   time.Duration // how often orders are walked
 	StaleAfter time.Duration // an order with no update this long is failed
@@ -59,10 +65,16 @@ func (c PollerConfig) Validate() error {
 // (and if they briefly do during a rebalance, the broker's client order id
 // and the aggregate's guards make the second attempt harmless).
 type Poller struct {
-	cfg   PollerConfig
+	cfg  PollerConfig
+	wake chan struct{} // Assign asks Run for a tick now
+
 	mu    sync.Mutex
 	owned []int32
-	retry map[string]backoff // by execution id
+	fresh []int32 // owned since the last tick
+
+	// Run's goroutine only.
+	retry  map[string]backoff // by execution id
+	unsure map[string]bool    // execution ids to reconcile with the broker first
 }
 
 type backoff struct {
@@ -80,25 +92,39 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Poller{cfg: cfg, retry: map[string]backoff{}}, nil
+	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), retry: map[string]backoff{}, unsure: map[string]bool{}}, nil
 }
 
 // Assign records the tracker partitions this instance owns (pass it as the
-// tracker stage's OnAssign).
+// tracker stage's OnAssign) and wakes Run. The in-flight orders of a
+// partition it did not own before (every partition after a restart) may
+// have been placed by an instance that is gone, or waited out its backoff
+// there: the next tick reconciles them with the broker at once.
 func (p *Poller) Assign(partitions []int32) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	for _, part := range partitions {
+		if !slices.Contains(p.owned, part) && !slices.Contains(p.fresh, part) {
+			p.fresh = append(p.fresh, part)
+		}
+	}
 	p.owned = slices.Clone(partitions)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // a tick is already due
+	}
 }
 
-func (p *Poller) owns(key string) bool {
-	part := topics.PartitionFor([]byte(key), p.cfg.Partitions)
+// takeAssignment returns the owned partitions and those newly owned since
+// the last call.
+func (p *Poller) takeAssignment() (owned, fresh []int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return slices.Contains(p.owned, part)
+	owned, fresh, p.fresh = p.owned, p.fresh, nil
+	return owned, fresh
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends: every Interval, and at once after Assign.
 func (p *Poller) Run(ctx context.Context) error {
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
@@ -110,14 +136,21 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-p.wake:
 		}
 	}
 }
 
-// Tick walks every owned, unfinished order once.
+// Tick walks every owned, unfinished order once; the orders of partitions
+// newly owned (see Assign) are marked to be reconciled first.
 func (p *Poller) Tick(ctx context.Context) error {
+	owned, fresh := p.takeAssignment()
 	var work []TrackedOrder
 	err := p.cfg.Orders.Each(func(key string, raw []byte) error {
+		part := topics.PartitionFor([]byte(key), p.cfg.Partitions)
+		if !slices.Contains(owned, part) {
+			return nil
+		}
 		// The table keeps every order ever placed and nearly all are done:
 		// read the status alone first, without parsing the decimals and
 		// times of an order that needs nothing (the walk grows with the
@@ -135,14 +168,30 @@ func (p *Poller) Tick(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("order %s: %w", key, err)
 		}
-		if o.Status != OrderDone && o.ExecutionID != "" && p.owns(key) {
-			work = append(work, o)
+		if o.ExecutionID == "" {
+			return nil
+		}
+		work = append(work, o)
+		if slices.Contains(fresh, part) {
+			p.unsure[o.ExecutionID] = true
+			delete(p.retry, o.ExecutionID)
 		}
 		return nil
 	})
 	if err != nil {
+		p.mu.Lock()
+		p.fresh = append(p.fresh, fresh...) // reconcile them on the next tick
+		p.mu.Unlock()
 		return err
 	}
+	// Forget finished orders and those of partitions no longer owned.
+	inWork := make(map[string]bool, len(work))
+	for _, o := range work {
+		inWork[o.ExecutionID] = true
+	}
+	maps.DeleteFunc(p.retry, func(id string, _ backoff) bool { return !inWork[id] })
+	maps.DeleteFunc(p.unsure, func(id string, _ bool) bool { return !inWork[id] })
+
 	var cmds []*kgo.Record
 	for _, o := range work {
 		if ctx.Err() != nil {
@@ -159,50 +208,115 @@ func (p *Poller) Tick(ctx context.Context) error {
 }
 
 // advance does what an order needs next and returns the command that
-// records the outcome, or nil.
+// records the outcome, or nil. An order to reconcile is asked about before
+// the stale timer may fail it: the broker may have accepted or filled it
+// while no instance was watching.
 func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	now := p.cfg.Clock()
-	if idle := now.Sub(o.LastUpdate); idle > p.cfg.StaleAfter {
-		return p.command(o, "fail:", offchainorder.MarkFailed{
-			Error: fmt.Sprintf("stale: no broker update for %s", idle.Truncate(time.Second)),
-		}, now)
+	unsure := p.unsure[o.ExecutionID]
+	if !unsure {
+		if r := p.failIfStale(o, now); r != nil {
+			return r
+		}
 	}
 	if b, ok := p.retry[o.ExecutionID]; ok && now.Before(b.next) {
 		return nil
 	}
 	switch o.Status {
 	case OrderPending:
-		pl, err := p.cfg.Broker.Place(ctx, brokers.Order{
-			ClientOrderID: o.ExecutionID, Symbol: o.Symbol, Shares: o.Shares,
-			Direction: o.Direction, ReferencePrice: o.ReferencePrice,
-		})
-		switch {
-		case errors.Is(err, brokers.ErrRejected):
-			return p.command(o, "fail:", offchainorder.MarkFailed{Error: err.Error()}, now)
-		case err != nil:
-			p.backOff(o, err, now)
-			return nil
+		if unsure {
+			// Its instance may have died between the broker's acceptance
+			// and recording it. Asking is a read, so this cannot trade
+			// twice even where Place's idempotency is weaker than the
+			// dry-run's.
+			k, err := p.cfg.Broker.Find(ctx, o.ExecutionID)
+			switch {
+			case err == nil:
+				p.settled(o)
+				return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: k.BrokerOrderID}, now)
+			case !errors.Is(err, brokers.ErrNotFound):
+				p.backOff(o, err, now)
+				return nil
+			}
+			delete(p.unsure, o.ExecutionID)
+			if r := p.failIfStale(o, now); r != nil {
+				return r
+			}
 		}
-		delete(p.retry, o.ExecutionID)
-		return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: pl.BrokerOrderID}, now)
+		return p.place(ctx, o, now)
 	case OrderSubmitted:
-		st, err := p.cfg.Broker.Status(ctx, o.BrokerOrderID)
-		if err != nil && !errors.Is(err, brokers.ErrNotFound) {
-			p.backOff(o, err, now)
-			return nil
-		}
-		delete(p.retry, o.ExecutionID)
-		switch {
-		case err != nil:
-			return p.command(o, "fail:", offchainorder.MarkFailed{Error: "broker does not know order " + o.BrokerOrderID}, now)
-		case st.State == brokers.StateFilled:
-			filled := st.FilledShares
-			return p.command(o, "fill:", offchainorder.CompleteFill{Price: st.AvgPrice, SharesFilled: &filled}, now)
-		case st.State == brokers.StateFailed:
-			return p.command(o, "fail:", offchainorder.MarkFailed{Error: "broker: " + st.Error}, now)
-		}
+		return p.poll(ctx, o, now)
 	}
 	return nil
+}
+
+func (p *Poller) failIfStale(o TrackedOrder, now time.Time) *kgo.Record {
+	idle := now.Sub(o.LastUpdate)
+	if idle <= p.cfg.StaleAfter {
+		return nil
+	}
+	return p.command(o, "fail:", offchainorder.MarkFailed{
+		Error: fmt.Sprintf("stale: no broker update for %s", idle.Truncate(time.Second)),
+	}, now)
+}
+
+func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.Record {
+	pl, err := p.cfg.Broker.Place(ctx, brokers.Order{
+		ClientOrderID: o.ExecutionID, Symbol: o.Symbol, Shares: o.Shares,
+		Direction: o.Direction, ReferencePrice: o.ReferencePrice,
+	})
+	switch {
+	case errors.Is(err, brokers.ErrRejected):
+		p.settled(o)
+		return p.command(o, "fail:", offchainorder.MarkFailed{Error: err.Error()}, now)
+	case err != nil:
+		p.backOff(o, err, now)
+		return nil
+	}
+	p.settled(o)
+	return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: pl.BrokerOrderID}, now)
+}
+
+func (p *Poller) poll(ctx context.Context, o TrackedOrder, now time.Time) *kgo.Record {
+	st, err := p.cfg.Broker.Status(ctx, o.BrokerOrderID)
+	if errors.Is(err, brokers.ErrNotFound) {
+		// Failing it re-hedges, so a wrong "not found" (a broker that does
+		// not see another instance's orders by id) would trade twice: ask
+		// by client order id before believing it.
+		var k brokers.KnownOrder
+		k, err = p.cfg.Broker.Find(ctx, o.ExecutionID)
+		if err == nil && k.BrokerOrderID != o.BrokerOrderID {
+			p.cfg.Logger.Warn("broker knows the order under another id", "execution_id", o.ExecutionID,
+				"recorded", o.BrokerOrderID, "broker_order_id", k.BrokerOrderID)
+		}
+		st = k.Status
+	}
+	switch {
+	case errors.Is(err, brokers.ErrNotFound):
+		p.settled(o)
+		return p.command(o, "fail:", offchainorder.MarkFailed{
+			Error: fmt.Sprintf("broker does not know order %s (client order id %s)", o.BrokerOrderID, o.ExecutionID),
+		}, now)
+	case err != nil:
+		p.backOff(o, err, now)
+		return nil
+	}
+	p.settled(o)
+	switch st.State {
+	case brokers.StateFilled:
+		filled := st.FilledShares
+		return p.command(o, "fill:", offchainorder.CompleteFill{Price: st.AvgPrice, SharesFilled: &filled}, now)
+	case brokers.StateFailed:
+		return p.command(o, "fail:", offchainorder.MarkFailed{Error: "broker: " + st.Error}, now)
+	}
+	return nil
+}
+
+// settled forgets the backoff and reconcile marks of an order the broker
+// answered for.
+func (p *Poller) settled(o TrackedOrder) {
+	delete(p.retry, o.ExecutionID)
+	delete(p.unsure, o.ExecutionID)
 }
 
 // backOff delays the next attempt exponentially (1 s, 2 s, 4 s, ... up to
