@@ -380,7 +380,7 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 	pr.duplicates.Add(uint64(info.Duplicates))
 	pr.parked.Add(uint64(info.Parked))
 	pr.unparked.Add(uint64(info.Unparked))
-	pr.warnGaps(info.Parked > 0)
+	pr.warnGaps(info.Parked > 0 || info.Unparked > 0)
 	info.Duration = time.Since(start)
 	if pr.opts.OnBatch != nil {
 		pr.opts.OnBatch(info)
@@ -468,19 +468,19 @@ func (pr *Projector) stateTable() string {
 }
 
 // warnGaps logs every open gap of the projection, if it reports them, when
-// GapWarnEvery has passed since the last time or (opened) a batch parked
-// events; a gap that closed since the last warning is logged once as
-// closed.
-func (pr *Projector) warnGaps(opened bool) {
+// GapWarnEvery has passed since the last time or (now) a batch parked or
+// unparked events; a gap that closed since the last warning is logged once
+// as closed.
+func (pr *Projector) warnGaps(now bool) {
 	gr, ok := pr.p.(GapReporter)
-	if !ok || (!opened && time.Since(pr.lastGapWarn) < pr.opts.GapWarnEvery) {
+	if !ok || (!now && time.Since(pr.lastGapWarn) < pr.opts.GapWarnEvery) {
 		return
 	}
 	pr.lastGapWarn = time.Now()
 	gaps := gr.Gaps()
-	now := map[string]bool{}
+	open := map[string]bool{}
 	for _, g := range gaps {
-		now[g.AggregateID] = true
+		open[g.AggregateID] = true
 		missing := make([]string, len(g.Missing))
 		for i, r := range g.Missing {
 			missing[i] = r.String()
@@ -491,11 +491,11 @@ func (pr *Projector) warnGaps(opened bool) {
 			"open_for", time.Since(g.Since).Round(time.Second).String(), "open_since", g.Since)
 	}
 	for id := range pr.gapsWarned {
-		if !now[id] {
+		if !open[id] {
 			pr.log.Info("gap closed: parked events applied", "topic", pr.p.Topic(), "aggregate_id", id)
 		}
 	}
-	pr.gapsWarned = now
+	pr.gapsWarned = open
 }
 
 // rejections builds the records for projection.rejections.

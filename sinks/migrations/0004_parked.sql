@@ -38,7 +38,7 @@ SELECT
     aggregate_id,
     max(applied_version) AS applied_version,
     applied_version + 1 AS missing_from,
-    min(sequence) - 1 AS missing_to,
+    toUInt64(min(sequence) - 1) AS missing_to,
     count() AS parked,
     arraySort(groupArray(sequence)) AS parked_sequences,
     min(parked_at) AS open_since,
