@@ -283,3 +283,57 @@ func TestParkedSurvivesRestart(t *testing.T) {
 	samePositions(t, db, ref)
 	checkGapClosed(t, db)
 }
+
+// TestReplayWithOpenGap: a replay (from offset 0, the same parking rules)
+// of a topic with an open gap rebuilds the same views and the same open
+// gap, whose parked events move with the swapped-in state table; the live
+// projector, restarted, applies them when the lost event arrives.
+func TestReplayWithOpenGap(t *testing.T) {
+	db := testDB(t)
+	ref := openDB(t, chServer.Addr(), "t_replay_with_open_gap_ref", true)
+	addr := startKafka(t)
+	in := newScenario(t).all(topics.PositionEvents)
+	refPositions(t, ref, in)
+
+	gapped, lost := gapStream(t, in, "NVDA", 2)
+	cl := producer(t, addr)
+	produce(t, cl, gapped...)
+	log, sink := testLogger(t)
+	live := startProjector(t, db, addr, NewPositionsProjection(), Options{Logger: log})
+	live.waitCommitted(t, addr, time.Minute)
+	checkOpenGap(t, db, sink)
+	before := map[string][2]uint64{}
+	for _, table := range []string{PositionsTable.Name, HedgesTable.Name} {
+		n, sum := tableChecksum(t, db, table)
+		before[table] = [2]uint64{n, sum}
+	}
+	live.stop(t) // SwapShadow wants the live projector stopped
+
+	err := Replay(testCtx(t), db, []string{addr}, ReplayOptions{
+		Projections: []Projection{NewPositionsProjection()}, Logger: log,
+		KafkaOpts: []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, w := range before {
+		if n, sum := tableChecksum(t, db, table); n != w[0] || sum != w[1] {
+			t.Errorf("%s after replay: %d rows (hash %d), live had %d (hash %d)", table, n, sum, w[0], w[1])
+		}
+	}
+	checkOpenGap(t, db, sink)
+	if n := countRows(t, db, "SELECT count() FROM parked_events WHERE state_table LIKE '%_replay'"); n != 0 {
+		t.Errorf("%d parked rows of the shadow left", n)
+	}
+
+	produce(t, cl, lost)
+	again := startProjector(t, db, addr, NewPositionsProjection(), Options{})
+	again.mu.Lock()
+	for part, o := range live.committed {
+		again.committed[part] = max(again.committed[part], o)
+	}
+	again.mu.Unlock()
+	again.waitCommitted(t, addr, time.Minute)
+	samePositions(t, db, ref)
+	checkGapClosed(t, db)
+}
