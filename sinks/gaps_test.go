@@ -199,6 +199,17 @@ func checkOpenGap(t testing.TB, db *DB, log *logSink) {
 		g.from != 2 || g.to != 2 || g.parked == 0 || int(g.parked) != len(g.sequences) || g.sequences[0] != 3 || g.openSeconds < 0 {
 		t.Errorf("projection_gaps = %+v, want NVDA missing 2..2 with 3.. parked", g)
 	}
+	// The documented query shows it.
+	_, blocks := queriesDoc(t)
+	i := slices.IndexFunc(blocks, func(q string) bool { return strings.Contains(q, GapsView) })
+	if i < 0 {
+		t.Fatal("QUERIES.md has no projection_gaps query")
+	}
+	var id string
+	var from, to uint64
+	if err := db.Conn().QueryRow(testCtx(t), "SELECT aggregate_id, missing_from, missing_to FROM ("+blocks[i]+")").Scan(&id, &from, &to); err != nil || id != "NVDA" || from != 2 || to != 2 {
+		t.Errorf("QUERIES.md projection_gaps query: %s %d-%d, %v", id, from, to, err)
+	}
 	if n := countRows(t, db, "SELECT count() FROM position_view FINAL WHERE aggregate_id = 'NVDA' AND sequence = 1"); n != 1 {
 		t.Errorf("position_view moved NVDA past its gap")
 	}

@@ -85,7 +85,7 @@ type Batch struct {
 // insert, so a crash in between leaves the state table behind the other
 // tables, and the redelivered records are folded (and their side rows
 // re-emitted) again. The other order would skip them as applied and lose
-// the side rows.
+// the side rows. Batch.Park rows (parked_events) go in after all of them.
 type Projection interface {
 	Name() string
 	Topic() string
