@@ -348,3 +348,41 @@ func TestReplayWithOpenGap(t *testing.T) {
 	samePositions(t, db, ref)
 	checkGapClosed(t, db)
 }
+
+// TestUndecodableEventFillsItsPlace: an event whose envelope is intact but
+// whose payload does not decode is rejected on arrival and still counts in
+// its aggregate's order, so the events after it are not parked for ever.
+func TestUndecodableEventFillsItsPlace(t *testing.T) {
+	var recs []*kgo.Record
+	var last uint64
+	for _, r := range clone(newScenario(t).all(topics.PositionEvents)) {
+		env, err := topics.DecodeEnvelope(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.AggregateID != "NVDA" {
+			continue
+		}
+		if env.Sequence == 2 {
+			env.EventType = "PositionEvent::FromTheFuture"
+			if r.Value, err = topics.EncodeEvent(env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs = append(recs, r)
+		last = env.Sequence
+	}
+	p := NewPositionsProjection()
+	rd := &memReader{}
+	b, err := p.Project(context.Background(), rd, nil, withOffsets(recs))
+	if err != nil || b.Parked != 0 || len(b.Rejected) == 0 || !strings.Contains(b.Rejected[0].Err.Error(), "FromTheFuture") {
+		t.Fatalf("%v, parked %d, rejected %v", err, b.Parked, b.Rejected)
+	}
+	rd.store(t, PositionsTable, b)
+	if v := rd.rows["NVDA"].Version; v != last {
+		t.Errorf("NVDA at version %d, want %d (every event in its place)", v, last)
+	}
+	if len(p.Gaps()) != 0 {
+		t.Errorf("gaps: %+v", p.Gaps())
+	}
+}

@@ -39,8 +39,9 @@ type ParkedEvent struct {
 // double) starts every projection with nothing parked.
 type ParkedReader interface {
 	// ReadParked returns the open (not consumed) parked events of a
-	// physical state table, ordered by aggregate id and sequence.
-	ReadParked(ctx context.Context, stateTable string) ([]ParkedEvent, error)
+	// physical state table that came from the given partitions of its
+	// topic, ordered by aggregate id and sequence.
+	ReadParked(ctx context.Context, stateTable string, partitions []int32) ([]ParkedEvent, error)
 }
 
 // Gap is an aggregate whose events wait for missing ones.
@@ -62,10 +63,11 @@ type GapReporter interface {
 }
 
 // ReadParked implements ParkedReader.
-func (db *DB) ReadParked(ctx context.Context, stateTable string) ([]ParkedEvent, error) {
+func (db *DB) ReadParked(ctx context.Context, stateTable string, partitions []int32) ([]ParkedEvent, error) {
 	const q = "SELECT aggregate_id, sequence, applied_version, topic, `partition`, `offset`, record_key, event, event_time, parked_at" +
-		" FROM parked_events FINAL WHERE state_table = {t:String} AND consumed = 0 ORDER BY aggregate_id, sequence"
-	rows, err := db.conn.Query(ctx, q, clickhouse.Named("t", stateTable))
+		" FROM parked_events FINAL WHERE state_table = {t:String} AND consumed = 0 AND has({p:Array(Int32)}, `partition`)" +
+		" ORDER BY aggregate_id, sequence"
+	rows, err := db.conn.Query(ctx, q, clickhouse.Named("t", stateTable), clickhouse.Named("p", partitions))
 	if err != nil {
 		return nil, fmt.Errorf("read parked events of %s: %w", stateTable, err)
 	}

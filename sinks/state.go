@@ -87,7 +87,7 @@ type StateProjection[S, E any] struct {
 	mu     sync.Mutex
 	cache  map[string]*entry[S, E]
 	gen    uint64
-	loaded bool // the open parked events were read back since the last Reset
+	loaded map[int32]bool // partitions whose open parked events were read back since the last Reset
 	now    func() time.Time
 }
 
@@ -141,7 +141,7 @@ func NewStateProjection[S, E any](cfg StateConfig[S, E]) (*StateProjection[S, E]
 	if cfg.MaxCached <= 0 {
 		cfg.MaxCached = 100_000
 	}
-	return &StateProjection[S, E]{cfg: cfg, cache: map[string]*entry[S, E]{}, now: time.Now}, nil
+	return &StateProjection[S, E]{cfg: cfg, cache: map[string]*entry[S, E]{}, loaded: map[int32]bool{}, now: time.Now}, nil
 }
 
 func (p *StateProjection[S, E]) Name() string  { return p.cfg.Name }
@@ -157,7 +157,7 @@ func (p *StateProjection[S, E]) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.cache)
-	p.loaded = false
+	clear(p.loaded)
 }
 
 // Cached reports how many states are in memory (for tests and metrics).
@@ -199,12 +199,19 @@ func (p *StateProjection[S, E]) Project(ctx context.Context, rd StateReader, tab
 		want(it.Key)
 	}
 
-	// The open parked events, read back once after each Reset: they keep
-	// their keys cached (evict spares them), so later batches find them.
+	// The open parked events of each partition, read back with its first
+	// batch after a Reset (a key lives in one partition): they keep their
+	// keys cached (evict spares them), so later batches find them.
 	var parked []*pending[E]
 	var parkedRows []ParkedEvent
-	if pr, ok := rd.(ParkedReader); ok && p.cfg.Contiguous && !p.loaded {
-		rows, err := pr.ReadParked(ctx, stateTable)
+	var parts []int32
+	for _, r := range recs {
+		if !p.loaded[r.Partition] && !slices.Contains(parts, r.Partition) {
+			parts = append(parts, r.Partition)
+		}
+	}
+	if pr, ok := rd.(ParkedReader); ok && p.cfg.Contiguous && len(parts) > 0 {
+		rows, err := pr.ReadParked(ctx, stateTable, parts)
 		if err != nil {
 			return Batch{}, err
 		}
@@ -332,7 +339,9 @@ func (p *StateProjection[S, E]) Project(ctx context.Context, rd StateReader, tab
 		e.dirty, e.gen = false, p.gen
 		p.cache[k] = e
 	}
-	p.loaded = true
+	for _, part := range parts {
+		p.loaded[part] = true
+	}
 	return b, nil
 }
 
@@ -380,9 +389,9 @@ func (p *StateProjection[S, E]) syncParked(stateTable string, work map[string]*e
 	return rows
 }
 
-// Gaps implements GapReporter: the cached keys with parked events (every
-// one of them, since parked keys are read back after a Reset and never
-// evicted).
+// Gaps implements GapReporter: the cached keys with parked events (all of
+// those of the partitions projected since the last Reset: parked keys are
+// read back with a partition's first batch and never evicted).
 func (p *StateProjection[S, E]) Gaps() []Gap {
 	p.mu.Lock()
 	defer p.mu.Unlock()
