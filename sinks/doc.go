@@ -16,8 +16,11 @@
 //
 // The Projector consumes with a franz-go consumer group, offsets committed
 // by hand and only after every insert of a poll is acknowledged
-// (at-least-once). A redelivered event is recognised by its sequence being
-// at or below the folded version and skipped; a retried insert carries an
+// (at-least-once). Each aggregate's events are applied strictly in
+// sequence order (processors/sequence): a redelivered event is recognised
+// by its sequence being at or below the folded version and skipped, and an
+// event beyond version+1 (an earlier one is missing) is parked in
+// parked_events until the gap fills (see projection_gaps); a retried insert carries an
 // insert_deduplication_token (<table>/<topic>/<partition>/<first>-<last>)
 // and is dropped by ClickHouse if it already landed. A projection writes
 // its side tables (hedge_view, metrics_pnl) before its state table, so a
@@ -42,6 +45,7 @@
 //	migrate.go     embedded versioned DDL (migrations/), schema_migrations
 //	projector.go   Projection, Batch, Projector: consume, insert, commit, retry
 //	state.go       StateProjection: per-key fold, cache, state read-back
+//	parked.go      parked_events: read-back, Gap, moves on SwapShadow
 //	trades.go      onchain-trade.events -> onchain_trade_view
 //	positions.go   position.events -> position_view, hedge_view
 //	orders.go      offchain-order.events -> offchain_order_view

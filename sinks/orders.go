@@ -29,9 +29,10 @@ func NewOrdersProjection() *StateProjection[OrderState, AggregateEvent] {
 	p, err := NewStateProjection(StateConfig[OrderState, AggregateEvent]{
 		Name: "orders", Topic: topics.OffchainOrderEvents, AggregateType: topics.OffchainOrder,
 		StateTable: OrdersTable, KeyColumn: "aggregate_id", VersionColumn: "sequence",
-		Decode: decodeEvents(topics.OffchainOrder, offchainorder.Events.Decode),
-		Apply:  applyOrder,
-		Row:    orderRow,
+		Contiguous: true,
+		Decode:     decodeEvents(topics.OffchainOrder, offchainorder.Events.Decode),
+		Apply:      applyOrder,
+		Row:        orderRow,
 	})
 	if err != nil {
 		panic(err) // static configuration

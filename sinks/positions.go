@@ -69,6 +69,7 @@ func NewPositionsProjection() *StateProjection[PositionState, AggregateEvent] {
 	p, err := NewStateProjection(StateConfig[PositionState, AggregateEvent]{
 		Name: "positions", Topic: topics.PositionEvents, AggregateType: topics.Position,
 		StateTable: PositionsTable, KeyColumn: "aggregate_id", VersionColumn: "sequence",
+		Contiguous: true,
 		SideTables: []Table{HedgesTable},
 		Decode:     decodeEvents(topics.Position, position.Events.Decode),
 		Apply:      applyPosition,

@@ -27,8 +27,9 @@ func ViewNames() []string {
 	return out
 }
 
-// AnalyticsViews lists the SQL views (no storage) over those tables.
-func AnalyticsViews() []string { return []string{"hedge_latency", "symbol_hourly"} }
+// AnalyticsViews lists the SQL views (no storage) over those tables and
+// parked_events.
+func AnalyticsViews() []string { return []string{"hedge_latency", "symbol_hourly", GapsView} }
 
 // ProjectionOf returns a fresh instance of the projection that writes
 // table, or nil.

@@ -66,6 +66,14 @@ type Rejected struct {
 type Batch struct {
 	Rows     map[string][][]any
 	Rejected []Rejected
+	// Park are parked_events rows (ParkedTable.Columns order), inserted
+	// after every table of the projection: events newly parked beyond a
+	// gap, and parked ones now applied (consumed).
+	Park [][]any
+	// Duplicates counts records skipped as applied (or parked) before,
+	// Parked the records parked by this batch, Unparked the parked events
+	// it applied.
+	Duplicates, Parked, Unparked int
 }
 
 // Projection turns the records of one topic into rows. A projection value
@@ -77,7 +85,7 @@ type Batch struct {
 // insert, so a crash in between leaves the state table behind the other
 // tables, and the redelivered records are folded (and their side rows
 // re-emitted) again. The other order would skip them as applied and lose
-// the side rows.
+// the side rows. Batch.Park rows (parked_events) go in after all of them.
 type Projection interface {
 	Name() string
 	Topic() string
@@ -120,6 +128,11 @@ type Options struct {
 	OnBatch func(BatchInfo)
 	// KafkaOpts are appended to the client options (TLS, SASL, timeouts).
 	KafkaOpts []kgo.Opt
+	// GapWarnEvery is how often the open gaps of a projection that reports
+	// them (GapReporter) are logged as warnings, one per aggregate, while
+	// any is open (default 1 minute; the first warning comes with the batch
+	// that opened the gap).
+	GapWarnEvery time.Duration
 }
 
 // BatchInfo describes one committed poll.
@@ -128,6 +141,8 @@ type BatchInfo struct {
 	Records    int
 	Rows       map[string]int // physical table -> rows inserted
 	Rejected   int
+	// Duplicates, Parked and Unparked are the Batch counts, summed.
+	Duplicates, Parked, Unparked int
 	// CommitTo is, per partition, the offset committed: the next record
 	// the group will read.
 	CommitTo map[int32]int64
@@ -138,11 +153,15 @@ type BatchInfo struct {
 // Stats are a projector's running totals.
 type Stats struct {
 	Batches, Records, Rows, Rejected, Retries, CommitErrors uint64
+	// Duplicates: records skipped as applied before; Parked: records held
+	// beyond a gap; Unparked: parked events applied once the gap filled.
+	Duplicates, Parked, Unparked uint64
 }
 
 const (
 	defaultMaxBatch   = 10000
 	defaultBackoffMax = 30 * time.Second
+	defaultGapWarn    = time.Minute
 	backoffMin        = 100 * time.Millisecond
 )
 
@@ -157,8 +176,13 @@ type Projector struct {
 
 	needReset atomic.Bool
 	running   sync.Mutex
+	// lastGapWarn is when open gaps were last logged; gapsWarned the
+	// aggregates with a gap then.
+	lastGapWarn time.Time
+	gapsWarned  map[string]bool
 
 	batches, records, rows, rejected, retries, commitErrs atomic.Uint64
+	duplicates, parked, unparked                          atomic.Uint64
 }
 
 // NewProjector prepares a projector; Run starts it. The tables must exist
@@ -174,8 +198,8 @@ func NewProjector(db *DB, brokers []string, p Projection, opts Options) (*Projec
 	if p == nil {
 		errs = append(errs, errors.New("no projection"))
 	}
-	if opts.MaxBatch < 0 || opts.BackoffMax < 0 {
-		errs = append(errs, errors.New("MaxBatch and BackoffMax must not be negative"))
+	if opts.MaxBatch < 0 || opts.BackoffMax < 0 || opts.GapWarnEvery < 0 {
+		errs = append(errs, errors.New("MaxBatch, BackoffMax and GapWarnEvery must not be negative"))
 	}
 	if opts.TableSuffix != "" && !identRE.MatchString("x"+opts.TableSuffix) {
 		errs = append(errs, fmt.Errorf("table suffix %q: want letters, digits and '_'", opts.TableSuffix))
@@ -191,6 +215,9 @@ func NewProjector(db *DB, brokers []string, p Projection, opts Options) (*Projec
 	}
 	if opts.BackoffMax == 0 {
 		opts.BackoffMax = defaultBackoffMax
+	}
+	if opts.GapWarnEvery == 0 {
+		opts.GapWarnEvery = defaultGapWarn
 	}
 	if opts.BackoffMax < backoffMin {
 		opts.BackoffMax = backoffMin
@@ -214,6 +241,7 @@ func (pr *Projector) Stats() Stats {
 	return Stats{
 		Batches: pr.batches.Load(), Records: pr.records.Load(), Rows: pr.rows.Load(),
 		Rejected: pr.rejected.Load(), Retries: pr.retries.Load(), CommitErrors: pr.commitErrs.Load(),
+		Duplicates: pr.duplicates.Load(), Parked: pr.parked.Load(), Unparked: pr.unparked.Load(),
 	}
 }
 
@@ -270,6 +298,7 @@ func (pr *Projector) Run(ctx context.Context) error {
 			}
 		})
 		recs := fetches.Records()
+		pr.warnGaps(false)
 		if len(recs) == 0 {
 			cl.AllowRebalance()
 			if failed { // e.g. the topic does not exist: do not spin
@@ -312,7 +341,7 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 	last := make([]*kgo.Record, 0, len(parts))
 	for _, part := range parts {
 		prs := byPart[part]
-		rows, rejected, retries, err := pr.processPartition(ctx, cl, prs)
+		rows, rejected, counts, retries, err := pr.processPartition(ctx, cl, prs)
 		info.Retries += retries
 		if err != nil {
 			return err
@@ -321,6 +350,9 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 			info.Rows[t] += n
 		}
 		info.Rejected += rejected
+		info.Duplicates += counts.Duplicates
+		info.Parked += counts.Parked
+		info.Unparked += counts.Unparked
 		lr := prs[len(prs)-1]
 		last = append(last, lr)
 		info.CommitTo[part] = lr.Offset + 1
@@ -345,6 +377,10 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 		pr.rows.Add(uint64(n))
 	}
 	pr.rejected.Add(uint64(info.Rejected))
+	pr.duplicates.Add(uint64(info.Duplicates))
+	pr.parked.Add(uint64(info.Parked))
+	pr.unparked.Add(uint64(info.Unparked))
+	pr.warnGaps(info.Parked > 0 || info.Unparked > 0)
 	info.Duration = time.Since(start)
 	if pr.opts.OnBatch != nil {
 		pr.opts.OnBatch(info)
@@ -352,7 +388,7 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 	return nil
 }
 
-func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) (rows map[string]int, rejected, retries int, err error) {
+func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) (rows map[string]int, rejected int, counts Batch, retries int, err error) {
 	first, last := recs[0], recs[len(recs)-1]
 	where := fmt.Sprintf("%s/%d/%d-%d", first.Topic, first.Partition, first.Offset, last.Offset)
 	rows = map[string]int{}
@@ -368,7 +404,7 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 	})
 	retries += n
 	if err != nil {
-		return rows, 0, retries, err
+		return rows, 0, counts, retries, err
 	}
 
 	// Rejections first: a fold failure is recorded in the state row, so a
@@ -376,14 +412,14 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 	if len(b.Rejected) > 0 {
 		out, err := pr.rejections(b.Rejected)
 		if err != nil {
-			return rows, 0, retries, permanent(err)
+			return rows, 0, counts, retries, permanent(err)
 		}
 		n, err := pr.retry(ctx, "produce rejections of "+where, func() error {
 			return cl.ProduceSync(ctx, out...).FirstErr()
 		})
 		retries += n
 		if err != nil {
-			return rows, 0, retries, err
+			return rows, 0, counts, retries, err
 		}
 		for _, r := range b.Rejected {
 			pr.log.Warn("rejected record", "topic", r.Record.Topic, "partition", r.Record.Partition,
@@ -403,11 +439,63 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 		})
 		retries += n
 		if err != nil {
-			return rows, 0, retries, err
+			return rows, 0, counts, retries, err
 		}
 		rows[phys] += len(tr)
 	}
-	return rows, len(b.Rejected), retries, nil
+	// Parked rows last: a consumed mark must not land before the state row
+	// that applied the event (a crash in between would lose the event).
+	if len(b.Park) > 0 {
+		token := ParkedTable.Name + "/" + pr.names.Of(pr.stateTable()) + "/" + where
+		n, err := pr.retry(ctx, "insert "+token, func() error {
+			return pr.db.insert(ctx, ParkedTable.Name, ParkedTable.Columns, b.Park, token)
+		})
+		retries += n
+		if err != nil {
+			return rows, 0, counts, retries, err
+		}
+		rows[ParkedTable.Name] += len(b.Park)
+	}
+	counts = Batch{Duplicates: b.Duplicates, Parked: b.Parked, Unparked: b.Unparked}
+	return rows, len(b.Rejected), counts, retries, nil
+}
+
+// stateTable is the logical name of the projection's last table (its
+// state table, see Projection).
+func (pr *Projector) stateTable() string {
+	ts := pr.p.Tables()
+	return ts[len(ts)-1].Name
+}
+
+// warnGaps logs every open gap of the projection, if it reports them, when
+// GapWarnEvery has passed since the last time or (now) a batch parked or
+// unparked events; a gap that closed since the last warning is logged once
+// as closed.
+func (pr *Projector) warnGaps(now bool) {
+	gr, ok := pr.p.(GapReporter)
+	if !ok || (!now && time.Since(pr.lastGapWarn) < pr.opts.GapWarnEvery) {
+		return
+	}
+	pr.lastGapWarn = time.Now()
+	gaps := gr.Gaps()
+	open := map[string]bool{}
+	for _, g := range gaps {
+		open[g.AggregateID] = true
+		missing := make([]string, len(g.Missing))
+		for i, r := range g.Missing {
+			missing[i] = r.String()
+		}
+		pr.log.Warn("events missing: later events of the aggregate are parked until they arrive",
+			"topic", g.Topic, "aggregate_id", g.AggregateID, "applied_version", g.Version,
+			"missing", strings.Join(missing, ","), "parked", g.Parked,
+			"open_for", time.Since(g.Since).Round(time.Second).String(), "open_since", g.Since)
+	}
+	for id := range pr.gapsWarned {
+		if !open[id] {
+			pr.log.Info("gap closed: parked events applied", "topic", pr.p.Topic(), "aggregate_id", id)
+		}
+	}
+	pr.gapsWarned = open
 }
 
 // rejections builds the records for projection.rejections.

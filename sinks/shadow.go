@@ -27,13 +27,19 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 		if err := db.conn.Exec(ctx, "CREATE TABLE "+quoteIdent(shadow)+" AS "+quoteIdent(t)); err != nil {
 			return fmt.Errorf("sinks: create shadow %s: %w", shadow, err)
 		}
+		if isStateTable(t) {
+			if err := dropParked(ctx, db, shadow); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 // SwapShadow atomically exchanges each table with its shadow (EXCHANGE
 // TABLES, which needs an Atomic database) and drops the shadows, which then
-// hold the old data. Each exchange is atomic on its own; stop the live
+// hold the old data. A state table's parked events (parked_events) move
+// with it: the shadow's replace the live table's. Each exchange is atomic on its own; stop the live
 // projector of a table before swapping it, and restart it with the
 // replay's group offsets (or let it re-project: rows collapse).
 func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) error {
@@ -47,6 +53,12 @@ func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) err
 		}
 		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
 			return fmt.Errorf("sinks: drop replaced %s (now %s): %w", t, shadow, err)
+		}
+		if isStateTable(t) {
+			// The events parked for the rebuilt state are now those of t.
+			if err := moveParked(ctx, db, shadow, t); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -67,4 +79,16 @@ func checkShadow(suffix string, tables []string) error {
 		return fmt.Errorf("sinks: shadow: %w", err)
 	}
 	return nil
+}
+
+// isStateTable reports whether table is a projection's state table (the
+// one its parked events belong to).
+func isStateTable(table string) bool {
+	for _, p := range Projections() {
+		ts := p.Tables()
+		if ts[len(ts)-1].Name == table {
+			return true
+		}
+	}
+	return false
 }

@@ -32,9 +32,10 @@ func NewTradesProjection() *StateProjection[TradeState, AggregateEvent] {
 	p, err := NewStateProjection(StateConfig[TradeState, AggregateEvent]{
 		Name: "trades", Topic: topics.OnChainTradeEvents, AggregateType: topics.OnChainTrade,
 		StateTable: TradesTable, KeyColumn: "aggregate_id", VersionColumn: "sequence",
-		Decode: decodeEvents(topics.OnChainTrade, onchaintrade.Events.Decode),
-		Apply:  applyTrade,
-		Row:    tradeRow,
+		Contiguous: true,
+		Decode:     decodeEvents(topics.OnChainTrade, onchaintrade.Events.Decode),
+		Apply:      applyTrade,
+		Row:        tradeRow,
 	})
 	if err != nil {
 		panic(err) // static configuration
