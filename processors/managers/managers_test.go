@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -107,7 +110,7 @@ func TestManagersRejectPoisonWithReason(t *testing.T) {
 		"trade manager": func() ([]runner.Output, error) { return acknowledge(TradeConfig{}, poison) },
 		"order placer":  func() ([]runner.Output, error) { return placeOrder(poison) },
 		"pnl": func() ([]runner.Output, error) {
-			_, out, err := handlePnL(pnl.Book{}, poison)
+			_, out, err := handlePnL(PnLState{}, poison)
 			return out, err
 		},
 	} {
@@ -124,7 +127,7 @@ func TestManagersRejectPoisonWithReason(t *testing.T) {
 
 func TestPnLStageAppliesFillsOnceInPositionOrder(t *testing.T) {
 	id, _ := market.NewTradeID("0x"+strings.Repeat("cd", 32), 1)
-	var book pnl.Book
+	var book PnLState
 	var recs []pnl.Record
 	feed := func(seq uint64, e aggregate.Event) {
 		t.Helper()
@@ -185,6 +188,99 @@ func TestTrackerReportsOutcomeToPosition(t *testing.T) {
 	}
 	if again := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0}); len(again) != 0 {
 		t.Fatal("duplicate event reported twice")
+	}
+	if out[0].Topic != topics.PositionOutcomes {
+		t.Fatalf("outcome sent to %s, want its own lane %s", out[0].Topic, topics.PositionOutcomes)
+	}
+}
+
+// The broker lost an order's Submitted event and the order aggregate
+// re-published it after Filled: the tracker must hold Filled until
+// Submitted is in, then report the fill with the broker order id.
+func TestTrackerWaitsForAGapInTheOrdersEvents(t *testing.T) {
+	exec := "0b1e1b2c-0000-5000-8000-000000000002"
+	var o TrackedOrder
+	step := func(seq uint64, e aggregate.Event) []runner.Output {
+		t.Helper()
+		var out []runner.Output
+		var err error
+		o, out, err = trackOrder(o, eventIn(t, topics.OffchainOrder, exec, seq, e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	step(1, offchainorder.Placed{Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun, PlacedAt: t0})
+	if out := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0}); len(out) != 0 || o.Status != OrderPending || len(o.Parked) != 1 {
+		t.Fatalf("event 3 beyond the gap: out %v, state %+v; want it parked", out, o)
+	}
+	out := step(2, offchainorder.Submitted{BrokerOrderID: "DRY-9", SubmittedAt: t0})
+	if len(out) != 1 || o.Status != OrderDone || o.LastSequence != 3 || o.Parked != nil {
+		t.Fatalf("gap filled: out %v state %+v; want Filled applied after Submitted", out, o)
+	}
+	if _, c := decodeCommand(t, out[0]); c.(position.CompleteOffChainOrder).BrokerOrderID != "DRY-9" {
+		t.Fatalf("complete %+v", c)
+	}
+}
+
+// Issue 8: the broker lost position event 553 but kept 554; 553 came again
+// later. The PnL of every order of arrival with gaps and repeats must equal
+// the PnL of the events in order.
+func TestPnLStageWaitsForGaps(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("HEDGELINE_TEST_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	var evs []aggregate.Event
+	evs = append(evs, position.Initialized{Symbol: "NVDA", Threshold: market.WholeShare(), Execution: market.DefaultExecution(market.DryRun), InitializedAt: t0})
+	for i := range 40 {
+		id, _ := market.NewTradeID(fmt.Sprintf("0x%064x", i+1), 0)
+		dir := market.Buy
+		if r.IntN(2) == 0 {
+			dir = market.Sell
+		}
+		evs = append(evs, position.OnChainOrderFilled{TradeID: id, BlockNumber: uint64(i + 1), Amount: decimal.New(1+r.Int64N(300), -1),
+			Direction: dir, PriceUSDC: decimal.New(17000+r.Int64N(2000), -2), BlockTimestamp: t0, SeenAt: t0})
+	}
+	run := func(order []int) string {
+		var st PnLState
+		var recs []string
+		for _, i := range order {
+			var out []runner.Output
+			var err error
+			st, out, err = handlePnL(st, eventIn(t, topics.Position, "NVDA", uint64(i+1), evs[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out {
+				recs = append(recs, string(o.Value))
+			}
+		}
+		if len(st.Parked) != 0 {
+			t.Fatalf("seed %d: %d events still parked", seed, len(st.Parked))
+		}
+		return strings.Join(recs, "\n")
+	}
+	inOrder := make([]int, len(evs))
+	for i := range inOrder {
+		inOrder[i] = i
+	}
+	want := run(inOrder)
+	for range 50 {
+		// Each event arrives once or twice, a lost one later than its
+		// successors: swap random neighbours, duplicate random ones.
+		order := slices.Clone(inOrder)
+		for range 10 {
+			i := r.IntN(len(order) - 1)
+			order[i], order[i+1] = order[i+1], order[i]
+		}
+		for range 5 {
+			order = slices.Insert(order, r.IntN(len(order)), order[r.IntN(len(order))])
+		}
+		if got := run(order); got != want {
+			t.Fatalf("seed %d (HEDGELINE_TEST_SEED): arrival order %v gives other PnL records than in order", seed, order)
+		}
 	}
 }
 

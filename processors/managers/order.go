@@ -94,6 +94,9 @@ type TrackedOrder struct {
 	// order that has not moved for the stale timeout.
 	LastUpdate   time.Time `json:"last_update"`
 	LastSequence uint64    `json:"last_sequence"`
+	// Parked holds the order's events that came beyond a gap in its
+	// sequences, raw by sequence, until the gap is filled (inSequence).
+	Parked map[uint64][]byte `json:"parked,omitempty"`
 }
 
 // OrderTracker follows orders to their end and reports the outcome to the
@@ -109,20 +112,27 @@ func OrderTracker() runner.Stage[TrackedOrder] {
 }
 
 func trackOrder(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output, error) {
-	bad := func(err error) (TrackedOrder, []runner.Output, error) {
-		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, err)
-		return o, []runner.Output{r}, rerr
-	}
 	env, err := topics.DecodeEnvelope(in.Value)
 	if err != nil {
-		return bad(fmt.Errorf("undecodable event: %w", err))
+		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("undecodable event: %w", err))
+		return o, []runner.Output{r}, rerr
 	}
-	if env.Sequence <= o.LastSequence {
-		return o, nil, nil
-	}
+	var out []runner.Output
+	o.Parked, err = inSequence(o.LastSequence, o.Parked, env, in, func(in runner.Input, env topics.EventEnvelope) error {
+		next, more, err := trackEvent(o, in, env)
+		o, out = next, append(out, more...)
+		return err
+	})
+	return o, out, err
+}
+
+// trackEvent applies one order event, the next in sequence.
+func trackEvent(o TrackedOrder, in runner.Input, env topics.EventEnvelope) (TrackedOrder, []runner.Output, error) {
 	ev, err := offchainorder.Events.Decode(env.EventType, env.Payload)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		o.LastSequence = env.Sequence // recorded and skipped, like the PnL stage
+		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("event %s: %w", EventID(env), err))
+		return o, []runner.Output{r}, rerr
 	}
 	o.LastSequence = env.Sequence
 	var out []runner.Output

@@ -17,29 +17,50 @@ const PnLGroup = "pnl"
 
 // PnL computes FIFO realized PnL per base symbol from the position's own
 // event order, both venues in one book, and emits one record per fill to
-// pnl.events. Events at or below the book's last sequence are duplicates
-// (a re-published event) and are skipped.
-func PnL() runner.Stage[pnl.Book] {
-	return runner.Stage[pnl.Book]{
-		Reject:  rejecter(topics.Position, PnLGroup),
+// pnl.events. Events are applied strictly in sequence order (gapRule):
+// a repeat is skipped, and an event beyond a gap (the broker lost an
+// earlier one, which is re-published later) waits in the state until the
+// gap is filled, instead of being applied ahead of it.
+func PnL() runner.Stage[PnLState] {
+	return runner.Stage[PnLState]{
 		Group:   PnLGroup,
 		Inputs:  []string{topics.PositionEvents},
 		Outputs: []string{topics.PnLEvents, topics.PositionRejections},
+		Reject:  rejecter(topics.Position, PnLGroup),
 		Handle:  handlePnL,
 	}
 }
 
-func handlePnL(book pnl.Book, in runner.Input) (pnl.Book, []runner.Output, error) {
-	bad := func(err error) (pnl.Book, []runner.Output, error) {
-		o, rerr := rejectOut(topics.Position, PnLGroup, in, err)
-		return book, []runner.Output{o}, rerr
-	}
+// PnLState is the PnL stage's state per symbol: the book, and the position
+// events that arrived beyond a gap, by sequence, waiting for it.
+type PnLState struct {
+	pnl.Book
+	Parked map[uint64][]byte `json:"parked,omitempty"`
+}
+
+func handlePnL(st PnLState, in runner.Input) (PnLState, []runner.Output, error) {
 	env, err := topics.DecodeEnvelope(in.Value)
 	if err != nil {
-		return bad(fmt.Errorf("undecodable event: %w", err))
+		o, rerr := rejectOut(topics.Position, PnLGroup, in, fmt.Errorf("undecodable event: %w", err))
+		return st, []runner.Output{o}, rerr
 	}
-	if env.Sequence <= book.LastSequence {
-		return book, nil, nil
+	var out []runner.Output
+	st.Parked, err = inSequence(st.Book.LastSequence, st.Parked, env, in, func(in runner.Input, env topics.EventEnvelope) error {
+		next, o, err := applyPnL(st.Book, in, env)
+		st.Book, out = next, append(out, o...)
+		return err
+	})
+	return st, out, err
+}
+
+// applyPnL applies one position event, the next in sequence, to the book.
+func applyPnL(book pnl.Book, in runner.Input, env topics.EventEnvelope) (pnl.Book, []runner.Output, error) {
+	bad := func(err error) (pnl.Book, []runner.Output, error) {
+		// Recorded and skipped; the sequence still advances so the rest
+		// of the stream is processed.
+		book.LastSequence = env.Sequence
+		o, rerr := rejectOut(topics.Position, PnLGroup, in, err)
+		return book, []runner.Output{o}, rerr
 	}
 	ev, err := position.Events.Decode(env.EventType, env.Payload)
 	if err != nil {
@@ -50,7 +71,9 @@ func handlePnL(book pnl.Book, in runner.Input) (pnl.Book, []runner.Output, error
 		if err != nil {
 			return bad(fmt.Errorf("event %s: position id: %w", EventID(env), err))
 		}
+		last := book.LastSequence
 		book = pnl.NewBook(sym)
+		book.LastSequence = last
 	}
 	var fill pnl.Fill
 	switch e := ev.(type) {
@@ -68,9 +91,6 @@ func handlePnL(book pnl.Book, in runner.Input) (pnl.Book, []runner.Output, error
 		if errors.Is(err, pnl.ErrInvalidBook) {
 			return book, nil, fmt.Errorf("pnl book of %s: %w", book.Symbol, err)
 		}
-		// A fill the book cannot take is recorded and skipped; the sequence
-		// still advances so the rest of the stream is processed.
-		book.LastSequence = env.Sequence
 		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
 	}
 	b, err := json.Marshal(rec)

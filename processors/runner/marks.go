@@ -61,14 +61,13 @@ func (m *marks) reset() {
 	m.first = map[tp]int64{}
 }
 
-// marked returns the durable prefix of an input partition, or -1 if none.
+// marked returns the offset of an input partition below which every input
+// is durable as far as this instance knows, or -1 if it knows none.
 func (m *marks) marked(p tp) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o, ok := m.at[p]; ok {
-		return o
-	}
-	return -1
+	low, _ := m.low(p)
+	return low
 }
 
 // begin records that the input at offset is being handled. Every input goes

@@ -63,7 +63,7 @@ func TestMarksCommitOnlyTheFinishedPrefix(t *testing.T) {
 	}
 	s.MarkOffset("in", 0, 102, "") // 101 finished before 100
 	s.MarkOffset("in", 0, 104, "") // 103 too
-	if len(inner.marked) != 0 || m.marked(p) != -1 {
+	if len(inner.marked) != 0 || m.marked(p) != 100 {
 		t.Fatalf("committed %v (durable %d) while 100 is in flight", inner.marked, m.marked(p))
 	}
 	s.MarkOffset("in", 0, 101, "") // 100 finishes: 100 and 101 are done
@@ -108,7 +108,7 @@ func TestMarksRandomFinishOrder(t *testing.T) {
 			for prefix < n && finished[prefix] {
 				prefix++
 			}
-			if got := m.marked(p); (prefix == 0 && got != -1) || (prefix > 0 && got != int64(prefix)) {
+			if got := m.marked(p); got != int64(prefix) {
 				t.Fatalf("seed %d: durable %d, want %d", seed, got, prefix)
 			}
 		}
@@ -162,24 +162,36 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	m.waitDurable(cctx, p, 9001)
 }
 
-func TestDurableTargetKeepsTheWindowBelowTheLimit(t *testing.T) {
+func TestLaneWaitsKeepTheWindowBelowTheLimit(t *testing.T) {
 	var raw []byte
 	for off := int64(10); off < 15; off++ {
-		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, -1)
+		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, upTo(-1))
 	}
-	if _, wait := durableTarget(raw, 0, 15, 6); wait {
-		t.Fatal("5 pending outputs wait at a limit of 6")
+	if w := laneWaits(raw, 0, 15, 6); len(w) != 0 {
+		t.Fatalf("5 pending outputs wait at a limit of 6: %v", w)
 	}
 	// At a limit of 3, the next write may keep 2 of 10..14: 10, 11 and 12
 	// must be acknowledged first.
-	if target, wait := durableTarget(raw, 0, 15, 3); !wait || target != 13 {
-		t.Fatalf("target %d (wait %v), want 13", target, wait)
+	if w := laneWaits(raw, 0, 15, 3); fmt.Sprint(w) != fmt.Sprint([]laneWait{{0, 13}}) {
+		t.Fatalf("waits %v, want lane 0 up to 13", w)
 	}
-	if _, wait := durableTarget(raw, 0, 12, 3); wait {
+	if w := laneWaits(raw, 0, 12, 3); len(w) != 0 {
 		t.Fatal("a redelivery (it writes nothing) waits")
 	}
-	if _, wait := durableTarget(nil, 0, 15, 3); wait {
+	if w := laneWaits(nil, 0, 15, 3); len(w) != 0 {
 		t.Fatal("a new key waits")
+	}
+}
+
+// A key's unacknowledged inputs must come from one lane: an input of lane 1
+// waits for every pending input of lane 0 of its key, whatever the limit.
+func TestLaneWaitsForTheOtherLane(t *testing.T) {
+	var raw []byte
+	for off := int64(20); off < 23; off++ {
+		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, upTo(-1))
+	}
+	if w := laneWaits(raw, 1, 4, 16); fmt.Sprint(w) != fmt.Sprint([]laneWait{{0, 23}}) {
+		t.Fatalf("waits %v, want lane 0 up to 23 (all of 20..22)", w)
 	}
 }
 

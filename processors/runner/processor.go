@@ -88,13 +88,14 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if v := ctx.Value(); v != nil {
 			raw = v.([]byte)
 		}
-		// A key keeps the outputs of its unacknowledged inputs in its
-		// record; bound them (Tuning.MaxPending) by waiting for the acks.
-		if target, wait := durableTarget(raw, lane, in.Offset, cfg.Tuning.maxPending()); wait {
-			marks.waitDurable(ctx.Context(), at, target)
+		// Bound a key's unacknowledged outputs (Tuning.MaxPending) and keep
+		// them to one lane at a time (laneWaits) by waiting for the acks.
+		for _, w := range laneWaits(raw, lane, in.Offset, cfg.Tuning.maxPending()) {
+			marks.waitDurable(ctx.Context(), tp{st.Inputs[w.lane], in.Partition}, w.target)
 		}
 		marks.begin(at, in.Offset)
-		newRaw, out, redelivered, err := step(st.Handle, raw, in, lane, marks.marked(at))
+		durable := func(l int) int64 { return marks.marked(tp{st.Inputs[l], in.Partition}) }
+		newRaw, out, redelivered, err := step(st.Handle, raw, in, lane, durable)
 		if err != nil {
 			ctx.Fail(err)
 		}

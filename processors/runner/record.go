@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // The table record is binary, not JSON: a hot key keeps every output of its
@@ -108,28 +109,50 @@ func decodeRecord(b []byte) (rawRecord, error) {
 	return r, nil
 }
 
-// durableTarget reads the pending offsets of lane in an encoded record and,
-// when it holds limit or more and the input at offset is new (a redelivery
-// writes nothing), returns the offset below which that lane's inputs must be
-// durable for the record to keep fewer than limit after the input's write.
-func durableTarget(raw []byte, lane int, offset int64, limit int) (target int64, wait bool) {
-	if raw == nil || limit <= 0 {
-		return 0, false
+// laneWait is a wait before an input is handled: until the inputs of lane
+// below target are durable.
+type laneWait struct {
+	lane   int
+	target int64
+}
+
+// laneWaits reads an encoded record and says what must be durable before
+// the new input at offset of lane is handled:
+//   - its own lane: the record keeps fewer than limit unacknowledged
+//     outputs after the input's write (a backlog cannot grow a record);
+//   - every other lane: all of this key's inputs. Then a key's inputs not
+//     yet durable always come from one lane, in that lane's offset order,
+//     so if a crash loses their table writes they are decided again in
+//     the same order, giving the same events under the same sequences.
+//     Two lanes in flight at once could be decided again interleaved
+//     differently, publishing a second, different event under a sequence.
+//
+// A redelivery writes nothing new and waits for nothing.
+func laneWaits(raw []byte, lane int, offset int64, limit int) []laneWait {
+	if raw == nil {
+		return nil
 	}
 	rec, err := decodeRecord(raw)
 	if err != nil || offset < rec.nextOf(lane) {
-		return 0, false // a bad record is step's to report
+		return nil // a bad record is step's to report
 	}
-	var offs []int64
+	var waits []laneWait
+	var own []int64
 	for _, p := range rec.pending {
 		if p.lane == lane {
-			offs = append(offs, p.offset)
+			own = append(own, p.offset)
+			continue
+		}
+		if i := slices.IndexFunc(waits, func(w laneWait) bool { return w.lane == p.lane }); i >= 0 {
+			waits[i].target = max(waits[i].target, p.offset+1)
+		} else {
+			waits = append(waits, laneWait{lane: p.lane, target: p.offset + 1})
 		}
 	}
-	if len(offs) < limit {
-		return 0, false
+	if limit > 0 && len(own) >= limit {
+		waits = append(waits, laneWait{lane: lane, target: own[len(own)-limit] + 1})
 	}
-	return offs[len(offs)-limit] + 1, true
+	return waits
 }
 
 func (r rawRecord) encode() []byte {

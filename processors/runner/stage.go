@@ -77,9 +77,10 @@ type Handler[S any] func(state S, in Input) (S, []Output, error)
 // step is the runner's core, free of goka so it can be tested directly: it
 // applies in, read from input topic number lane of the stage, to the encoded
 // record (nil for a new key) and returns the encoded record to write (nil
-// when there is nothing to write) and the outputs to emit. committed is the offset of that lane's
-// partition below which outputs are durable (-1 if unknown).
-func step[S any](h Handler[S], raw []byte, in Input, lane int, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
+// when there is nothing to write) and the outputs to emit. durable gives,
+// per lane, the offset of the input partition below which outputs are
+// durable (-1 if unknown).
+func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane int) int64) (newRaw []byte, out []Output, redelivered bool, err error) {
 	var rec rawRecord
 	var state S
 	if raw != nil {
@@ -107,12 +108,29 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, committed int64) 
 		// Pruned (below the commit) or produced no output.
 		return raw, nil, true, nil
 	}
+	// Outputs of another lane's inputs not known to be durable go out again
+	// first, in the order they were decided: after a restart this input can
+	// come before the redelivery of those, and its outputs (later sequences
+	// of the same aggregate) must not overtake theirs. In a running session
+	// the lane switch waited for them (laneWaits), so this is empty.
+	// They move into this input's entry: they are durable once this input
+	// is, and go out again with it if it is redelivered.
+	for _, p := range rec.pending {
+		if p.lane != lane && p.offset >= durable(p.lane) {
+			again, err := decodeOutputs(p.entry)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("key %q: outputs of lane %d@%d: %w", in.Key, p.lane, p.offset, err)
+			}
+			out = append(out, again...)
+		}
+	}
+	moved := func(p rawPending) bool { return p.lane != lane && p.offset >= durable(p.lane) }
 	if rec.state != nil {
 		if err := json.Unmarshal(rec.state, &state); err != nil {
 			return nil, nil, false, fmt.Errorf("decode state of key %q: %w", in.Key, err)
 		}
 	}
-	state, out, err = h(state, in)
+	state, decided, err := h(state, in)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("handle %s/%d@%d key %q: %w", in.Topic, in.Partition, in.Offset, in.Key, err)
 	}
@@ -120,17 +138,12 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, committed int64) 
 		return nil, nil, false, fmt.Errorf("encode state of key %q: %w", in.Key, err)
 	}
 	rec.setNext(lane, in.Offset+1)
-	rec.pending = prune(rec.pending, lane, committed)
+	rec.pending = slices.DeleteFunc(rec.pending, func(p rawPending) bool { return p.offset < durable(p.lane) || moved(p) })
+	out = append(out, decided...)
 	if len(out) > 0 {
 		rec.pending = append(rec.pending, rawPending{lane: lane, offset: in.Offset, entry: encodeOutputs(out)})
 	}
 	return rec.encode(), out, false, nil
-}
-
-// prune drops the outputs of lane's inputs below its marked offset: they
-// are durable. Other lanes' entries are pruned when their inputs come.
-func prune(ps []rawPending, lane int, committed int64) []rawPending {
-	return slices.DeleteFunc(ps, func(p rawPending) bool { return p.lane == lane && p.offset < committed })
 }
 
 // DecodeState reads the stage state out of an encoded table record, for
