@@ -53,7 +53,7 @@ func TestEndToEndSample(t *testing.T) {
 	}
 
 	snap := kitWaitSettled(t, addr, fills, settleTimeout, p.check)
-	sums := kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+	sums := kitCheckFinal(t, snap, fills, []string{ledger})
 	kitNoRejections(t, addr)
 
 	// The sample must exercise hedging: every symbol whose fills ever
@@ -149,7 +149,7 @@ func TestDuplicateWitness(t *testing.T) {
 	// Exactly one Filled and one OnChainOrderFilled per fill, hedges and
 	// PnL untouched by the duplicates.
 	snap := kitWaitSettled(t, addr, fills, settleTimeout, p.check)
-	kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+	kitCheckFinal(t, snap, fills, []string{ledger})
 	if n := len(kitReadTopic(t, addr, topics.PositionRejections)); n != 0 {
 		t.Errorf("%d position rejections: a duplicate got past the trade aggregate", n)
 	}
@@ -177,7 +177,7 @@ func TestBatchAndOneByOne(t *testing.T) {
 		p := kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger))
 		kitProduceFills(t, kitNewProducer(t, addr), fills)
 		snap := kitWaitSettled(t, addr, fills, 2*settleTimeout, p.check)
-		kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+		kitCheckFinal(t, snap, fills, []string{ledger})
 		kitNoRejections(t, addr)
 		batch = snap.pnl
 		n := 0
@@ -222,7 +222,7 @@ func TestBatchAndOneByOne(t *testing.T) {
 			})
 		}
 		snap := kitWaitSettled(t, addr, fills[:prefix], settleTimeout, p.check)
-		kitCheckFinal(t, snap, fills[:prefix], []string{ledger}, kitCheckOptions{})
+		kitCheckFinal(t, snap, fills[:prefix], []string{ledger})
 		for sym, want := range model.want {
 			// The broker's fill time is wall clock: compared with the
 			// position's event by kitCheckFinal, not with the model.
@@ -335,7 +335,7 @@ func TestRejections(t *testing.T) {
 	unknownTrade := later[reuse].TradeID.String()
 	kitProduceFills(t, cl, first)
 	snap := kitWaitSettled(t, addr, first, settleTimeout, p.check)
-	before := kitCheckFinal(t, snap, first, []string{ledger}, kitCheckOptions{})
+	before := kitCheckFinal(t, snap, first, []string{ledger})
 
 	now := time.Now().UTC()
 	envFor := func(aggType, id, cmdID, cmdType string, payload any) topics.CommandEnvelope {
@@ -440,7 +440,7 @@ func TestRejections(t *testing.T) {
 
 	// Nothing changed: the refused commands produced no event.
 	snap = kitWaitSettled(t, addr, first, settleTimeout, p.check)
-	after := kitCheckFinal(t, snap, first, []string{ledger}, kitCheckOptions{})
+	after := kitCheckFinal(t, snap, first, []string{ledger})
 	for s, b := range before {
 		if a := after[s]; !a.net.Equal(b.net) || len(a.placed) != len(b.placed) || a.fillEvts != b.fillEvts {
 			t.Errorf("%s changed: net %s -> %s, hedges %d -> %d", s, b.net, a.net, len(b.placed), len(a.placed))
@@ -453,7 +453,7 @@ func TestRejections(t *testing.T) {
 	// Later fills are processed as if nothing happened.
 	kitProduceFills(t, cl, later)
 	snap = kitWaitSettled(t, addr, fills, settleTimeout, p.check)
-	kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+	kitCheckFinal(t, snap, fills, []string{ledger})
 }
 
 // wrongPartition sends rec to a partition other than the one goka's hash
@@ -505,5 +505,5 @@ func TestRestartMidStream(t *testing.T) {
 	}
 	stream.wait(t)
 	snap := kitWaitSettled(t, addr, fills, settleTimeout, p.check)
-	kitCheckFinal(t, snap, fills, []string{ledger}, kitCheckOptions{})
+	kitCheckFinal(t, snap, fills, []string{ledger})
 }

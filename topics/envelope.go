@@ -2,6 +2,7 @@ package topics
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -32,7 +33,24 @@ type CommandEnvelope struct {
 	CorrelationID  string          `json:"correlation_id"`
 	CausationID    string          `json:"causation_id"`
 	Payload        json.RawMessage `json:"payload"`
+	// Source, set by the stages that derive commands from events, names
+	// the input record the command was made from. A stage re-sends its
+	// commands from its committed offset after a crash, so a command whose
+	// source offset the aggregate has already seen is a redelivery: when
+	// the aggregate's rules refuse it, it is counted as a duplicate, not
+	// rejected (rejections mean a command broke a rule).
+	Source *CommandSource `json:"source,omitempty"`
 }
+
+// CommandSource is the input record a command was derived from.
+type CommandSource struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// Key names the source partition: "topic/partition".
+func (s CommandSource) Key() string { return fmt.Sprintf("%s/%d", s.Topic, s.Partition) }
 
 // Size bounds of a rejection. A rejection is the last place a bad record
 // can go, so it must always fit the topic: Kafka's default max.message.bytes

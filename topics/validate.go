@@ -147,6 +147,11 @@ func (c *CommandEnvelope) check(f *fieldErrors) {
 	f.version("command_version", c.CommandVersion, commandVersions)
 	f.timestamp("issued_at", c.IssuedAt)
 	f.object("payload", c.Payload)
+	if src := c.Source; src != nil {
+		if src.Topic == "" || src.Partition < 0 || src.Offset < 0 {
+			f.add("source", fmt.Sprintf("needs a topic, a partition >= 0 and an offset >= 0, got %+v", *src))
+		}
+	}
 }
 
 // Validate reports every invalid field of the rejection.

@@ -16,9 +16,10 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
-// commandOut encodes a command caused by the event cause, addressed to the
-// aggregate aggType/id, with a deterministic command id.
-func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, c aggregate.Command) (runner.Output, error) {
+// commandOut encodes a command caused by the event cause, read from in,
+// addressed to the aggregate aggType/id, with a deterministic command id and
+// in as its source (a redelivered one is then known as a duplicate).
+func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, in runner.Input, c aggregate.Command) (runner.Output, error) {
 	t, err := topics.TopicsFor(aggType)
 	if err != nil {
 		return runner.Output{}, err
@@ -37,6 +38,7 @@ func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, c agg
 		CorrelationID:  cause.CorrelationID,
 		CausationID:    EventID(cause),
 		Payload:        payload,
+		Source:         &topics.CommandSource{Topic: in.Topic, Partition: in.Partition, Offset: in.Offset},
 	})
 	if err != nil {
 		return runner.Output{}, fmt.Errorf("encode %s envelope: %w", c.CommandType(), err)

@@ -656,3 +656,63 @@ func TestPollerAssignClearsBackoff(t *testing.T) {
 	p.Assign([]int32{0})
 	tick(2)
 }
+
+// After a crash the trade manager re-sends the acknowledgements of its
+// uncommitted inputs. The position refuses them by its rules (already
+// applied), but they broke no rule: they are duplicates, not rejections.
+// A command that repeats an applied one without being a re-send (a new
+// command id, no source) still is a rejection.
+func TestResentCommandsAreDuplicatesNotRejections(t *testing.T) {
+	stage, err := runner.AggregateStage(position.Definition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, _ := market.SharesThreshold(d("1000"))
+	cfg := TradeConfig{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}
+	var acks []runner.Input
+	for i := range 40 {
+		id, _ := market.NewTradeID(fmt.Sprintf("0x%064x", i+1), 0)
+		filled := onchaintrade.Filled{TradeID: id, Symbol: "tAAPL", BaseSymbol: "AAPL", Amount: d("0.5"),
+			Direction: market.Buy, PriceUSDC: d("230"), BlockNumber: uint64(10 + i), BlockTimestamp: t0, FilledAt: t0}
+		ev := eventIn(t, topics.OnChainTrade, id.String(), 1, filled)
+		ev.Topic, ev.Partition, ev.Offset = topics.OnChainTradeEvents, 2, int64(100+i)
+		out, err := acknowledge(cfg, ev)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("ack %d: %v %v", i, out, err)
+		}
+		acks = append(acks, runner.Input{Topic: out[0].Topic, Key: out[0].Key, Value: out[0].Value, Timestamp: t0})
+	}
+	var st runner.AggState[position.State]
+	apply := func(in runner.Input) ([]runner.Output, error) {
+		var out []runner.Output
+		var err error
+		st, out, err = stage.Handle(st, in)
+		return out, err
+	}
+	for _, a := range acks {
+		if out, err := apply(a); err != nil || len(out) == 0 || out[0].Topic != topics.PositionEvents {
+			t.Fatalf("first delivery: %v %v", out, err)
+		}
+	}
+	for i, a := range acks { // the crash: all 40 again (more than the 32 remembered ids)
+		out, err := apply(a)
+		if !errors.Is(err, runner.ErrDuplicate) || len(out) != 0 {
+			t.Fatalf("re-sent ack %d: out %v err %v; want a duplicate, nothing emitted", i, out, err)
+		}
+	}
+	// The same fill by hand, as a new command: that breaks a rule.
+	env, err := topics.DecodeCommand(acks[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CommandID, env.Source = "manual:1", nil
+	b, err := topics.EncodeCommand(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manual := acks[0]
+	manual.Value = b
+	if out, err := apply(manual); err != nil || len(out) != 1 || out[0].Topic != topics.PositionRejections {
+		t.Fatalf("manual repeat: out %v err %v; want a rejection", out, err)
+	}
+}

@@ -64,7 +64,7 @@ func placeOrder(in runner.Input) ([]runner.Output, error) {
 		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
 		ReferencePrice: p.ReferencePrice,
 	}
-	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, cmd)
+	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, in, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func trackEvent(o TrackedOrder, in runner.Input, env topics.EventEnvelope) (Trac
 	o.LastSequence = env.Sequence
 	var out []runner.Output
 	send := func(c aggregate.Command, prefix string) error {
-		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, c)
+		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, in, c)
 		// Outcomes take the position's own lane: behind a backlog of fills
 		// on position.commands they would hold the next hedge back.
 		r.Topic = topics.PositionOutcomes

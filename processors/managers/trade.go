@@ -74,7 +74,7 @@ func acknowledge(cfg TradeConfig, in runner.Input) ([]runner.Output, error) {
 	th, ex := cfg.Threshold, cfg.Execution
 	ack.Threshold, ack.Execution = &th, &ex
 	var cmd aggregate.Command = ack
-	o, err := commandOut(topics.Position, string(base), "ack:"+ack.TradeID.String(), env, cmd)
+	o, err := commandOut(topics.Position, string(base), "ack:"+ack.TradeID.String(), env, in, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,10 @@ type AggState[S any] struct {
 	// Recent holds 64-bit FNV-1a hashes of the last command ids: the state
 	// is rewritten on every command, and full ids made it three times larger.
 	Recent []uint64 `json:"recent,omitempty"`
+	// Sources holds, per source partition ("topic/partition"), the highest
+	// source offset of a command decided: one at or below it is a stage's
+	// re-send after a crash.
+	Sources map[string]int64 `json:"sources,omitempty"`
 }
 
 // AggregateStage runs an aggregate: commands in, events (or rejections) out,
@@ -87,7 +91,21 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	}
 	idHash := hashID(env.CommandID)
 	if slices.Contains(st.Recent, idHash) {
-		return st, nil, nil // sent twice upstream; its events are already published
+		return st, nil, fmt.Errorf("command %s seen among the last %d: %w", env.CommandID, recentCommands, ErrDuplicate)
+	}
+	// A re-sent command (its source offset seen before) is decided again:
+	// if the first copy never arrived (a broker lost it), it is applied now;
+	// if the rules refuse it, it was applied before and is a duplicate.
+	var resent bool
+	if src := env.Source; src != nil {
+		last, ok := st.Sources[src.Key()]
+		resent = ok && src.Offset <= last
+		if !resent {
+			if st.Sources == nil {
+				st.Sources = map[string]int64{}
+			}
+			st.Sources[src.Key()] = src.Offset
+		}
 	}
 	cmd, err := def.DecodeCommand(env.CommandType, env.Payload)
 	if err != nil {
@@ -97,6 +115,10 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	before := st.Lifecycle
 	after, events, err := aggregate.Execute(def, before, cmd, meta)
 	st.Recent = remember(st.Recent, idHash)
+	if err != nil && resent {
+		return st, nil, fmt.Errorf("%s %s re-sent from %s@%d and refused (%v): %w",
+			env.CommandType, env.CommandID, env.Source.Key(), env.Source.Offset, err, ErrDuplicate)
+	}
 	if err != nil {
 		return reject(env.AggregateID, fmt.Errorf("%s %s refused: %w", env.CommandType, env.CommandID, err))
 	}

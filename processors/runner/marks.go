@@ -93,13 +93,11 @@ func (m *marks) finish(p tp, next int64) (commit int64, ok bool) {
 	defer m.mu.Unlock()
 	off := next - 1
 	f := m.flight[p]
-	if f == nil || len(f.queue) == 0 || off < f.queue[0] {
-		// Not begun in this session (nothing of it in flight can be
-		// skipped) or already in the prefix: a plain forward mark.
-		return m.advance(p, next)
+	if f == nil {
+		return 0, false // nothing begun in this session: not ours to commit
 	}
 	if _, found := slices.BinarySearch(f.queue, off); !found {
-		return 0, false // never begun here: committing it could skip one that was
+		return 0, false // not in flight here: committing it could skip one that is
 	}
 	f.done[off] = true
 	n := 0

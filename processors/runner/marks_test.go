@@ -33,10 +33,15 @@ func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 	if m.marked(p2) != -1 {
 		t.Fatal("unknown partition must read -1 (prune nothing)")
 	}
+	for _, off := range []int64{10, 14} {
+		m.begin(p2, off)
+	}
+	m.begin(tp{"position.outcomes", 2}, 2)
 	s.MarkOffset("position.commands", 2, 11, "")
 	s.MarkOffset("other", 2, 50, "")
 	s.MarkMessage(&sarama.ConsumerMessage{Topic: "position.commands", Partition: 2, Offset: 14}, "")
-	s.MarkOffset("position.commands", 2, 9, "") // never moves back
+	s.MarkOffset("position.commands", 2, 9, "")  // not in flight: ignored
+	s.MarkOffset("position.commands", 2, 30, "") // not begun here: ignored
 	s.MarkOffset("position.outcomes", 2, 3, "")
 	if got := m.marked(p2); got != 15 {
 		t.Fatalf("marked = %d, want 15", got)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+	"sync/atomic"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
@@ -36,7 +37,11 @@ type Stage[S any] struct {
 type Processor struct {
 	name string
 	proc *goka.Processor
+	dups *atomic.Int64
 }
+
+// Duplicates counts the inputs dropped as repeats of applied ones.
+func (p *Processor) Duplicates() int64 { return p.dups.Load() }
 
 // Build wires a stage into a goka processor.
 func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
@@ -47,6 +52,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		return nil, fmt.Errorf("stage %s: needs 1 to %d inputs and a Reject func", st.Group, maxLanes)
 	}
 	marks := newMarks()
+	dups := new(atomic.Int64)
 	log := cfg.logger().With("group", st.Group)
 	hasher := cfg.Hasher
 	if hasher == nil {
@@ -96,6 +102,14 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		marks.begin(at, in.Offset)
 		durable := func(l int) int64 { return marks.marked(tp{st.Inputs[l], in.Partition}) }
 		newRaw, out, redelivered, err := step(st.Handle, raw, in, lane, durable)
+		if errors.Is(err, ErrDuplicate) {
+			n := dups.Add(1)
+			log.Debug("duplicate input dropped", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "reason", err)
+			if n&(n-1) == 0 || n%1000 == 0 { // 1, 2, 4, ... then every 1000th
+				log.Info("re-sent inputs dropped as duplicates", "total", n, "last", err)
+			}
+			err = nil
+		}
 		if err != nil {
 			ctx.Fail(err)
 		}
@@ -147,7 +161,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
 	}
-	return &Processor{name: st.Group, proc: proc}, nil
+	return &Processor{name: st.Group, proc: proc, dups: dups}, nil
 }
 
 // keyPartition is where sarama's hash partitioner (which goka's emitters

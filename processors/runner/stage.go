@@ -46,6 +46,7 @@ package runner
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -70,16 +71,25 @@ type Output struct {
 
 // Handler computes a key's new state and the outputs of one input. It must
 // be deterministic: the same state and input give the same result. Bad input
-// is not an error: the handler turns it into a rejection Output. An error is
-// a bug or an infrastructure fault and stops the processor.
+// is not an error: the handler turns it into a rejection Output. An error
+// wrapping ErrDuplicate says the input repeats one already applied: the
+// state it returns is kept, nothing is emitted, and the runner counts and
+// logs it. Any other error is a bug or an infrastructure fault and stops
+// the processor.
 type Handler[S any] func(state S, in Input) (S, []Output, error)
+
+// ErrDuplicate marks an input that repeats one already applied (a stage
+// upstream re-sent it after a crash). It is not a rejection: rejections
+// mean an input broke a rule.
+var ErrDuplicate = errors.New("duplicate")
 
 // step is the runner's core, free of goka so it can be tested directly: it
 // applies in, read from input topic number lane of the stage, to the encoded
 // record (nil for a new key) and returns the encoded record to write (nil
 // when there is nothing to write) and the outputs to emit. durable gives,
 // per lane, the offset of the input partition below which outputs are
-// durable (-1 if unknown).
+// durable (-1 if unknown). A duplicate input (ErrDuplicate) returns its
+// record and outputs like any other input, and the duplicate as err.
 func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane int) int64) (newRaw []byte, out []Output, redelivered bool, err error) {
 	var rec rawRecord
 	var state S
@@ -131,6 +141,10 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 		}
 	}
 	state, decided, err := h(state, in)
+	var dup error
+	if errors.Is(err, ErrDuplicate) {
+		dup, err, decided = err, nil, nil
+	}
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("handle %s/%d@%d key %q: %w", in.Topic, in.Partition, in.Offset, in.Key, err)
 	}
@@ -143,7 +157,7 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 	if len(out) > 0 {
 		rec.pending = append(rec.pending, rawPending{lane: lane, offset: in.Offset, entry: encodeOutputs(out)})
 	}
-	return rec.encode(), out, false, nil
+	return rec.encode(), out, false, dup
 }
 
 // DecodeState reads the stage state out of an encoded table record, for
