@@ -700,6 +700,24 @@ func TestResentCommandsAreDuplicatesNotRejections(t *testing.T) {
 			t.Fatalf("re-sent ack %d: out %v err %v; want a duplicate, nothing emitted", i, out, err)
 		}
 	}
+	// The trade's event itself re-published (the onchain-trade stage re-sent
+	// its outputs after a crash) lands at a new offset: derived again, it is
+	// refused as already applied, and still a duplicate.
+	env0, err := topics.DecodeCommand(acks[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env0.Source.Offset = 500
+	b0, err := topics.EncodeCommand(env0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	republished := acks[0]
+	republished.Value = b0
+	st.Recent = nil // beyond the remembered command ids
+	if out, err := apply(republished); !errors.Is(err, runner.ErrDuplicate) || len(out) != 0 {
+		t.Fatalf("ack of a re-published event: out %v err %v; want a duplicate", out, err)
+	}
 	// The same fill by hand, as a new command: that breaks a rule.
 	env, err := topics.DecodeCommand(acks[0].Value)
 	if err != nil {

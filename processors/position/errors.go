@@ -3,6 +3,7 @@ package position
 import (
 	"errors"
 	"fmt"
+	"github.com/hedgeline/hedgeline/processors/aggregate"
 
 	"github.com/hedgeline/hedgeline/processors/market"
 )
@@ -38,7 +39,9 @@ func (e *DuplicateTradeError) Error() string {
 		e.TradeID, e.BlockNumber, e.TradeID.LogIndex, e.Watermark.BlockNumber, e.Watermark.LogIndex, e.Watermark.TradeID)
 }
 
-func (e *DuplicateTradeError) Unwrap() error { return ErrDuplicateTrade }
+func (e *DuplicateTradeError) Unwrap() []error {
+	return []error{ErrDuplicateTrade, aggregate.ErrAlreadyApplied}
+}
 
 // PendingExecutionError rejects a second hedge while one is in flight.
 type PendingExecutionError struct{ ExecutionID string }

@@ -115,8 +115,11 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	before := st.Lifecycle
 	after, events, err := aggregate.Execute(def, before, cmd, meta)
 	st.Recent = remember(st.Recent, idHash)
-	if err != nil && resent {
-		return st, nil, fmt.Errorf("%s %s re-sent from %s@%d and refused (%v): %w",
+	// A derived command is a duplicate when it is a re-send, or when the
+	// rules say its fact is already applied: the upstream event itself was
+	// re-published (at a new offset) and derived again.
+	if err != nil && env.Source != nil && (resent || errors.Is(err, aggregate.ErrAlreadyApplied)) {
+		return st, nil, fmt.Errorf("%s %s from %s@%d refused as a repeat (%v): %w",
 			env.CommandType, env.CommandID, env.Source.Key(), env.Source.Offset, err, ErrDuplicate)
 	}
 	if err != nil {
