@@ -438,6 +438,29 @@ func TestRejections(t *testing.T) {
 		t.Logf("%s -> %s: %s", c.name, c.topic, found.Reason)
 	}
 
+	// A hand-made Place that passes every check of the order (a fresh UUID,
+	// a fresh time) is not a hedge its position has pending: the order
+	// manager fails it after the grace and never places it at the broker.
+	forged := "5f0c2d1e-7a3b-4c6d-8e9f-0a1b2c3d4e5f"
+	kitProduce(t, cl, kitCommandRecord(t, topics.OffchainOrderCommands, forged,
+		envFor(topics.OffchainOrder, forged, "test:forged", "Place", offchainorder.Place{
+			Symbol: market.Symbol(sym), Shares: decimal.NewFromInt(1), Direction: market.Buy, Broker: market.DryRun})))
+	kitWaitFor(t, 30*time.Second, "forged order failed", func() (bool, string) {
+		s, err := kitTakeSnapshot(addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		h := s.orders[forged]
+		if h == nil {
+			return false, "no events"
+		}
+		last := h.events[len(h.events)-1]
+		return last.EventType == (offchainorder.Failed{}).EventType() && strings.Contains(string(last.raw), "not placed"), last.EventType
+	})
+	if entries, err := dryrun.ReadLedger(ledger); err != nil || slices.ContainsFunc(entries, func(e dryrun.LedgerEntry) bool { return e.ClientOrderID == forged }) {
+		t.Errorf("forged order reached the broker (ledger err %v)", err)
+	}
+
 	// Nothing changed: the refused commands produced no event.
 	snap = kitWaitSettled(t, addr, first, settleTimeout, p.check)
 	after := kitCheckFinal(t, snap, first, []string{ledger})

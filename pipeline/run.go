@@ -19,6 +19,7 @@ import (
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/managers"
+	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/position"
@@ -257,10 +258,24 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		producer.Close()
 		return nil, fmt.Errorf("order tracker view: %w", err)
 	}
+	// The poller places only hedges their position has pending: it reads
+	// the position aggregate's table too.
+	posView, err := goka.NewView(rc.Brokers, goka.GroupTable(goka.Group(runner.GroupOf(topics.Position))), new(codec.Bytes),
+		goka.WithViewHasher(topics.NewSymbolHash),
+		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
+		goka.WithViewAutoReconnect(),
+	)
+	if err != nil {
+		broker.Close()
+		producer.Close()
+		return nil, fmt.Errorf("position view: %w", err)
+	}
 	poller, err := managers.NewPoller(managers.PollerConfig{
-		Broker: broker, Orders: viewOrders{view}, Producer: producer,
+		Broker: broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},
 		Partitions: int32(cfg.kafka.partitions), Interval: cfg.pollInterval, StaleAfter: cfg.staleAfter,
-		MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
+		NotPendingGrace: cfg.notPendingGrace, MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
 	})
 	if err != nil {
 		return nil, err
@@ -273,18 +288,26 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 	if err := add(runner.Build(tracker, rc)); err != nil {
 		return nil, err
 	}
-	runView := func(ctx context.Context) error {
-		err := view.Run(ctx)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("order tracker view: %w", err)
+	runViews := func(ctx context.Context) error {
+		errs := make(chan error, 2)
+		for name, v := range map[string]*goka.View{"order tracker view": view, "position view": posView} {
+			go func() {
+				err := v.Run(ctx)
+				if err != nil && !errors.Is(err, context.Canceled) {
+					err = fmt.Errorf("%s: %w", name, err)
+				} else {
+					err = nil
+				}
+				errs <- err
+			}()
 		}
-		return nil
+		return errors.Join(<-errs, <-errs)
 	}
 	runPoller := func(ctx context.Context) error {
 		defer broker.Close()
 		defer producer.Close()
-		// Poll only once the view has caught up with the table.
-		for !view.Recovered() {
+		// Poll only once the views have caught up with their tables.
+		for !view.Recovered() || !posView.Recovered() {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -293,7 +316,26 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		}
 		return poller.Run(ctx)
 	}
-	return []func(context.Context) error{runView, runPoller}, nil
+	return []func(context.Context) error{runViews, runPoller}, nil
+}
+
+// viewPositions reads which hedge a position has pending from the position
+// aggregate's table through a goka view.
+type viewPositions struct{ v *goka.View }
+
+func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
+	raw, err := p.v.Get(string(symbol))
+	if err != nil || raw == nil {
+		return "", err
+	}
+	st, err := runner.DecodeState[runner.AggState[position.State]](raw.([]byte))
+	if err != nil {
+		return "", fmt.Errorf("position %s: %w", symbol, err)
+	}
+	if pend := st.Lifecycle.State.Pending; pend != nil {
+		return pend.ExecutionID, nil
+	}
+	return "", nil
 }
 
 // viewOrders lists the order tracker's table through a goka view.

@@ -734,3 +734,45 @@ func TestResentCommandsAreDuplicatesNotRejections(t *testing.T) {
 		t.Fatalf("manual repeat: out %v err %v; want a rejection", out, err)
 	}
 }
+
+// pendingAt is a Positions with fixed pending hedges.
+type pendingAt map[market.Symbol]string
+
+func (p pendingAt) Pending(s market.Symbol) (string, error) { return p[s], nil }
+
+// A hand-made Place (a valid UUID, a fresh timestamp) reaches the tracker
+// like a real hedge. The poller must not place at the broker an order its
+// position does not have pending: it waits out the grace (the position's
+// write may lag), then fails it, and the broker never sees it.
+func TestPollerPlacesOnlyHedgesTheirPositionHasPending(t *testing.T) {
+	now := t0
+	b, err := dryrun.Open(dryrun.Config{Price: dryrun.PriceLast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := order(OrderPending, now)
+	positions := pendingAt{}
+	out := &sentCommands{sent: make(chan struct{}, 8)}
+	p, err := NewPoller(PollerConfig{Broker: b, Orders: nopOrders{}, Producer: out, Partitions: 1, Positions: positions,
+		Interval: time.Second, StaleAfter: 10 * time.Minute, MaxBackoff: 8 * time.Second, NotPendingGrace: 5 * time.Second,
+		Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.advance(context.Background(), o); r != nil {
+		t.Fatalf("within the grace: %v, want nothing yet", r)
+	}
+	now = now.Add(6 * time.Second)
+	id, c := commandOf(t, p.advance(context.Background(), o))
+	if mf, ok := c.(offchainorder.MarkFailed); !ok || !strings.HasPrefix(id, "fail:") || !strings.Contains(mf.Error, "no hedge") {
+		t.Fatalf("forged order: %s %+v, want failed", id, c)
+	}
+	if es, err := b.Orders(); err != nil || len(es) != 0 {
+		t.Fatalf("broker has %d orders (%v): a forged order was placed", len(es), err)
+	}
+	// The position's real hedge is placed at once.
+	positions["AAPL"] = o.ExecutionID
+	if _, c := commandOf(t, p.advance(context.Background(), order(OrderPending, now))); c.CommandType() != "ConfirmSubmission" {
+		t.Fatalf("pending hedge: %+v, want it placed", c)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
@@ -23,6 +24,17 @@ import (
 type Orders interface {
 	Each(fn func(key string, raw []byte) error) error
 }
+
+// Positions says which hedge a position has pending: the goka view of the
+// position aggregate's table in production. "" means none.
+type Positions interface {
+	Pending(symbol market.Symbol) (executionID string, err error)
+}
+
+// DefaultNotPendingGrace is how long an order the position does not have
+// pending waits before it is failed: the position's table write and the
+// order's events travel separately, so a view can briefly lag.
+const DefaultNotPendingGrace = 30 * time.Second
 
 // Producer sends the poller's commands: a *kgo.Client in production.
 type Producer interface {
@@ -38,7 +50,13 @@ type PollerConfig struct {
 	Interval   time.Duration // how often orders are walked
 	StaleAfter time.Duration // an order with no update this long is failed
 	MaxBackoff time.Duration // cap of the retry delay after broker errors
-	Clock      func() time.Time
+	// Positions, when set, is asked before any order is placed at the
+	// broker: only a hedge its position has pending is placed, so a
+	// hand-made Place can never start a broker order nobody books. After
+	// NotPendingGrace (default DefaultNotPendingGrace) such an order fails.
+	Positions       Positions
+	NotPendingGrace time.Duration
+	Clock           func() time.Time
 	Logger     *slog.Logger
 }
 
@@ -88,6 +106,9 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.NotPendingGrace <= 0 {
+		cfg.NotPendingGrace = DefaultNotPendingGrace
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -250,6 +271,13 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	return nil
 }
 
+func orNone(id string) string {
+	if id == "" {
+		return "no hedge"
+	}
+	return "hedge " + id
+}
+
 func (p *Poller) failIfStale(o TrackedOrder, now time.Time) *kgo.Record {
 	idle := now.Sub(o.LastUpdate)
 	if idle <= p.cfg.StaleAfter {
@@ -261,6 +289,24 @@ func (p *Poller) failIfStale(o TrackedOrder, now time.Time) *kgo.Record {
 }
 
 func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.Record {
+	if p.cfg.Positions != nil {
+		pending, err := p.cfg.Positions.Pending(o.Symbol)
+		if err != nil {
+			p.backOff(o, fmt.Errorf("position %s: %w", o.Symbol, err), now)
+			return nil
+		}
+		if pending != o.ExecutionID {
+			if now.Sub(o.LastUpdate) < p.cfg.NotPendingGrace {
+				return nil // the position's own write may not be visible yet
+			}
+			p.settled(o)
+			p.cfg.Logger.Warn("order is not a hedge its position has pending: failed, never placed at the broker",
+				"execution_id", o.ExecutionID, "symbol", o.Symbol, "position_pending", pending)
+			return p.command(o, "fail:", offchainorder.MarkFailed{
+				Error: fmt.Sprintf("not placed: position %s has %s pending, not this order", o.Symbol, orNone(pending)),
+			}, now)
+		}
+	}
 	pl, err := p.cfg.Broker.Place(ctx, brokers.Order{
 		ClientOrderID: o.ExecutionID, Symbol: o.Symbol, Shares: o.Shares,
 		Direction: o.Direction, ReferencePrice: o.ReferencePrice,
