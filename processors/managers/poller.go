@@ -57,7 +57,7 @@ type PollerConfig struct {
 	Positions       Positions
 	NotPendingGrace time.Duration
 	Clock           func() time.Time
-	Logger     *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Validate reports every problem at once.
