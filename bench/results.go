@@ -12,6 +12,7 @@ type results struct {
 	e2e, rss     map[scenario][]float64
 	perFill      map[scenario][]float64 // stage inputs per fill
 	chE2E, chPnl map[scenario][]float64 // runs that also project into ClickHouse
+	hedges       map[scenario][]HedgeStats
 
 	lat       [2]latencyResult
 	coldEmpty [2]time.Duration // ready, first fill: restart with empty tables
@@ -39,7 +40,8 @@ type replayResult struct {
 
 func newResults() results {
 	m := func() map[scenario][]float64 { return map[scenario][]float64{} }
-	return results{franz: m(), goka: m(), e2e: m(), rss: m(), chE2E: m(), chPnl: m(), perFill: m()}
+	return results{franz: m(), goka: m(), e2e: m(), rss: m(), chE2E: m(), chPnl: m(), perFill: m(),
+		hedges: map[scenario][]HedgeStats{}}
 }
 
 func (r results) rows(cfg Config) []Row {
@@ -69,6 +71,23 @@ func (r results) rows(cfg Config) []Row {
 			fmt.Sprintf("%s (x %.1f stage msgs = %s)", rate(e, "fills/s"), per, rate(e*per, "msg/s")),
 			fmt.Sprintf("goka %s, franz-go %s", rate(g, "msg/s"), rate(f, "rec/s")),
 			fmt.Sprintf("%s of goka (msgs), %s of franz-go (fills)", pct(e*per, g), pct(e, f))})
+	}
+	for _, sc := range scs {
+		hs := r.hedges[sc]
+		if len(hs) == 0 {
+			continue
+		}
+		var n, pend, idle, over []float64
+		for _, h := range hs {
+			n = append(n, float64(h.Hedges))
+			pend = append(pend, h.LongestPending.Seconds())
+			idle = append(idle, h.LongestOverIdle.Seconds())
+			over = append(over, h.LongestOver.Seconds())
+		}
+		rows = append(rows, Row{
+			fmt.Sprintf("hedging during e2e %s: hedges filled; longest over threshold with no hedge pending", sc), fmt.Sprint(len(hs)),
+			fmt.Sprintf("%.0f hedges; %.2f s", Median(n), Median(idle)),
+			fmt.Sprintf("longest hedge pending %.2f s, longest over threshold %.2f s", Median(pend), Median(over)), "-"})
 	}
 	for _, sc := range scs {
 		if len(r.chE2E[sc]) == 0 {

@@ -288,6 +288,13 @@ func (s *Suite) pipeline(ctx context.Context, sc scenario, toCH, keep bool) (*St
 		pe, _ := endOffsets(ctx, st.Brokers(), topics.PositionEvents)
 		s.res.perFill[sc] = append(s.res.perFill[sc], float64(in+pe)/float64(sc.fills))
 	}
+	if hs, err := readHedgeStats(ctx, st.Brokers()); err == nil {
+		s.res.hedges[sc] = append(s.res.hedges[sc], hs)
+		s.logf("hedging %s: %d hedges filled, longest pending %s, longest over threshold %s (%s), over threshold with no hedge pending %s",
+			sc, hs.Hedges, ms(hs.LongestPending), ms(hs.LongestOver), hs.Symbol, ms(hs.LongestOverIdle))
+	} else {
+		s.logf("hedging %s: %v", sc, err)
+	}
 	s.res.e2e[sc] = append(s.res.e2e[sc], fps)
 	s.res.rss[sc] = append(s.res.rss[sc], float64(rss))
 	s.logf("e2e %s: %s in %s, peak RSS %s", sc, rate(fps, "fills/s"), ms(at.Sub(start)), mib(float64(rss)))

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// TestBrokerCrash kills the Kafka broker process (kill -9) three times while
+// fills are processed, restarts it on its data dir and address, and restarts
+// the pipeline whenever it exits. Records in flight during a kill are
+// retried, some after later ones; stages re-publish outputs whose
+// acknowledgement was lost. Every consumer must wait for a gap in an
+// aggregate's sequences, never skip past it: at the end every fill is
+// applied once and PnL equals the reference FIFO over each position's own
+// events (the check that failed when the PnL stage dropped a late event).
+func TestBrokerCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts the broker three times")
+	}
+	seed := kitSeed(t, "kill moments and fills")
+	r := rand.New(rand.NewPCG(seed, 4))
+
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "kafka")
+	stateDir, ledger := filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl")
+	addr := kitFreeAddr(t)
+	starts := 0
+	startBroker := func() *kitChildProc {
+		starts++
+		return kitStartChild(t, fmt.Sprintf("broker-%d", starts), "broker listening",
+			"broker", "--listen", addr, "--data-dir", dataDir, "--log-level", "info")
+	}
+	b := startBroker()
+	runs := 0
+	var p *kitChildProc
+	ensurePipeline := func(t testing.TB) {
+		if p == nil || !p.alive() {
+			runs++
+			p = kitStartChildPipeline(t, fmt.Sprintf("pipeline-%d", runs), addr, stateDir, ledger)
+		}
+	}
+	ensurePipeline(t)
+	cl := kitNewProducer(t, addr)
+	ends := newKitEnds(t, addr)
+
+	fills := kitGenFills(seed, 1600, 6, 41_000_000)
+	const batch = 400
+	for i := range 3 {
+		before, err := ends.get(topics.PnLEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kitProduceFills(t, cl, fills[i*batch:(i+1)*batch])
+		kitWaitFor(t, 60*time.Second, "processing started", func() (bool, string) {
+			e, err := ends.get(topics.PnLEvents)
+			return err == nil && e[topics.PnLEvents] > before[topics.PnLEvents], fmt.Sprint(e, err)
+		})
+		time.Sleep(time.Duration(r.Int64N(int64(500 * time.Millisecond)))) // a random kill moment
+		b.kill()
+		t.Logf("broker killed (%d fills produced)", (i+1)*batch)
+		b = startBroker()
+		time.Sleep(time.Second) // let the pipeline notice, or not
+		ensurePipeline(t)
+	}
+	kitProduceFills(t, cl, fills[3*batch:])
+	snap := kitWaitSettled(t, addr, fills, settleTimeout, ensurePipeline)
+	kitCheckFinal(t, snap, fills, []string{ledger})
+	t.Logf("%d broker starts, %d pipeline starts", starts, runs)
+	p.interrupt(t)
+}
