@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hedgeline/hedgeline/topics"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestBrokerCrash kills the Kafka broker process (kill -9) three times while
@@ -72,4 +76,32 @@ func TestBrokerCrash(t *testing.T) {
 	kitCheckFinal(t, snap, fills, []string{ledger})
 	t.Logf("%d broker starts, %d pipeline starts", starts, runs)
 	p.interrupt(t)
+}
+
+// TestProduceFaults makes the broker refuse one produce request in five to
+// the stages' output topics with a retriable error while fills stream
+// through: the stages' producers retry, and a retried batch must never land
+// after a later one (kitCheckFinal reports any sequence of an aggregate that
+// first appears after a higher one, and checks PnL against the reference).
+func TestProduceFaults(t *testing.T) {
+	b := kitStartEmbeddedBroker(t)
+	dir := t.TempDir()
+	ledger := filepath.Join(dir, "ledger.jsonl")
+	p := kitStartPipeline(t, "pipeline", testRunConfig(t, b.Addr(), filepath.Join(dir, "state"), ledger))
+	var n atomic.Int64
+	var faults []kfake.Fault
+	for _, topic := range []string{topics.PositionEvents, topics.PositionCommands, topics.PnLEvents, topics.OffchainOrderEvents, topics.PositionOutcomes} {
+		faults = append(faults, kfake.Fault{
+			Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.NotLeaderForPartition, Count: -1,
+			When: func(kmsg.Request) bool { return n.Add(1)%5 == 0 },
+		})
+	}
+	h := b.Cluster().Fault(faults...)
+	fills := kitGenFills(11, 900, 6, 42_000_000)
+	kitProduceFills(t, kitNewProducer(t, b.Addr()), fills)
+	snap := kitWaitSettled(t, b.Addr(), fills, settleTimeout, p.check)
+	h.Remove()
+	kitCheckFinal(t, snap, fills, []string{ledger})
+	kitNoRejections(t, b.Addr())
+	t.Logf("%d produce requests matched the faults, one in five refused (retriable)", n.Load())
 }

@@ -151,6 +151,13 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 // every pipeline started later in the test.
 func kitStartBroker(t testing.TB) string {
 	t.Helper()
+	return kitStartEmbeddedBroker(t).Addr()
+}
+
+// kitStartEmbeddedBroker is kitStartBroker giving the broker itself, for
+// tests that inject faults into its cluster.
+func kitStartEmbeddedBroker(t testing.TB) *kafka.Broker {
+	t.Helper()
 	b, err := kafka.Start(kafka.Config{
 		Listen:                 "127.0.0.1:0",
 		DataDir:                t.TempDir(),
@@ -166,7 +173,7 @@ func kitStartBroker(t testing.TB) string {
 			t.Errorf("close broker: %v", err)
 		}
 	})
-	return b.Addr()
+	return b
 }
 
 // ---------------------------------------------------------------------------
