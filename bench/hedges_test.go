@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/shopspring/decimal"
@@ -30,11 +29,7 @@ func TestFoldHedgeStats(t *testing.T) {
 			TriggerReason: position.TriggerReason{Kind: position.TriggerShares, NetPosition: d("-2.5")}, PlacedAt: t0}},
 		{"NVDA", at(9), position.OffChainOrderFilled{ExecutionID: position.ExecutionID("NVDA", 5), SharesFilled: d("2"), Direction: market.Buy, BrokerOrderID: "b", Price: d("180"), BrokerTimestamp: t0}},
 	}
-	var in []timedEvent
-	for _, e := range evs {
-		in = append(in, timedEvent{id: e.id, at: e.at, ev: e.ev.(aggregate.Event)})
-	}
-	st := foldHedgeStats(in)
+	st := foldHedgeStats(evs)
 	if st.Hedges != 1 || st.LongestPending != 4*time.Second || st.LongestOverIdle != 2*time.Second || st.LongestOver != 8*time.Second || st.Symbol != "NVDA" {
 		t.Fatalf("stats %+v", st)
 	}
