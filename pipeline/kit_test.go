@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"io"
 	"log/slog"
 	"math/big"
@@ -26,7 +27,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,25 +57,8 @@ const (
 	settleTimeout = 90 * time.Second
 )
 
-// seedEnv sets the seed of a randomized test (kill moments, fill streams),
-// so a failure can be replayed: HEDGELINE_TEST_SEED=<seed printed> go test ...
-const seedEnv = "HEDGELINE_TEST_SEED"
-
-// kitSeed returns the seed of HEDGELINE_TEST_SEED, or a fresh one, and logs
-// it (what it randomizes) so a failing run names the seed that repeats it.
-func kitSeed(t testing.TB, what string) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv(seedEnv); v != "" {
-		s, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: not an unsigned integer: %v", seedEnv, v, err)
-		}
-		seed = s
-	}
-	t.Logf("seed %d (%s); repeat with %s=%d", seed, what, seedEnv, seed)
-	return seed
-}
+// kitSeed is the test's seed (HEDGELINE_TEST_SEED replays a failure).
+func kitSeed(t testing.TB, what string) uint64 { return testseed.Seed(t, what) }
 
 // execMainEnv makes this test binary run the hedgeline CLI instead of the
 // tests (see TestMain), so child-process tests need no separate go build.

@@ -26,8 +26,6 @@ import (
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -245,32 +243,19 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		broker.Close()
 		return nil, fmt.Errorf("order poller producer: %w", err)
 	}
-	sc := rc.Sarama()
-	view, err := goka.NewView(rc.Brokers, goka.GroupTable(goka.Group(managers.OrderTrackerGroup)), new(codec.Bytes),
-		goka.WithViewHasher(topics.NewSymbolHash),
-		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
-		goka.WithViewAutoReconnect(),
-	)
+	view, err := runner.TableView(rc, managers.OrderTrackerGroup)
 	if err != nil {
 		broker.Close()
 		producer.Close()
-		return nil, fmt.Errorf("order tracker view: %w", err)
+		return nil, err
 	}
 	// The poller places only hedges their position has pending: it reads
 	// the position aggregate's table too.
-	posView, err := goka.NewView(rc.Brokers, goka.GroupTable(goka.Group(runner.GroupOf(topics.Position))), new(codec.Bytes),
-		goka.WithViewHasher(topics.NewSymbolHash),
-		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
-		goka.WithViewAutoReconnect(),
-	)
+	posView, err := runner.TableView(rc, runner.GroupOf(topics.Position))
 	if err != nil {
 		broker.Close()
 		producer.Close()
-		return nil, fmt.Errorf("position view: %w", err)
+		return nil, err
 	}
 	poller, err := managers.NewPoller(managers.PollerConfig{
 		Broker: broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},

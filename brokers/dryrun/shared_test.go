@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -26,28 +27,7 @@ const (
 	childPlace  = "place"
 	childTorn   = "torn"
 	childIDsEnv = "HEDGELINE_DRYRUN_TEST_IDS" // comma-separated client order ids
-	seedEnv     = "HEDGELINE_TEST_SEED"
 )
-
-// testSeed returns the seed of the test's randomness: HEDGELINE_TEST_SEED
-// when set, else a fresh one, printed if the test fails so a failure can be
-// replayed.
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(seedEnv); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, s, err)
-		}
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay with %s=%d", seedEnv, seed)
-		}
-	})
-	return seed
-}
 
 func childBroker() (*Broker, error) {
 	return Open(Config{
@@ -132,7 +112,7 @@ func runTornChild() int {
 // processes got the same placement for it, and exactly one of them placed
 // it fresh.
 func TestTwoProcessesShareLedger(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 0))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t, "client order ids and kill points"), 0))
 	path := ledgerPath(t)
 	const n = 300
 	var sets [2][]string
@@ -288,7 +268,7 @@ func TestStatusOfOrderPlacedByAnotherProcess(t *testing.T) {
 // Readers that waited for its lock go on without touching it; the next
 // Place, by another process, cuts it off and appends after it.
 func TestProcessKilledMidAppend(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 1))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t, "client order ids and kill points"), 1))
 	path := ledgerPath(t)
 	var logBuf syncBuffer
 	writer := open(t, Config{Ledger: path, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,10 +226,7 @@ func TestTrackerWaitsForAGapInTheOrdersEvents(t *testing.T) {
 // later. The PnL of every order of arrival with gaps and repeats must equal
 // the PnL of the events in order.
 func TestPnLStageWaitsForGaps(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv("HEDGELINE_TEST_SEED"), 10, 64); err == nil {
-		seed = v
-	}
+	seed := testseed.Seed(t, "arrival orders")
 	r := rand.New(rand.NewPCG(seed, 3))
 	var evs []aggregate.Event
 	evs = append(evs, position.Initialized{Symbol: "NVDA", Threshold: market.WholeShare(), Execution: market.DefaultExecution(market.DryRun), InitializedAt: t0})
@@ -279,7 +275,7 @@ func TestPnLStageWaitsForGaps(t *testing.T) {
 			order = slices.Insert(order, r.IntN(len(order)), order[r.IntN(len(order))])
 		}
 		if got := run(order); got != want {
-			t.Fatalf("seed %d (HEDGELINE_TEST_SEED): arrival order %v gives other PnL records than in order", seed, order)
+			t.Fatalf("arrival order %v gives other PnL records than in order", order)
 		}
 	}
 }

@@ -3,9 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func TestMarksCommitOnlyTheFinishedPrefix(t *testing.T) {
 // A randomized check of the same rule: inputs finishing in any order never
 // commit past an unfinished one, and all of them finished commit the end.
 func TestMarksRandomFinishOrder(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Seed(t, "finish orders")
 	r := rand.New(rand.NewPCG(seed, 2))
 	for range 200 {
 		m := newMarks()
@@ -198,20 +197,4 @@ func TestLaneWaitsForTheOtherLane(t *testing.T) {
 	if w := laneWaits(raw, 1, 4, 16); fmt.Sprint(w) != fmt.Sprint([]laneWait{{0, 23}}) {
 		t.Fatalf("waits %v, want lane 0 up to 23 (all of 20..22)", w)
 	}
-}
-
-// testSeed returns HEDGELINE_TEST_SEED or a fresh seed, logged so that a
-// failure can be repeated.
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("HEDGELINE_TEST_SEED"); v != "" {
-		s, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("HEDGELINE_TEST_SEED=%q: %v", v, err)
-		}
-		seed = s
-	}
-	t.Logf("seed %d (HEDGELINE_TEST_SEED repeats it)", seed)
-	return seed
 }

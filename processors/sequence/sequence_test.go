@@ -1,12 +1,10 @@
 package sequence
 
 import (
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
-	"time"
 )
 
 func TestClassify(t *testing.T) {
@@ -58,30 +56,12 @@ func TestGapFills(t *testing.T) {
 	}
 }
 
-// testSeed is HEDGELINE_TEST_SEED, or the clock; a failing test prints it.
-func testSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("HEDGELINE_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("HEDGELINE_TEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("rerun with HEDGELINE_TEST_SEED=%d", seed)
-		}
-	})
-	return seed
-}
-
 // TestRandomStreams: any permutation of 1..n, with any events duplicated
 // anywhere (before or after the original), is applied as exactly 1..n, in
 // order, once each; after every offer the applied prefix is the longest
 // contiguous run seen so far.
 func TestRandomStreams(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Seed(t, "random streams")
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for round := range 2000 {
 		n := 1 + rng.IntN(60)
