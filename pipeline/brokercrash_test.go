@@ -90,7 +90,7 @@ func TestProduceFaults(t *testing.T) {
 	p := kitStartPipeline(t, "pipeline", testRunConfig(t, b.Addr(), filepath.Join(dir, "state"), ledger))
 	var n atomic.Int64
 	var faults []kfake.Fault
-	for _, topic := range []string{topics.PositionEvents, topics.PositionCommands, topics.PnLEvents, topics.OffchainOrderEvents, topics.PositionOutcomes} {
+	for _, topic := range []string{topics.PositionEvents, topics.PositionCommands, topics.PnLEvents, topics.OffchainOrderEvents} {
 		faults = append(faults, kfake.Fault{
 			Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.NotLeaderForPartition, Count: -1,
 			When: func(kmsg.Request) bool { return n.Add(1)%5 == 0 },

@@ -72,6 +72,7 @@ type runConfig struct {
 	pollInterval     time.Duration
 	staleAfter       time.Duration
 	notPendingGrace  time.Duration
+	commandBacklog   int
 	fastGroups       bool
 	logLevel         string
 	pprof            string
@@ -96,6 +97,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.dryRunFailRate, "dry-run-failure-rate", 0, "dry-run: fraction of orders rejected (deterministic per order)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often in-flight broker orders are polled")
 	fs.DurationVar(&c.staleAfter, "stale-after", 10*time.Minute, "fail an order with no broker update for this long")
+	fs.IntVar(&c.commandBacklog, "command-backlog", 10000, "fills a position.commands partition may hold unprocessed before the trade manager waits (order outcomes queue behind at most this many)")
 	fs.DurationVar(&c.notPendingGrace, "not-pending-grace", 30*time.Second, "fail (never place) an order its position has not had pending for this long")
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -170,6 +172,9 @@ func (c runConfig) resolve() (settings, error) {
 	}
 	if c.dryRunFailRate < 0 || c.dryRunFailRate > 1 {
 		errs = append(errs, fmt.Errorf("--dry-run-failure-rate: want 0..1, got %v", c.dryRunFailRate))
+	}
+	if c.commandBacklog < 1 {
+		errs = append(errs, fmt.Errorf("--command-backlog: want at least 1, got %d", c.commandBacklog))
 	}
 	if c.pollInterval <= 0 || c.staleAfter <= 0 || c.notPendingGrace <= 0 {
 		errs = append(errs, errors.New("--poll-interval, --stale-after and --not-pending-grace must be positive"))

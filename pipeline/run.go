@@ -127,8 +127,17 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 			}
 		}
 	}
+	var background []func(context.Context) error
 	if set.roles["trade-manager"] {
-		st := managers.TradeManager(managers.TradeConfig{Threshold: set.threshold, Execution: set.execution})
+		backlog, err := managers.NewBacklog(managers.BacklogConfig{
+			Admin: adm, Topic: topics.PositionCommands, Group: runner.GroupOf(topics.Position),
+			Limit: int64(cfg.commandBacklog), Interval: 100 * time.Millisecond, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		background = append(background, backlog.Run)
+		st := managers.TradeManager(managers.TradeConfig{Threshold: set.threshold, Execution: set.execution, Backlog: backlog})
 		if err := add(runner.Build(st, rc)); err != nil {
 			return err
 		}
@@ -139,7 +148,6 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		}
 	}
 
-	var background []func(context.Context) error
 	if set.roles["order-manager"] {
 		run, err := buildOrderManager(cfg, set, rc, log, add)
 		if err != nil {

@@ -23,10 +23,6 @@ const (
 	PositionCommands   = "position.commands"
 	PositionEvents     = "position.events"
 	PositionRejections = "position.rejections"
-	// PositionOutcomes carries the outcomes of the position's own hedges
-	// (CompleteOffChainOrder, FailOffChainOrder) on a lane of their own, so
-	// they never queue behind a backlog of fills on position.commands.
-	PositionOutcomes = "position.outcomes"
 
 	OffchainOrderCommands   = "offchain-order.commands"
 	OffchainOrderEvents     = "offchain-order.events"
@@ -75,20 +71,9 @@ type Spec struct {
 	Configs           map[string]string
 }
 
-// AggregateTopics names the topics of one aggregate type.
+// AggregateTopics names the three topics of one aggregate type.
 type AggregateTopics struct {
 	Commands, Events, Rejections string
-	// Outcomes, if set, is a second command topic for the results of work
-	// the aggregate started, read as its own lane (PositionOutcomes).
-	Outcomes string
-}
-
-// CommandTopics are the topics an aggregate takes commands from.
-func (t AggregateTopics) CommandTopics() []string {
-	if t.Outcomes == "" {
-		return []string{t.Commands}
-	}
-	return []string{t.Commands, t.Outcomes}
 }
 
 // ErrUnknownAggregate is returned for an aggregate type not in the catalog.
@@ -102,10 +87,10 @@ var aggregates = []struct {
 }{
 	// Fills are processed per base symbol (key "AAPL|tx:log"), so one
 	// partition sees a symbol's fills in order.
-	{OnChainTrade, AggregateTopics{Commands: OnChainTradeCommands, Events: OnChainTradeEvents, Rejections: OnChainTradeRejections}, KeySymbolPrefix},
-	{Position, AggregateTopics{Commands: PositionCommands, Events: PositionEvents, Rejections: PositionRejections, Outcomes: PositionOutcomes}, KeyWhole},
-	{OffchainOrder, AggregateTopics{Commands: OffchainOrderCommands, Events: OffchainOrderEvents, Rejections: OffchainOrderRejections}, KeyWhole},
-	{BrokerAuth, AggregateTopics{Commands: BrokerAuthCommands, Events: BrokerAuthEvents, Rejections: BrokerAuthRejections}, KeyWhole},
+	{OnChainTrade, AggregateTopics{OnChainTradeCommands, OnChainTradeEvents, OnChainTradeRejections}, KeySymbolPrefix},
+	{Position, AggregateTopics{PositionCommands, PositionEvents, PositionRejections}, KeyWhole},
+	{OffchainOrder, AggregateTopics{OffchainOrderCommands, OffchainOrderEvents, OffchainOrderRejections}, KeyWhole},
+	{BrokerAuth, AggregateTopics{BrokerAuthCommands, BrokerAuthEvents, BrokerAuthRejections}, KeyWhole},
 }
 
 // AggregateTypes returns every aggregate type in the catalog.
@@ -133,7 +118,7 @@ func TopicsFor(aggregateType string) (AggregateTopics, error) {
 func KeyingOf(topic string) Keying {
 	for _, a := range aggregates {
 		t := a.topics
-		if topic == t.Commands || topic == t.Events || topic == t.Rejections || (t.Outcomes != "" && topic == t.Outcomes) {
+		if topic == t.Commands || topic == t.Events || topic == t.Rejections {
 			return a.keying
 		}
 	}
@@ -156,19 +141,12 @@ func keepForever() map[string]string {
 // count because goka copartitions the inputs and tables of a group, and a
 // group may read any mix of these topics.
 func Catalog(partitions int32, replication int16) []Spec {
-	specs := make([]Spec, 0, 4*len(aggregates)+2)
+	specs := make([]Spec, 0, 3*len(aggregates)+2)
 	for _, a := range aggregates {
-		topicsOf := []struct {
+		for _, t := range []struct {
 			name string
 			kind Kind
-		}{{a.topics.Commands, Commands}, {a.topics.Events, Events}, {a.topics.Rejections, Rejections}}
-		if a.topics.Outcomes != "" {
-			topicsOf = append(topicsOf, struct {
-				name string
-				kind Kind
-			}{a.topics.Outcomes, Commands})
-		}
-		for _, t := range topicsOf {
+		}{{a.topics.Commands, Commands}, {a.topics.Events, Events}, {a.topics.Rejections, Rejections}} {
 			specs = append(specs, Spec{
 				Name:              t.name,
 				AggregateType:     a.typ,

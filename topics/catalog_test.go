@@ -8,8 +8,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog(6, 3)
-	if len(specs) != 15 {
-		t.Fatalf("got %d topics, want 15", len(specs))
+	if len(specs) != 14 {
+		t.Fatalf("got %d topics, want 14", len(specs))
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -20,11 +20,7 @@ func TestCatalog(t *testing.T) {
 		if s.Partitions != 6 || s.ReplicationFactor != 3 {
 			t.Errorf("%s: partitions %d rf %d, want 6 and 3", s.Name, s.Partitions, s.ReplicationFactor)
 		}
-		if s.Name == PositionOutcomes {
-			if s.Kind != Commands || s.AggregateType != Position {
-				t.Errorf("%s: kind %s of %s, want commands of Position", s.Name, s.Kind, s.AggregateType)
-			}
-		} else if !strings.HasSuffix(s.Name, "."+string(s.Kind)) {
+		if !strings.HasSuffix(s.Name, "."+string(s.Kind)) {
 			t.Errorf("%s: kind %s does not match its name", s.Name, s.Kind)
 		}
 		if s.Configs["retention.ms"] != "-1" || s.Configs["cleanup.policy"] != "delete" {
@@ -46,10 +42,10 @@ func TestCatalog(t *testing.T) {
 
 func TestTopicsFor(t *testing.T) {
 	want := map[string]AggregateTopics{
-		OnChainTrade:  {"onchain-trade.commands", "onchain-trade.events", "onchain-trade.rejections", ""},
-		Position:      {"position.commands", "position.events", "position.rejections", "position.outcomes"},
-		OffchainOrder: {"offchain-order.commands", "offchain-order.events", "offchain-order.rejections", ""},
-		BrokerAuth:    {"broker-auth.commands", "broker-auth.events", "broker-auth.rejections", ""},
+		OnChainTrade:  {"onchain-trade.commands", "onchain-trade.events", "onchain-trade.rejections"},
+		Position:      {"position.commands", "position.events", "position.rejections"},
+		OffchainOrder: {"offchain-order.commands", "offchain-order.events", "offchain-order.rejections"},
+		BrokerAuth:    {"broker-auth.commands", "broker-auth.events", "broker-auth.rejections"},
 	}
 	for _, typ := range AggregateTypes() {
 		got, err := TopicsFor(typ)

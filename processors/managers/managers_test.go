@@ -188,8 +188,8 @@ func TestTrackerReportsOutcomeToPosition(t *testing.T) {
 	if again := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0}); len(again) != 0 {
 		t.Fatal("duplicate event reported twice")
 	}
-	if out[0].Topic != topics.PositionOutcomes {
-		t.Fatalf("outcome sent to %s, want its own lane %s", out[0].Topic, topics.PositionOutcomes)
+	if out[0].Topic != topics.PositionCommands {
+		t.Fatalf("outcome sent to %s, want %s", out[0].Topic, topics.PositionCommands)
 	}
 }
 

@@ -33,7 +33,7 @@ func OrderPlacer() runner.Stage[struct{}] {
 	return runner.Stage[struct{}]{
 		Group:     OrderPlacerGroup,
 		Reject:    rejecter(topics.OffchainOrder, OrderPlacerGroup),
-		Inputs:    []string{topics.PositionEvents},
+		Input:     topics.PositionEvents,
 		Outputs:   []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
 		Stateless: true,
 		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
@@ -104,8 +104,8 @@ type TrackedOrder struct {
 func OrderTracker() runner.Stage[TrackedOrder] {
 	return runner.Stage[TrackedOrder]{
 		Group:   OrderTrackerGroup,
-		Inputs:  []string{topics.OffchainOrderEvents},
-		Outputs: []string{topics.PositionOutcomes, topics.PositionRejections},
+		Input:   topics.OffchainOrderEvents,
+		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
 		Reject:  rejecter(topics.Position, OrderTrackerGroup),
 		Handle:  trackOrder,
 	}
@@ -138,9 +138,6 @@ func trackEvent(o TrackedOrder, in runner.Input, env topics.EventEnvelope) (Trac
 	var out []runner.Output
 	send := func(c aggregate.Command, prefix string) error {
 		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, in, c)
-		// Outcomes take the position's own lane: behind a backlog of fills
-		// on position.commands they would hold the next hedge back.
-		r.Topic = topics.PositionOutcomes
 		out = append(out, r)
 		return err
 	}

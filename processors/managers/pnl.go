@@ -24,7 +24,7 @@ const PnLGroup = "pnl"
 func PnL() runner.Stage[PnLState] {
 	return runner.Stage[PnLState]{
 		Group:   PnLGroup,
-		Inputs:  []string{topics.PositionEvents},
+		Input:   topics.PositionEvents,
 		Outputs: []string{topics.PnLEvents, topics.PositionRejections},
 		Reject:  rejecter(topics.Position, PnLGroup),
 		Handle:  handlePnL,

@@ -1,6 +1,7 @@
 package managers
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
@@ -15,6 +16,9 @@ import (
 type TradeConfig struct {
 	Threshold market.Threshold
 	Execution market.Execution
+	// Backlog, if set, bounds the fills waiting in position.commands so
+	// that order outcomes are not queued behind a burst (Backlog).
+	Backlog *Backlog
 }
 
 // TradeManagerGroup is the trade manager's goka group.
@@ -26,10 +30,10 @@ const TradeManagerGroup = "trade-manager"
 // partition carries a symbol's fills in chain order and the commands reach
 // the position in that order.
 func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
-	return runner.Stage[struct{}]{
-		Reject:    rejecter(topics.Position, TradeManagerGroup),
+	st := runner.Stage[struct{}]{
 		Group:     TradeManagerGroup,
-		Inputs:    []string{topics.OnChainTradeEvents},
+		Reject:    rejecter(topics.Position, TradeManagerGroup),
+		Input:     topics.OnChainTradeEvents,
 		Outputs:   []string{topics.PositionCommands, topics.PositionRejections},
 		Stateless: true,
 		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
@@ -37,6 +41,12 @@ func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
 			return s, out, err
 		},
 	}
+	if cfg.Backlog != nil {
+		// onchain-trade keys hash by base symbol like position keys, so a
+		// fill's command goes to the partition number it came from.
+		st.Admit = func(ctx context.Context, in runner.Input) { cfg.Backlog.Admit(ctx, in.Partition) }
+	}
+	return st
 }
 
 func acknowledge(cfg TradeConfig, in runner.Input) ([]runner.Output, error) {

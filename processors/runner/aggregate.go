@@ -42,7 +42,7 @@ func AggregateStage[S any](def aggregate.Definition[S]) (Stage[AggState[S]], err
 	}
 	return Stage[AggState[S]]{
 		Group:   GroupOf(def.Type),
-		Inputs:  t.CommandTopics(),
+		Input:   t.Commands,
 		Outputs: []string{t.Events, t.Rejections},
 		Handle: func(st AggState[S], in Input) (AggState[S], []Output, error) {
 			return handleCommand(def, t, st, in)

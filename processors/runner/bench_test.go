@@ -20,13 +20,13 @@ func BenchmarkStep(b *testing.B) {
 			var raw []byte
 			off := int64(0)
 			for ; off < window; off++ { // fill the window
-				raw, _, _, _ = step(h, raw, in(off, "1"), 0, upTo(-1))
+				raw, _, _, _ = step(h, raw, in(off, "1"), -1)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
 				// The mark trails the input by window: the record keeps
 				// exactly window pending entries.
-				newRaw, _, _, err := step(h, raw, in(off, "1"), 0, upTo(off-window))
+				newRaw, _, _, err := step(h, raw, in(off, "1"), off-window)
 				if err != nil {
 					b.Fatal(err)
 				}

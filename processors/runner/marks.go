@@ -9,8 +9,8 @@ import (
 	"github.com/lovoo/goka"
 )
 
-// tp names one input partition: a stage may read several input topics
-// (lanes), each with its own offsets.
+// tp names one input partition (topic and partition): marks are kept per
+// input topic, as goka commits them.
 type tp struct {
 	topic     string
 	partition int32

@@ -27,7 +27,7 @@ func (s *recordingSession) MarkMessage(msg *sarama.ConsumerMessage, _ string) {
 func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 	m := newMarks()
 	inner := &recordingSession{}
-	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"position.commands", "position.outcomes"}}}
+	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"position.commands", "second.input"}}}
 	p2 := tp{"position.commands", 2}
 	if m.marked(p2) != -1 {
 		t.Fatal("unknown partition must read -1 (prune nothing)")
@@ -35,18 +35,18 @@ func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 	for _, off := range []int64{10, 14} {
 		m.begin(p2, off)
 	}
-	m.begin(tp{"position.outcomes", 2}, 2)
+	m.begin(tp{"second.input", 2}, 2)
 	s.MarkOffset("position.commands", 2, 11, "")
 	s.MarkOffset("other", 2, 50, "")
 	s.MarkMessage(&sarama.ConsumerMessage{Topic: "position.commands", Partition: 2, Offset: 14}, "")
 	s.MarkOffset("position.commands", 2, 9, "")  // not in flight: ignored
 	s.MarkOffset("position.commands", 2, 30, "") // not begun here: ignored
-	s.MarkOffset("position.outcomes", 2, 3, "")
+	s.MarkOffset("second.input", 2, 3, "")
 	if got := m.marked(p2); got != 15 {
 		t.Fatalf("marked = %d, want 15", got)
 	}
-	if got := m.marked(tp{"position.outcomes", 2}); got != 3 {
-		t.Fatalf("outcomes lane marked = %d, want 3 (lanes are separate)", got)
+	if got := m.marked(tp{"second.input", 2}); got != 3 {
+		t.Fatalf("second input marked = %d, want 3 (each input topic separately)", got)
 	}
 	if want := []int64{11, 50, 15, 3}; fmt.Sprint(inner.marked) != fmt.Sprint(want) {
 		t.Fatalf("sarama saw %v, want %v (other topics as they come, inputs only forward)", inner.marked, want)
@@ -166,35 +166,23 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	m.waitDurable(cctx, p, 9001)
 }
 
-func TestLaneWaitsKeepTheWindowBelowTheLimit(t *testing.T) {
+func TestDurableTargetKeepsTheWindowBelowTheLimit(t *testing.T) {
 	var raw []byte
 	for off := int64(10); off < 15; off++ {
-		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, upTo(-1))
+		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), -1)
 	}
-	if w := laneWaits(raw, 0, 15, 6); len(w) != 0 {
-		t.Fatalf("5 pending outputs wait at a limit of 6: %v", w)
+	if _, wait := durableTarget(raw, 15, 6); wait {
+		t.Fatal("5 pending outputs wait at a limit of 6")
 	}
 	// At a limit of 3, the next write may keep 2 of 10..14: 10, 11 and 12
 	// must be acknowledged first.
-	if w := laneWaits(raw, 0, 15, 3); fmt.Sprint(w) != fmt.Sprint([]laneWait{{0, 13}}) {
-		t.Fatalf("waits %v, want lane 0 up to 13", w)
+	if target, wait := durableTarget(raw, 15, 3); !wait || target != 13 {
+		t.Fatalf("target %d (wait %v), want 13", target, wait)
 	}
-	if w := laneWaits(raw, 0, 12, 3); len(w) != 0 {
+	if _, wait := durableTarget(raw, 12, 3); wait {
 		t.Fatal("a redelivery (it writes nothing) waits")
 	}
-	if w := laneWaits(nil, 0, 15, 3); len(w) != 0 {
+	if _, wait := durableTarget(nil, 15, 3); wait {
 		t.Fatal("a new key waits")
-	}
-}
-
-// A key's unacknowledged inputs must come from one lane: an input of lane 1
-// waits for every pending input of lane 0 of its key, whatever the limit.
-func TestLaneWaitsForTheOtherLane(t *testing.T) {
-	var raw []byte
-	for off := int64(20); off < 23; off++ {
-		raw, _, _, _ = step(Handler[int](sum), raw, in(off, "1"), 0, upTo(-1))
-	}
-	if w := laneWaits(raw, 1, 4, 16); fmt.Sprint(w) != fmt.Sprint([]laneWait{{0, 23}}) {
-		t.Fatalf("waits %v, want lane 0 up to 23 (all of 20..22)", w)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"slices"
 	"sync/atomic"
 
 	"github.com/lovoo/goka"
@@ -15,17 +14,17 @@ import (
 // Stage is one goka group: input topics, a handler, the topics it emits
 // to, and (unless Stateless) a group table of per-key records.
 type Stage[S any] struct {
-	Group string
-	// Inputs are the topics the stage reads, copartitioned. Each is a lane
-	// with its own offsets; goka interleaves them, so an input on a quiet
-	// lane does not wait behind a backlog on another.
-	Inputs  []string
+	Group   string
+	Input   string
 	Outputs []string
 	Handle  Handler[S]
 	// Reject turns an input the runner refuses before the handler sees it
 	// (a key on the wrong partition) into a rejection record; its topic
 	// must be one of Outputs.
 	Reject func(in Input, reason error) (Output, error)
+	// Admit, if set, is called before an input is handled and may block:
+	// flow control, so a stage does not run ahead of its consumers.
+	Admit func(ctx context.Context, in Input)
 	// Stateless stages keep no table: a redelivered input is handled again,
 	// which re-emits the same outputs because handlers are deterministic.
 	Stateless bool
@@ -48,8 +47,8 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Group, err)
 	}
-	if len(st.Inputs) == 0 || len(st.Inputs) > maxLanes || st.Reject == nil {
-		return nil, fmt.Errorf("stage %s: needs 1 to %d inputs and a Reject func", st.Group, maxLanes)
+	if st.Input == "" || st.Reject == nil {
+		return nil, fmt.Errorf("stage %s: needs an input topic and a Reject func", st.Group)
 	}
 	marks := newMarks()
 	dups := new(atomic.Int64)
@@ -66,7 +65,6 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if msg != nil {
 			in.Value = msg.([]byte)
 		}
-		lane := slices.Index(st.Inputs, in.Topic)
 		at := tp{in.Topic, in.Partition}
 		if want := keyPartition(hasher, in.Key, cfg.Partitions); want != in.Partition {
 			// Refused before any state is read or written: this key's
@@ -81,6 +79,9 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 			emit(ctx, []Output{o})
 			return
 		}
+		if st.Admit != nil {
+			st.Admit(ctx.Context(), in)
+		}
 		if st.Stateless {
 			marks.begin(at, in.Offset)
 			_, out, err := st.Handle(*new(S), in)
@@ -94,14 +95,13 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if v := ctx.Value(); v != nil {
 			raw = v.([]byte)
 		}
-		// Bound a key's unacknowledged outputs (Tuning.MaxPending) and keep
-		// them to one lane at a time (laneWaits) by waiting for the acks.
-		for _, w := range laneWaits(raw, lane, in.Offset, cfg.Tuning.maxPending()) {
-			marks.waitDurable(ctx.Context(), tp{st.Inputs[w.lane], in.Partition}, w.target)
+		// A key keeps the outputs of its unacknowledged inputs in its
+		// record; bound them (Tuning.MaxPending) by waiting for the acks.
+		if target, wait := durableTarget(raw, in.Offset, cfg.Tuning.maxPending()); wait {
+			marks.waitDurable(ctx.Context(), at, target)
 		}
 		marks.begin(at, in.Offset)
-		durable := func(l int) int64 { return marks.marked(tp{st.Inputs[l], in.Partition}) }
-		newRaw, out, redelivered, err := step(st.Handle, raw, in, lane, durable)
+		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(at))
 		if errors.Is(err, ErrDuplicate) {
 			n := dups.Add(1)
 			log.Debug("duplicate input dropped", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "reason", err)
@@ -122,10 +122,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		emit(ctx, out)
 	}
 
-	var edges []goka.Edge
-	for _, t := range st.Inputs {
-		edges = append(edges, goka.Input(goka.Stream(t), new(codec.Bytes), cb))
-	}
+	edges := []goka.Edge{goka.Input(goka.Stream(st.Input), new(codec.Bytes), cb)}
 	for _, o := range st.Outputs {
 		edges = append(edges, goka.Output(goka.Stream(o), new(codec.Bytes)))
 	}
@@ -136,7 +133,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
-		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Inputs)),
+		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, []string{st.Input})),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, cfg.topicManagerConfig())),

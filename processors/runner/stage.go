@@ -9,14 +9,13 @@
 // input would lose any output whose emit never landed; applying it again
 // would apply it twice. The runner does neither:
 //
-//   - The table value of every key is a record: the stage's state, per input
-//     topic (lane) the offset after the last input applied to that key
-//     (Next), and the outputs of every applied input whose offset the group
-//     has not committed yet (Pending).
-//   - goka delivers each input partition in order, and a key always lives in
-//     one partition, so an input with offset < Next of its lane is a
-//     redelivery. The runner re-emits the outputs recorded for that offset,
-//     byte for byte, and decides nothing.
+//   - The table value of every key is a record: the stage's state, the offset
+//     after the last input applied to that key (Next), and the outputs of every
+//     applied input whose offset the group has not committed yet (Pending).
+//   - goka delivers each partition in order, and a key always lives in one
+//     partition, so an input with offset < Next is a redelivery. The runner
+//     re-emits the outputs recorded for that offset, byte for byte, writes
+//     the record again and decides nothing.
 //   - Outputs of inputs below the durable prefix of their partition are
 //     pruned when the key is next written. goka marks an input once its table
 //     write and every emit were acknowledged, but inputs finish out of order;
@@ -29,16 +28,15 @@
 //     handled, so a backlog cannot grow a record (and the cost of every
 //     write of it) without end.
 //   - If the table write itself was lost, the redelivered input finds the old
-//     state and is handled again; stages are deterministic, so it produces the
-//     same outputs with the same sequences, which consumers drop as duplicates.
+//     state and is handled again; stages are deterministic and each reads one
+//     input topic in offset order, so it produces the same outputs with the
+//     same sequences, which consumers drop as duplicates. (A stage reading
+//     two topics could decide them again interleaved differently and publish
+//     a second, different event under one sequence: hence one input each.)
 //   - Before any of this, a record whose key does not hash to the partition
 //     it arrived on (a producer with another partitioner) is rejected: its
 //     state lives in another partition, and writing it here would overwrite
 //     the table of another key's partition with an empty state.
-//
-// Several input topics (lanes) let one stage take urgent inputs without
-// queueing them behind a backlog: the position reads order outcomes on their
-// own topic, beside the fills.
 //
 // Every stage (aggregates, managers, pnl) runs through Stage, so the problem
 // is solved once.
@@ -48,7 +46,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -84,13 +81,12 @@ type Handler[S any] func(state S, in Input) (S, []Output, error)
 var ErrDuplicate = errors.New("duplicate")
 
 // step is the runner's core, free of goka so it can be tested directly: it
-// applies in, read from input topic number lane of the stage, to the encoded
-// record (nil for a new key) and returns the encoded record to write (nil
-// when there is nothing to write) and the outputs to emit. durable gives,
-// per lane, the offset of the input partition below which outputs are
-// durable (-1 if unknown). A duplicate input (ErrDuplicate) returns its
-// record and outputs like any other input, and the duplicate as err.
-func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane int) int64) (newRaw []byte, out []Output, redelivered bool, err error) {
+// applies in to the encoded record (nil for a new key) and returns the
+// encoded record to write (nil when there is nothing to write) and the
+// outputs to emit. committed is the offset below which the partition's
+// outputs are durable (-1 if unknown). A duplicate input (ErrDuplicate)
+// returns its record and no outputs, and the duplicate as err.
+func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
 	var rec rawRecord
 	var state S
 	if raw != nil {
@@ -98,7 +94,7 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 			return nil, nil, false, fmt.Errorf("key %q: %w", in.Key, err)
 		}
 	}
-	if in.Offset < rec.nextOf(lane) {
+	if in.Offset < rec.next {
 		// The record is written again, unchanged: goka stores it locally
 		// before its table-topic write is acknowledged, so after a crash
 		// the local table can hold a record the topic never got. The stage
@@ -107,10 +103,10 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 		// the key's next input, which may never come (an order the view
 		// shows pending is never polled, so it never fills).
 		for _, p := range rec.pending {
-			if p.lane == lane && p.offset == in.Offset {
+			if p.offset == in.Offset {
 				out, err := decodeOutputs(p.entry)
 				if err != nil {
-					return nil, nil, true, fmt.Errorf("key %q: outputs of %s@%d: %w", in.Key, in.Topic, in.Offset, err)
+					return nil, nil, true, fmt.Errorf("key %q: outputs of offset %d: %w", in.Key, in.Offset, err)
 				}
 				return raw, out, true, nil
 			}
@@ -118,32 +114,15 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 		// Pruned (below the commit) or produced no output.
 		return raw, nil, true, nil
 	}
-	// Outputs of another lane's inputs not known to be durable go out again
-	// first, in the order they were decided: after a restart this input can
-	// come before the redelivery of those, and its outputs (later sequences
-	// of the same aggregate) must not overtake theirs. In a running session
-	// the lane switch waited for them (laneWaits), so this is empty.
-	// They move into this input's entry: they are durable once this input
-	// is, and go out again with it if it is redelivered.
-	for _, p := range rec.pending {
-		if p.lane != lane && p.offset >= durable(p.lane) {
-			again, err := decodeOutputs(p.entry)
-			if err != nil {
-				return nil, nil, false, fmt.Errorf("key %q: outputs of lane %d@%d: %w", in.Key, p.lane, p.offset, err)
-			}
-			out = append(out, again...)
-		}
-	}
-	moved := func(p rawPending) bool { return p.lane != lane && p.offset >= durable(p.lane) }
 	if rec.state != nil {
 		if err := json.Unmarshal(rec.state, &state); err != nil {
 			return nil, nil, false, fmt.Errorf("decode state of key %q: %w", in.Key, err)
 		}
 	}
-	state, decided, err := h(state, in)
+	state, out, err = h(state, in)
 	var dup error
 	if errors.Is(err, ErrDuplicate) {
-		dup, err, decided = err, nil, nil
+		dup, err, out = err, nil, nil
 	}
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("handle %s/%d@%d key %q: %w", in.Topic, in.Partition, in.Offset, in.Key, err)
@@ -151,13 +130,21 @@ func step[S any](h Handler[S], raw []byte, in Input, lane int, durable func(lane
 	if rec.state, err = json.Marshal(state); err != nil {
 		return nil, nil, false, fmt.Errorf("encode state of key %q: %w", in.Key, err)
 	}
-	rec.setNext(lane, in.Offset+1)
-	rec.pending = slices.DeleteFunc(rec.pending, func(p rawPending) bool { return p.offset < durable(p.lane) || moved(p) })
-	out = append(out, decided...)
+	rec.next = in.Offset + 1
+	rec.pending = prune(rec.pending, committed)
 	if len(out) > 0 {
-		rec.pending = append(rec.pending, rawPending{lane: lane, offset: in.Offset, entry: encodeOutputs(out)})
+		rec.pending = append(rec.pending, rawPending{offset: in.Offset, entry: encodeOutputs(out)})
 	}
 	return rec.encode(), out, false, dup
+}
+
+// prune drops outputs of inputs below the durable offset: they are in Kafka.
+func prune(ps []rawPending, committed int64) []rawPending {
+	i := 0
+	for i < len(ps) && ps[i].offset < committed {
+		i++
+	}
+	return ps[i:]
 }
 
 // DecodeState reads the stage state out of an encoded table record, for
