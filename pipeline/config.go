@@ -97,7 +97,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.dryRunFailRate, "dry-run-failure-rate", 0, "dry-run: fraction of orders rejected (deterministic per order)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often in-flight broker orders are polled")
 	fs.DurationVar(&c.staleAfter, "stale-after", 10*time.Minute, "fail an order with no broker update for this long")
-	fs.IntVar(&c.commandBacklog, "command-backlog", 10000, "fills a position.commands partition may hold unprocessed before the trade manager waits (order outcomes queue behind at most this many)")
+	fs.IntVar(&c.commandBacklog, "command-backlog", 1000, "fills a position.commands partition may hold unprocessed before the trade manager waits (order outcomes queue behind at most this many)")
 	fs.DurationVar(&c.notPendingGrace, "not-pending-grace", 30*time.Second, "fail (never place) an order its position has not had pending for this long")
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -386,3 +386,74 @@ func TestUndecodableEventFillsItsPlace(t *testing.T) {
 		t.Errorf("gaps: %+v", p.Gaps())
 	}
 }
+
+// Issue 8: the broker lost a pnl record and it was re-published after later
+// ones. Each record names the one before it, so the projection waits for
+// it instead of applying the later ones and then dropping it: the summary
+// and the metrics rows end equal to the in-order stream's.
+func TestPnLWaitsForALostRecord(t *testing.T) {
+	ctx := context.Background()
+	in := newScenario(t).all(topics.PnLEvents)
+	ref := &memReader{}
+	b, err := NewPnLProjection().Project(ctx, ref, nil, withOffsets(in))
+	if err != nil || len(b.Rejected) > 0 || b.Parked > 0 {
+		t.Fatalf("in order: %v, rejected %v, parked %d", err, b.Rejected, b.Parked)
+	}
+	ref.store(t, PnLSummaryTable, b)
+	wantRows := len(b.Rows[MetricsPnLTable.Name])
+
+	// Lose the second record of the first symbol with three or more.
+	count := map[string]int{}
+	var lost *kgo.Record
+	var rest []*kgo.Record
+	for _, r := range clone(in) {
+		count[string(r.Key)]++
+		if lost == nil && count[string(r.Key)] == 2 && countKey(in, r.Key) >= 3 {
+			lost = r
+			continue
+		}
+		rest = append(rest, r)
+	}
+	if lost == nil {
+		t.Fatal("scenario has no symbol with three pnl records")
+	}
+	got := &memReader{}
+	q := NewPnLProjection()
+	rows, parked := 0, 0
+	for lo := 0; lo < len(rest); lo += 2 {
+		b, err := q.Project(ctx, got, nil, withOffsets(rest[lo:min(lo+2, len(rest))]))
+		if err != nil || len(b.Rejected) > 0 {
+			t.Fatalf("batch at %d: %v, rejected %v", lo, err, b.Rejected)
+		}
+		got.store(t, PnLSummaryTable, b)
+		rows += len(b.Rows[MetricsPnLTable.Name])
+		parked += b.Parked
+	}
+	if parked == 0 {
+		t.Fatalf("records after the lost one were applied, not parked")
+	}
+	b, err = q.Project(ctx, got, nil, withOffsets([]*kgo.Record{lost}))
+	if err != nil || len(b.Rejected) > 0 || b.Unparked != parked {
+		t.Fatalf("lost record back: %v, rejected %v, unparked %d of %d", err, b.Rejected, b.Unparked, parked)
+	}
+	got.store(t, PnLSummaryTable, b)
+	rows += len(b.Rows[MetricsPnLTable.Name])
+	if rows != wantRows {
+		t.Fatalf("%d metrics rows, want %d", rows, wantRows)
+	}
+	for sym, want := range ref.rows {
+		if g := got.rows[sym]; g.Version != want.Version || string(g.State) != string(want.State) {
+			t.Errorf("%s: summary %d %s, want %d %s", sym, g.Version, g.State, want.Version, want.State)
+		}
+	}
+}
+
+func countKey(recs []*kgo.Record, key []byte) int {
+	n := 0
+	for _, r := range recs {
+		if string(r.Key) == string(key) {
+			n++
+		}
+	}
+	return n
+}

@@ -42,11 +42,15 @@ type PnLState struct {
 
 // NewPnLProjection projects pnl.events into metrics_pnl and pnl_summary.
 // Records are keyed by symbol and versioned by the position sequence of the
-// fill they book.
+// fill they book; each names the previous one, so a missing record is
+// waited for (parked_events), never skipped.
 func NewPnLProjection() *StateProjection[PnLState, pnl.Record] {
 	p, err := NewStateProjection(StateConfig[PnLState, pnl.Record]{
 		Name: "pnl", Topic: topics.PnLEvents, AggregateType: topics.Position,
 		StateTable: PnLSummaryTable, KeyColumn: "symbol", VersionColumn: "last_sequence",
+		// A record lost by the broker and re-published later waits for,
+		// and is never skipped by, the ones after it.
+		Contiguous: true, Linked: true,
 		SideTables: []Table{MetricsPnLTable},
 		Decode:     decodePnLRecord,
 		Apply:      applyPnL,
@@ -69,7 +73,8 @@ func decodePnLRecord(r *kgo.Record) (Item[pnl.Record], error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Item[pnl.Record]{}, errors.New("undecodable pnl record: trailing data")
 	}
-	it := Item[pnl.Record]{Key: string(rec.Symbol), Version: rec.PositionSequence, AggregateID: string(rec.Symbol), Event: rec}
+	it := Item[pnl.Record]{Key: string(rec.Symbol), Version: rec.PositionSequence, After: rec.PreviousSequence,
+		AggregateID: string(rec.Symbol), Event: rec}
 	name := fmt.Sprintf("pnl record %s#%d", rec.Symbol, rec.PositionSequence)
 	var errs []error
 	if _, err := market.NewSymbol(string(rec.Symbol)); err != nil {
@@ -83,6 +88,9 @@ func decodePnLRecord(r *kgo.Record) (Item[pnl.Record], error) {
 	}
 	if rec.PositionSequence == 0 {
 		errs = append(errs, errors.New("position_sequence must be >= 1"))
+	}
+	if prev := rec.PreviousSequence; prev != nil && *prev >= rec.PositionSequence {
+		errs = append(errs, fmt.Errorf("previous_sequence %d must be below position_sequence", *prev))
 	}
 	if rec.OccurredAt.IsZero() {
 		errs = append(errs, errors.New("occurred_at is required"))

@@ -25,6 +25,9 @@ import (
 type Item[E any] struct {
 	Key     string
 	Version uint64
+	// After is the version this item follows in a Linked stream (whose
+	// versions skip); nil there for items written before the link existed.
+	After *uint64
 	// AggregateID names the aggregate in a rejection; it may be set even
 	// when decoding failed half-way.
 	AggregateID string
@@ -56,6 +59,11 @@ type StateConfig[S, E any] struct {
 	// records carry the sparse position sequence of their fill) and any
 	// version above the folded one is applied.
 	Contiguous bool
+	// Linked, with Contiguous, is for streams whose versions skip (pnl
+	// records carry the position sequence of their fill): each item names
+	// the version it follows (Item.After) and waits for it; an item without
+	// it (an older record) is applied if it is above the version.
+	Linked bool
 
 	// Decode reads a record. An error rejects it; nothing is applied. With
 	// Contiguous, an Item that names its Key and Version despite the error
@@ -288,7 +296,14 @@ func (p *StateProjection[S, E]) Project(ctx context.Context, rd StateReader, tab
 			apply(e, d)
 			return
 		}
-		v, run := e.seq.Offer(d.it.Version, d)
+		after := d.it.Version - 1
+		switch {
+		case p.cfg.Linked && d.it.After != nil:
+			after = *d.it.After
+		case p.cfg.Linked:
+			after = e.seq.Version()
+		}
+		v, run := e.seq.OfferAfter(after, d.it.Version, d)
 		switch v {
 		case sequence.Duplicate:
 			b.Duplicates++

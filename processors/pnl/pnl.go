@@ -102,11 +102,15 @@ type Book struct {
 	Lots         []Lot           `json:"lots"` // oldest first
 	Cumulative   decimal.Decimal `json:"cumulative_pnl"`
 	LastSequence uint64          `json:"last_sequence"`
+	// LastRecord is the position sequence of the last fill booked (0: none
+	// yet); nil in a book older than it, whose next record cannot name its
+	// predecessor.
+	LastRecord *uint64 `json:"last_record,omitempty"`
 }
 
 // NewBook returns the empty book of a symbol.
 func NewBook(symbol market.Symbol) Book {
-	return Book{Symbol: symbol, Lots: []Lot{}}
+	return Book{Symbol: symbol, Lots: []Lot{}, LastRecord: new(uint64)}
 }
 
 // Net is the signed position: the sum of the lots, Buy positive.
@@ -172,7 +176,12 @@ type Record struct {
 	CumulativePnL    decimal.Decimal `json:"cumulative_pnl"`
 	NetPositionAfter decimal.Decimal `json:"net_position_after"`
 	PositionSequence uint64          `json:"position_sequence"`
-	OccurredAt       time.Time       `json:"occurred_at"`
+	// PreviousSequence is the position sequence of the symbol's previous
+	// record (0 for the first): the records' sequences skip the position's
+	// other events, so this link is how a consumer notices a missing record
+	// instead of skipping past it. Absent in records of older books.
+	PreviousSequence *uint64   `json:"previous_sequence,omitempty"`
+	OccurredAt       time.Time `json:"occurred_at"`
 }
 
 func checkPositive(sentinel error, v decimal.Decimal) error {
@@ -237,7 +246,9 @@ func (b Book) Apply(f Fill) (Book, Record, error) {
 	if err := market.CheckAmount(net); err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: net position: %w", b.Symbol, f.Sequence, err)
 	}
+	next.LastRecord = &f.Sequence
 	return next, Record{
+		PreviousSequence: b.LastRecord,
 		Symbol:           b.Symbol,
 		Venue:            f.Venue,
 		Direction:        f.Direction,

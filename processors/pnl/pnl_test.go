@@ -311,7 +311,7 @@ func TestJSON(t *testing.T) {
 	}
 	want := `{"symbol":"AAPL","venue":"offchain","direction":"Buy","quantity":"0.2","price":"148",` +
 		`"realized_pnl":"0.4","opened":false,"cumulative_pnl":"0.4","net_position_after":"-0.1",` +
-		`"position_sequence":2,"occurred_at":"2025-11-04T14:32:00Z"}`
+		`"position_sequence":2,"previous_sequence":1,"occurred_at":"2025-11-04T14:32:00Z"}`
 	if string(got) != want {
 		t.Fatalf("record JSON\n got %s\nwant %s", got, want)
 	}

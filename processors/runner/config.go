@@ -67,10 +67,12 @@ const gokaRejoinDelay = 5 * time.Second
 // DefaultTuning suits a production cluster.
 func DefaultTuning() Tuning {
 	return Tuning{
-		FlushFrequency:     5 * time.Millisecond,
-		HeartbeatInterval:  3 * time.Second,
-		SessionTimeout:     30 * time.Second,
-		AutoCommitInterval: time.Second,
+		FlushFrequency:    5 * time.Millisecond,
+		HeartbeatInterval: 3 * time.Second,
+		SessionTimeout:    30 * time.Second,
+		// Commits trail processing by this much; the trade manager's
+		// backlog limit (managers.Backlog) reads the lag from them.
+		AutoCommitInterval: 250 * time.Millisecond,
 	}
 }
 

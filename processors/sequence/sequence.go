@@ -75,7 +75,13 @@ func (r Range) String() string {
 // copy must not share the parked set.
 type Sequencer[T any] struct {
 	version uint64
-	parked  map[uint64]T
+	parked  map[uint64]parked[T]
+}
+
+// parked is an event held beyond a gap, with the sequence it follows.
+type parked[T any] struct {
+	after uint64
+	ev    T
 }
 
 // New returns a sequencer of an aggregate folded up to version.
@@ -86,40 +92,60 @@ func New[T any](version uint64) Sequencer[T] {
 // Version is the sequence of the last event applied.
 func (s *Sequencer[T]) Version() uint64 { return s.version }
 
-// Offer classifies the event seq and updates the sequencer:
+// Offer classifies the event seq of a contiguous stream (1, 2, 3, ...) and
+// updates the sequencer:
 //
 //   - Apply: the version moves to seq, then on through the parked events
-//     that follow contiguously; run holds those (in order, without ev
-//     itself), removed from the parked set. The caller applies ev, then run.
+//     that follow it; run holds those (in order, without ev itself),
+//     removed from the parked set. The caller applies ev, then run.
 //   - Duplicate: nothing changes (an event already parked at seq stays;
 //     the first copy wins).
 //   - Park: ev is held at seq.
 func (s *Sequencer[T]) Offer(seq uint64, ev T) (v Verdict, run []T) {
-	v = Classify(s.version, seq)
-	switch v {
-	case Duplicate:
-		return v, nil
-	case Park:
+	return s.OfferAfter(seq-1, seq, ev)
+}
+
+// OfferAfter is Offer for a stream whose sequences skip (PnL records carry
+// the position sequence of their fill): each event names the sequence it
+// follows, after, and is applied when the version is exactly that.
+func (s *Sequencer[T]) OfferAfter(after, seq uint64, ev T) (v Verdict, run []T) {
+	switch {
+	case seq <= s.version:
+		return Duplicate, nil
+	case after != s.version:
 		if _, ok := s.parked[seq]; ok {
 			return Duplicate, nil
 		}
 		if s.parked == nil {
-			s.parked = map[uint64]T{}
+			s.parked = map[uint64]parked[T]{}
 		}
-		s.parked[seq] = ev
-		return v, nil
+		s.parked[seq] = parked[T]{after: after, ev: ev}
+		return Park, nil
 	}
 	s.version = seq
 	for len(s.parked) > 0 {
-		next, ok := s.parked[s.version+1]
+		next, ok := s.follower()
 		if !ok {
 			break
 		}
-		delete(s.parked, s.version+1)
-		run = append(run, next)
-		s.version++
+		run = append(run, s.parked[next].ev)
+		delete(s.parked, next)
+		s.version = next
 	}
-	return v, run
+	return Apply, run
+}
+
+// follower finds the parked event that follows the version.
+func (s *Sequencer[T]) follower() (uint64, bool) {
+	if p, ok := s.parked[s.version+1]; ok && p.after == s.version {
+		return s.version + 1, true // contiguous streams: no scan
+	}
+	for seq, p := range s.parked {
+		if p.after == s.version {
+			return seq, true
+		}
+	}
+	return 0, false
 }
 
 // Len is the number of parked events.
@@ -132,8 +158,8 @@ func (s *Sequencer[T]) Parked() []uint64 {
 
 // Get returns the event parked at seq.
 func (s *Sequencer[T]) Get(seq uint64) (T, bool) {
-	ev, ok := s.parked[seq]
-	return ev, ok
+	p, ok := s.parked[seq]
+	return p.ev, ok
 }
 
 // Missing returns the gaps: the ranges of sequences above the version and

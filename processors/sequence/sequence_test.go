@@ -122,3 +122,35 @@ func BenchmarkInOrder(b *testing.B) {
 		s.Offer(uint64(i+1), i)
 	}
 }
+
+// A sparse stream (PnL records: the position sequences of fills, each
+// naming the one before it), shuffled and with repeats, is applied exactly
+// once each, in stream order.
+func TestRandomSparseStreams(t *testing.T) {
+	seed := testseed.Seed(t, "random sparse streams")
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for round := range 1000 {
+		n := 1 + rng.IntN(40)
+		seqs := make([]uint64, n) // strictly increasing, with holes
+		after := map[uint64]uint64{}
+		for i, prev := 0, uint64(0); i < n; i++ {
+			seqs[i] = prev + 1 + uint64(rng.IntN(4))
+			after[seqs[i]], prev = prev, seqs[i]
+		}
+		stream := slices.Clone(seqs)
+		for range rng.IntN(n + 1) {
+			stream = append(stream, seqs[rng.IntN(n)])
+		}
+		rng.Shuffle(len(stream), func(i, j int) { stream[i], stream[j] = stream[j], stream[i] })
+		var s Sequencer[uint64]
+		var applied []uint64
+		for _, seq := range stream {
+			if v, run := s.OfferAfter(after[seq], seq, seq); v == Apply {
+				applied = append(append(applied, seq), run...)
+			}
+		}
+		if !slices.Equal(applied, seqs) || s.Len() != 0 {
+			t.Fatalf("round %d: stream %v applied %v, want %v (parked left %d)", round, stream, applied, seqs, s.Len())
+		}
+	}
+}
