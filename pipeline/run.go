@@ -379,7 +379,7 @@ func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) 
 // stateGroups are the goka groups that keep a table.
 var stateGroups = []string{
 	runner.GroupOf(topics.OnChainTrade), runner.GroupOf(topics.Position), runner.GroupOf(topics.OffchainOrder),
-	managers.OrderTrackerGroup, managers.PnLGroup,
+	managers.OrderTrackerGroup, managers.PnLGroup, managers.TradeManagerGroup, managers.OrderPlacerGroup,
 }
 
 func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {

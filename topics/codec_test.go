@@ -266,3 +266,28 @@ func TestRejectionKeepsOriginalBytes(t *testing.T) {
 		t.Errorf("fields %v", got)
 	}
 }
+
+// A command's source is remembered by its aggregate: only the stages' input
+// topics and sane partitions are accepted, so no producer can make that
+// memory grow (a 200 KB topic name per command did).
+func TestCommandSourceIsBounded(t *testing.T) {
+	base := CommandEnvelope{AggregateType: Position, AggregateID: "AAPL", CommandID: "c", CommandType: "X",
+		CommandVersion: CommandVersion, IssuedAt: time.Unix(1, 0).UTC(), Payload: []byte(`{}`)}
+	for _, src := range []CommandSource{
+		{Topic: strings.Repeat("x", 200<<10), Partition: 0, Offset: 1},
+		{Topic: PositionCommands, Partition: 0, Offset: 1},
+		{Topic: OnChainTradeEvents, Partition: 1 << 20, Offset: 1},
+		{Topic: OnChainTradeEvents, Partition: 0, Offset: -1},
+	} {
+		c := base
+		c.Source = &src
+		if _, err := EncodeCommand(c); err == nil || !strings.Contains(err.Error(), "source") {
+			t.Errorf("source topic %.20q partition %d offset %d: err %v, want refused", src.Topic, src.Partition, src.Offset, err)
+		}
+	}
+	c := base
+	c.Source = &CommandSource{Topic: OnChainTradeEvents, Partition: 3, Offset: 9}
+	if _, err := EncodeCommand(c); err != nil {
+		t.Fatal(err)
+	}
+}

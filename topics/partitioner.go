@@ -52,6 +52,15 @@ func PartitionFor(key []byte, n int32) int32 {
 	return saramaPartition(fnv32a(key), n)
 }
 
+// PartitionWith is PartitionFor for a goka hasher (NewSymbolHash, or goka's
+// default FNV-1a): where sarama's hash partitioner, which goka's emitters
+// use, puts key among n partitions.
+func PartitionWith(hasher func() hash.Hash32, key []byte, n int32) int32 {
+	h := hasher()
+	h.Write(key) // never fails
+	return saramaPartition(h.Sum32(), n)
+}
+
 // SymbolPrefix returns the part of key before the first SymbolSeparator, or
 // the whole key if it has none.
 func SymbolPrefix(key []byte) []byte {

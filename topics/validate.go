@@ -148,11 +148,19 @@ func (c *CommandEnvelope) check(f *fieldErrors) {
 	f.timestamp("issued_at", c.IssuedAt)
 	f.object("payload", c.Payload)
 	if src := c.Source; src != nil {
-		if src.Topic == "" || src.Partition < 0 || src.Offset < 0 {
-			f.add("source", fmt.Sprintf("needs a topic, a partition >= 0 and an offset >= 0, got %+v", *src))
+		// Only the stages' event inputs, so an aggregate remembers a
+		// bounded set of sources whoever produced the command.
+		if !slices.Contains(commandSources, src.Topic) || src.Partition < 0 || src.Partition >= maxPartitions || src.Offset < 0 {
+			f.add("source", fmt.Sprintf("must name one of %v, a partition in [0,%d) and an offset >= 0", commandSources, maxPartitions))
 		}
 	}
 }
+
+// commandSources are the topics commands are derived from (CommandSource).
+var commandSources = []string{OnChainTradeEvents, PositionEvents, OffchainOrderEvents}
+
+// maxPartitions bounds partition numbers (the CLI's --partitions limit).
+const maxPartitions = 1024
 
 // Validate reports every invalid field of the rejection.
 func (r *Rejection) Validate() error {

@@ -44,13 +44,6 @@ var (
 	ErrAlreadyInitialized = errors.New("aggregate is already initialized")
 )
 
-// ErrAlreadyApplied is matched by a refusal that means "this fact is
-// already in the aggregate" (a fill at or below the position's watermark).
-// For a command a stage derived from an event, it marks a duplicate: the
-// same upstream event, re-published after a crash, was turned into the same
-// command again. The runner counts those instead of rejecting them.
-var ErrAlreadyApplied = errors.New("already applied")
-
 // FailedError is returned for every command sent to a Failed aggregate. It
 // carries the original failure so the operator sees why it stopped.
 type FailedError struct{ Reason string }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -54,25 +53,7 @@ func EventID(e topics.EventEnvelope) string {
 // rejectOut records an input a stage could not use on the rejections topic
 // of the aggregate it would have commanded, with the reason.
 func rejectOut(aggType, stage string, in runner.Input, err error) (runner.Output, error) {
-	t, terr := topics.TopicsFor(aggType)
-	if terr != nil {
-		return runner.Output{}, terr
-	}
-	r := topics.Rejection{
-		AggregateType: aggType,
-		Reason:        stage + ": " + err.Error(),
-		Topic:         in.Topic, Partition: in.Partition, Offset: in.Offset,
-		RejectedAt: in.Timestamp.UTC(),
-	}
-	if r.RejectedAt.IsZero() {
-		r.RejectedAt = time.Unix(0, 0).UTC()
-	}
-	r.SetOriginal(in.Value)
-	b, err := topics.EncodeRejection(r)
-	if err != nil {
-		return runner.Output{}, fmt.Errorf("encode rejection: %w", err)
-	}
-	return runner.Output{Topic: t.Rejections, Key: topics.RejectionKey(in.Key), Value: b}, nil
+	return runner.Rejection(aggType, "", in, fmt.Errorf("%s: %w", stage, err))
 }
 
 // rejecter is a stage's runner.Stage.Reject: inputs the runner refuses go

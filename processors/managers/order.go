@@ -28,36 +28,27 @@ const (
 	OrderTrackerGroup = "order-tracker"
 )
 
-// OrderPlacer turns hedges decided by positions into orders.
-func OrderPlacer() runner.Stage[struct{}] {
-	return runner.Stage[struct{}]{
-		Group:     OrderPlacerGroup,
-		Reject:    rejecter(topics.OffchainOrder, OrderPlacerGroup),
-		Input:     topics.PositionEvents,
-		Outputs:   []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
-		Stateless: true,
-		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
-			out, err := placeOrder(in)
-			return s, out, err
-		},
+// OrderPlacer turns hedges decided by positions into orders. It keeps how
+// far it has read each position, so a re-published OffChainOrderPlaced is
+// not placed twice (and one that comes after a gap waits for it).
+func OrderPlacer() runner.Stage[Derived] {
+	return runner.Stage[Derived]{
+		Group:   OrderPlacerGroup,
+		Reject:  rejecter(topics.OffchainOrder, OrderPlacerGroup),
+		Input:   topics.PositionEvents,
+		Outputs: []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
+		Handle:  deriving(topics.OffchainOrder, OrderPlacerGroup, placeOrder),
 	}
 }
 
-func placeOrder(in runner.Input) ([]runner.Output, error) {
-	bad := func(err error) ([]runner.Output, error) {
-		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, err)
-		return []runner.Output{o}, rerr
-	}
-	env, err := topics.DecodeEnvelope(in.Value)
-	if err != nil {
-		return bad(fmt.Errorf("undecodable event: %w", err))
-	}
+func placeOrder(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
 	if env.EventType != (position.OffChainOrderPlaced{}).EventType() {
 		return nil, nil
 	}
 	ev, err := position.Events.Decode(env.EventType, env.Payload)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, fmt.Errorf("event %s: %w", EventID(env), err))
+		return []runner.Output{o}, rerr
 	}
 	p := ev.(position.OffChainOrderPlaced)
 	var cmd aggregate.Command = offchainorder.Place{

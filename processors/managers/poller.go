@@ -91,8 +91,9 @@ type Poller struct {
 	fresh []int32 // owned since the last tick
 
 	// Run's goroutine only.
-	retry  map[string]backoff // by execution id
-	unsure map[string]bool    // execution ids to reconcile with the broker first
+	retry    map[string]backoff // by execution id
+	unsure   map[string]bool    // execution ids to reconcile with the broker first
+	settling []string           // answered this tick; forgotten once their commands are produced
 }
 
 type backoff struct {
@@ -214,6 +215,7 @@ func (p *Poller) Tick(ctx context.Context) error {
 	maps.DeleteFunc(p.unsure, func(id string, _ bool) bool { return !inWork[id] })
 
 	var cmds []*kgo.Record
+	p.settling = p.settling[:0]
 	for _, o := range work {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -225,7 +227,16 @@ func (p *Poller) Tick(ctx context.Context) error {
 	if len(cmds) == 0 {
 		return nil
 	}
-	return p.cfg.Producer.ProduceSync(ctx, cmds...).FirstErr()
+	if err := p.cfg.Producer.ProduceSync(ctx, cmds...).FirstErr(); err != nil {
+		// The broker's answers are not recorded: the orders stay unsure,
+		// so the next tick asks the broker again before deciding anything.
+		return err
+	}
+	for _, id := range p.settling {
+		delete(p.retry, id)
+		delete(p.unsure, id)
+	}
+	return nil
 }
 
 // advance does what an order needs next and returns the command that
@@ -359,10 +370,9 @@ func (p *Poller) poll(ctx context.Context, o TrackedOrder, now time.Time) *kgo.R
 }
 
 // settled forgets the backoff and reconcile marks of an order the broker
-// answered for.
+// answered for, once the command recording the answer is produced (Tick).
 func (p *Poller) settled(o TrackedOrder) {
-	delete(p.retry, o.ExecutionID)
-	delete(p.unsure, o.ExecutionID)
+	p.settling = append(p.settling, o.ExecutionID)
 }
 
 // backOff delays the next attempt exponentially (1 s, 2 s, 4 s, ... up to

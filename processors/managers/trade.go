@@ -25,21 +25,20 @@ type TradeConfig struct {
 const TradeManagerGroup = "trade-manager"
 
 // TradeManager turns every recorded fill (Filled or Migrated) into an
-// AcknowledgeOnChainFill for the position of its base symbol. It is
-// stateless: onchain-trade topics are partitioned by base symbol, so one
-// partition carries a symbol's fills in chain order and the commands reach
-// the position in that order.
-func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
-	st := runner.Stage[struct{}]{
-		Group:     TradeManagerGroup,
-		Reject:    rejecter(topics.Position, TradeManagerGroup),
-		Input:     topics.OnChainTradeEvents,
-		Outputs:   []string{topics.PositionCommands, topics.PositionRejections},
-		Stateless: true,
-		Handle: func(s struct{}, in runner.Input) (struct{}, []runner.Output, error) {
-			out, err := acknowledge(cfg, in)
-			return s, out, err
-		},
+// AcknowledgeOnChainFill for the position of its base symbol.
+// onchain-trade topics are partitioned by base symbol, so one partition
+// carries a symbol's fills in chain order and the commands reach the
+// position in that order. It keeps how far it has read each trade, so a
+// Filled event re-published after a crash is not acknowledged twice.
+func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
+	st := runner.Stage[Derived]{
+		Group:   TradeManagerGroup,
+		Reject:  rejecter(topics.Position, TradeManagerGroup),
+		Input:   topics.OnChainTradeEvents,
+		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
+		Handle: deriving(topics.Position, TradeManagerGroup, func(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
+			return acknowledge(cfg, in, env)
+		}),
 	}
 	if cfg.Backlog != nil {
 		// onchain-trade keys hash by base symbol like position keys, so a
@@ -49,14 +48,10 @@ func TradeManager(cfg TradeConfig) runner.Stage[struct{}] {
 	return st
 }
 
-func acknowledge(cfg TradeConfig, in runner.Input) ([]runner.Output, error) {
+func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
 	bad := func(err error) ([]runner.Output, error) {
 		o, rerr := rejectOut(topics.Position, TradeManagerGroup, in, err)
 		return []runner.Output{o}, rerr
-	}
-	env, err := topics.DecodeEnvelope(in.Value)
-	if err != nil {
-		return bad(fmt.Errorf("undecodable event: %w", err))
 	}
 	ev, err := onchaintrade.Events.Decode(env.EventType, env.Payload)
 	if err != nil {

@@ -3,7 +3,6 @@ package position
 import (
 	"errors"
 	"fmt"
-	"github.com/hedgeline/hedgeline/processors/aggregate"
 
 	"github.com/hedgeline/hedgeline/processors/market"
 )
@@ -39,9 +38,7 @@ func (e *DuplicateTradeError) Error() string {
 		e.TradeID, e.BlockNumber, e.TradeID.LogIndex, e.Watermark.BlockNumber, e.Watermark.LogIndex, e.Watermark.TradeID)
 }
 
-func (e *DuplicateTradeError) Unwrap() []error {
-	return []error{ErrDuplicateTrade, aggregate.ErrAlreadyApplied}
-}
+func (e *DuplicateTradeError) Unwrap() error { return ErrDuplicateTrade }
 
 // PendingExecutionError rejects a second hedge while one is in flight.
 type PendingExecutionError struct{ ExecutionID string }

@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/topics"
@@ -48,7 +47,7 @@ func AggregateStage[S any](def aggregate.Definition[S]) (Stage[AggState[S]], err
 			return handleCommand(def, t, st, in)
 		},
 		Reject: func(in Input, reason error) (Output, error) {
-			return rejectCommand(def.Type, t, in, "", reason)
+			return Rejection(def.Type, "", in, reason)
 		},
 	}, nil
 }
@@ -69,7 +68,7 @@ func IDOfKey(key string) string {
 
 func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics, st AggState[S], in Input) (AggState[S], []Output, error) {
 	reject := func(id string, err error) (AggState[S], []Output, error) {
-		o, encErr := rejectCommand(def.Type, t, in, id, err)
+		o, encErr := Rejection(def.Type, id, in, err)
 		if encErr != nil {
 			return st, nil, encErr
 		}
@@ -115,11 +114,11 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	before := st.Lifecycle
 	after, events, err := aggregate.Execute(def, before, cmd, meta)
 	st.Recent = remember(st.Recent, idHash)
-	// A derived command is a duplicate when it is a re-send, or when the
-	// rules say its fact is already applied: the upstream event itself was
-	// re-published (at a new offset) and derived again.
-	if err != nil && env.Source != nil && (resent || errors.Is(err, aggregate.ErrAlreadyApplied)) {
-		return st, nil, fmt.Errorf("%s %s from %s@%d refused as a repeat (%v): %w",
+	// A re-sent command the rules refuse was applied (or refused) before.
+	// (An upstream event re-published at a new offset is not derived again:
+	// the deriving stages skip an (aggregate, sequence) they have read.)
+	if err != nil && resent {
+		return st, nil, fmt.Errorf("%s %s re-sent from %s@%d and refused (%v): %w",
 			env.CommandType, env.CommandID, env.Source.Key(), env.Source.Offset, err, ErrDuplicate)
 	}
 	if err != nil {
@@ -158,15 +157,17 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	return st, out, nil
 }
 
-// rejectCommand records a command the aggregate refused, with the reason and
-// the original record, on the aggregate's rejections topic.
-func rejectCommand(aggType string, t topics.AggregateTopics, in Input, id string, reason error) (Output, error) {
+// Rejection records an input a stage refused on the rejections topic of the
+// aggregate aggType, with the reason and the original record (bounded by
+// topics.EncodeRejection). id is the aggregate id, if known.
+func Rejection(aggType, id string, in Input, reason error) (Output, error) {
+	t, err := topics.TopicsFor(aggType)
+	if err != nil {
+		return Output{}, err
+	}
 	r := topics.Rejection{
 		AggregateType: aggType, AggregateID: id, Reason: reason.Error(),
 		Topic: in.Topic, Partition: in.Partition, Offset: in.Offset, RejectedAt: in.Timestamp.UTC(),
-	}
-	if r.RejectedAt.IsZero() || r.RejectedAt.Year() < 1 {
-		r.RejectedAt = time.Unix(0, 0).UTC()
 	}
 	r.SetOriginal(in.Value)
 	b, err := topics.EncodeRejection(r)

@@ -39,6 +39,7 @@ type marks struct {
 	// first is the first offset begun in this session: goka starts a
 	// partition at its committed offset, so everything below is durable.
 	first map[tp]int64
+	gen   int32         // consumer-group generation of the session tracked
 	wake  chan struct{} // closed on the next advance; nil when nobody waits
 }
 
@@ -54,11 +55,12 @@ func newMarks() *marks {
 // reset forgets the inputs of an ended session: goka stops its partition
 // processors before a new session starts, and the new one begins again at
 // the committed offsets. The durable prefix stays true and is kept.
-func (m *marks) reset() {
+func (m *marks) reset(generation int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.flight = map[tp]*inflight{}
 	m.first = map[tp]int64{}
+	m.gen = generation
 }
 
 // marked returns the offset of an input partition below which every input
@@ -88,9 +90,15 @@ func (m *marks) begin(p tp, offset int64) {
 
 // finish is goka's mark: every output of the input before next is
 // acknowledged. It returns the new durable prefix to commit, if it moved.
-func (m *marks) finish(p tp, next int64) (commit int64, ok bool) {
+func (m *marks) finish(generation int32, p tp, next int64) (commit int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if generation != m.gen {
+		// A late acknowledgement from an ended session (goka gives up
+		// waiting for one after a while): its offset may be in flight again
+		// in this session, not finished.
+		return 0, false
+	}
 	off := next - 1
 	f := m.flight[p]
 	if f == nil {
@@ -166,22 +174,22 @@ func (m *marks) waitDurable(ctx context.Context, p tp, target int64) {
 }
 
 // consumerGroupBuilder wraps goka's sarama consumer group so that every
-// mark of an input topic goes through m.
-func (m *marks) consumerGroupBuilder(cfg *sarama.Config, inputs []string) goka.ConsumerGroupBuilder {
+// mark of the input topic goes through m.
+func (m *marks) consumerGroupBuilder(cfg *sarama.Config, input string) goka.ConsumerGroupBuilder {
 	inner := goka.ConsumerGroupBuilderWithConfig(cfg)
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cg, err := inner(brokers, group, clientID)
 		if err != nil {
 			return nil, err
 		}
-		return &markingGroup{ConsumerGroup: cg, marks: m, inputs: inputs}, nil
+		return &markingGroup{ConsumerGroup: cg, marks: m, input: input}, nil
 	}
 }
 
 type markingGroup struct {
 	sarama.ConsumerGroup
-	marks  *marks
-	inputs []string
+	marks *marks
+	input string
 }
 
 func (g *markingGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
@@ -194,7 +202,7 @@ type markingHandler struct {
 }
 
 func (w markingHandler) Setup(s sarama.ConsumerGroupSession) error {
-	w.g.marks.reset()
+	w.g.marks.reset(s.GenerationID())
 	return w.h.Setup(markingSession{s, w.g})
 }
 
@@ -212,11 +220,11 @@ type markingSession struct {
 }
 
 func (s markingSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
-	if !slices.Contains(s.g.inputs, topic) {
+	if topic != s.g.input {
 		s.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
 		return
 	}
-	if commit, ok := s.g.marks.finish(tp{topic, partition}, offset); ok {
+	if commit, ok := s.g.marks.finish(s.GenerationID(), tp{topic, partition}, offset); ok {
 		s.ConsumerGroupSession.MarkOffset(topic, partition, commit, metadata)
 	}
 }

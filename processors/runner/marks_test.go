@@ -14,7 +14,10 @@ import (
 type recordingSession struct {
 	sarama.ConsumerGroupSession
 	marked []int64
+	gen    int32
 }
+
+func (s *recordingSession) GenerationID() int32 { return s.gen }
 
 func (s *recordingSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
 	s.marked = append(s.marked, offset)
@@ -24,10 +27,10 @@ func (s *recordingSession) MarkMessage(msg *sarama.ConsumerMessage, _ string) {
 	s.marked = append(s.marked, msg.Offset+1)
 }
 
-func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
+func TestMarksFollowTheInputTopicOnly(t *testing.T) {
 	m := newMarks()
 	inner := &recordingSession{}
-	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"position.commands", "second.input"}}}
+	s := markingSession{inner, &markingGroup{marks: m, input: "position.commands"}}
 	p2 := tp{"position.commands", 2}
 	if m.marked(p2) != -1 {
 		t.Fatal("unknown partition must read -1 (prune nothing)")
@@ -35,20 +38,15 @@ func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 	for _, off := range []int64{10, 14} {
 		m.begin(p2, off)
 	}
-	m.begin(tp{"second.input", 2}, 2)
 	s.MarkOffset("position.commands", 2, 11, "")
 	s.MarkOffset("other", 2, 50, "")
 	s.MarkMessage(&sarama.ConsumerMessage{Topic: "position.commands", Partition: 2, Offset: 14}, "")
 	s.MarkOffset("position.commands", 2, 9, "")  // not in flight: ignored
 	s.MarkOffset("position.commands", 2, 30, "") // not begun here: ignored
-	s.MarkOffset("second.input", 2, 3, "")
 	if got := m.marked(p2); got != 15 {
 		t.Fatalf("marked = %d, want 15", got)
 	}
-	if got := m.marked(tp{"second.input", 2}); got != 3 {
-		t.Fatalf("second input marked = %d, want 3 (each input topic separately)", got)
-	}
-	if want := []int64{11, 50, 15, 3}; fmt.Sprint(inner.marked) != fmt.Sprint(want) {
+	if want := []int64{11, 50, 15}; fmt.Sprint(inner.marked) != fmt.Sprint(want) {
 		t.Fatalf("sarama saw %v, want %v (other topics as they come, inputs only forward)", inner.marked, want)
 	}
 }
@@ -60,7 +58,7 @@ func TestMarksFollowTheInputTopicsOnly(t *testing.T) {
 func TestMarksCommitOnlyTheFinishedPrefix(t *testing.T) {
 	m := newMarks()
 	inner := &recordingSession{}
-	s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"in"}}}
+	s := markingSession{inner, &markingGroup{marks: m, input: "in"}}
 	p := tp{"in", 0}
 	for off := int64(100); off < 105; off++ {
 		m.begin(p, off)
@@ -81,12 +79,20 @@ func TestMarksCommitOnlyTheFinishedPrefix(t *testing.T) {
 	}
 	// A new session starts again from the commit; what the old one had in
 	// flight is forgotten, the durable prefix is kept.
-	m.reset()
+	m.reset(0)
 	m.begin(p, 105)
 	m.begin(p, 106)
 	s.MarkOffset("in", 0, 107, "")
 	if m.marked(p) != 105 {
 		t.Fatalf("durable %d after reset, want 105", m.marked(p))
+	}
+	// A late acknowledgement of the old session (generation 0) for an
+	// offset in flight again in the new one (generation 1) is ignored.
+	m.reset(1)
+	m.begin(p, 105)
+	s.MarkOffset("in", 0, 106, "") // inner.gen is 0: the old session
+	if len(inner.marked) != 3 || m.marked(p) != 105 {
+		t.Fatalf("old session's mark committed %v (durable %d)", inner.marked, m.marked(p))
 	}
 }
 
@@ -98,7 +104,7 @@ func TestMarksRandomFinishOrder(t *testing.T) {
 	for range 200 {
 		m := newMarks()
 		inner := &recordingSession{}
-		s := markingSession{inner, &markingGroup{marks: m, inputs: []string{"in"}}}
+		s := markingSession{inner, &markingGroup{marks: m, input: "in"}}
 		p := tp{"in", 1}
 		n := 1 + r.IntN(40)
 		for off := range int64(n) {
@@ -142,13 +148,13 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 		t.Fatal("input released while the window was unacknowledged")
 	case <-time.After(50 * time.Millisecond):
 	}
-	m.finish(p, 1001)
+	m.finish(0, p, 1001)
 	select {
 	case <-released:
 		t.Fatal("released after 1000 alone was acknowledged")
 	case <-time.After(50 * time.Millisecond):
 	}
-	m.finish(p, 1002)
+	m.finish(0, p, 1002)
 	select {
 	case <-released:
 	case <-time.After(time.Second):
@@ -156,8 +162,8 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	}
 	// Everything acknowledged: a target beyond the marks (entries written by
 	// another instance) must not block, for no mark would ever come.
-	m.finish(p, 1003)
-	m.finish(p, 1004)
+	m.finish(0, p, 1003)
+	m.finish(0, p, 1004)
 	m.waitDurable(ctx, p, 9000)
 	// A cancelled context releases a waiting input.
 	m.begin(p, 9000)

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"sync/atomic"
 
+	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 )
 
-// Stage is one goka group: input topics, a handler, the topics it emits
+// Stage is one goka group: an input topic, a handler, the topics it emits
 // to, and (unless Stateless) a group table of per-key records.
 type Stage[S any] struct {
 	Group   string
@@ -57,6 +57,18 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if hasher == nil {
 		hasher = goka.DefaultHasher()
 	}
+	// dropped counts and logs a duplicate input (not an error).
+	dropped := func(err error) error {
+		if !errors.Is(err, ErrDuplicate) {
+			return err
+		}
+		n := dups.Add(1)
+		log.Debug("duplicate input dropped", "reason", err)
+		if n&(n-1) == 0 || n%1000 == 0 { // 1, 2, 4, ... then every 1000th
+			log.Info("repeated inputs dropped as duplicates", "total", n, "last", err)
+		}
+		return nil
+	}
 	cb := func(ctx goka.Context, msg any) {
 		in := Input{
 			Topic: string(ctx.Topic()), Key: ctx.Key(), Partition: ctx.Partition(),
@@ -66,7 +78,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 			in.Value = msg.([]byte)
 		}
 		at := tp{in.Topic, in.Partition}
-		if want := keyPartition(hasher, in.Key, cfg.Partitions); want != in.Partition {
+		if want := topics.PartitionWith(hasher, []byte(in.Key), cfg.Partitions); want != in.Partition {
 			// Refused before any state is read or written: this key's
 			// state lives in partition want.
 			marks.begin(at, in.Offset)
@@ -85,7 +97,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if st.Stateless {
 			marks.begin(at, in.Offset)
 			_, out, err := st.Handle(*new(S), in)
-			if err != nil {
+			if err = dropped(err); err != nil {
 				ctx.Fail(err)
 			}
 			emit(ctx, out)
@@ -102,15 +114,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		}
 		marks.begin(at, in.Offset)
 		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(at))
-		if errors.Is(err, ErrDuplicate) {
-			n := dups.Add(1)
-			log.Debug("duplicate input dropped", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "reason", err)
-			if n&(n-1) == 0 || n%1000 == 0 { // 1, 2, 4, ... then every 1000th
-				log.Info("re-sent inputs dropped as duplicates", "total", n, "last", err)
-			}
-			err = nil
-		}
-		if err != nil {
+		if err = dropped(err); err != nil {
 			ctx.Fail(err)
 		}
 		if redelivered {
@@ -133,7 +137,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
-		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, []string{st.Input})),
+		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, cfg.topicManagerConfig())),
@@ -159,18 +163,6 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
 	}
 	return &Processor{name: st.Group, proc: proc, dups: dups}, nil
-}
-
-// keyPartition is where sarama's hash partitioner (which goka's emitters
-// use) puts key among n partitions.
-func keyPartition(hasher func() hash.Hash32, key string, n int32) int32 {
-	h := hasher()
-	h.Write([]byte(key))
-	p := int32(h.Sum32()) % n
-	if p < 0 {
-		p = -p
-	}
-	return p
 }
 
 func emit(ctx goka.Context, out []Output) {
