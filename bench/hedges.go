@@ -31,9 +31,10 @@ type HedgeStats struct {
 
 // timedEvent is one position event with the time the broker stored it.
 type timedEvent struct {
-	id string
-	at time.Time
-	ev aggregate.Event
+	id  string
+	at  time.Time
+	ev  aggregate.Event
+	cmd string // the command that decided it: a decision's events share it
 }
 
 // foldHedgeStats folds each position's events, in order, into HedgeStats.
@@ -58,7 +59,7 @@ func foldHedgeStats(evs []timedEvent) HedgeStats {
 		}
 		return false
 	}
-	for _, e := range evs {
+	for i, e := range evs {
 		tr := by[e.id]
 		if tr == nil {
 			tr = &track{}
@@ -67,6 +68,9 @@ func foldHedgeStats(evs []timedEvent) HedgeStats {
 		tr.l = position.Definition.Evolve(tr.l, e.ev)
 		if _, ok := e.ev.(position.OffChainOrderFilled); ok {
 			st.Hedges++
+		}
+		if i+1 < len(evs) && evs[i+1].id == e.id && e.cmd != "" && evs[i+1].cmd == e.cmd {
+			continue // the state between two events of one decision is not a state the position was in
 		}
 		s := tr.l.State
 		free := s
@@ -99,7 +103,7 @@ func readHedgeStats(ctx context.Context, brokers []string) (HedgeStats, error) {
 			seen[key{env.AggregateID, env.Sequence}] = true
 			var ev aggregate.Event
 			if ev, err = position.Events.Decode(env.EventType, env.Payload); err == nil {
-				evs = append(evs, timedEvent{id: env.AggregateID, at: r.Timestamp, ev: ev})
+				evs = append(evs, timedEvent{id: env.AggregateID, at: r.Timestamp, ev: ev, cmd: env.CommandID})
 				seqs = append(seqs, env.Sequence)
 			}
 		}
