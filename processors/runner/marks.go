@@ -54,12 +54,14 @@ func newMarks() *marks {
 
 // reset forgets the inputs of an ended session: goka stops its partition
 // processors before a new session starts, and the new one begins again at
-// the committed offsets. The durable prefix stays true and is kept.
+// the committed offsets, which may be below the old prefix (the last commit
+// had not been flushed); the new session's first inputs say what is durable.
 func (m *marks) reset(generation int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.flight = map[tp]*inflight{}
 	m.first = map[tp]int64{}
+	m.at = map[tp]int64{}
 	m.gen = generation
 }
 
