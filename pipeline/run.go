@@ -257,9 +257,9 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		producer.Close()
 		return nil, err
 	}
-	// The poller places only hedges their position has pending: it reads
-	// the position aggregate's table too.
-	posView, err := runner.TableView(rc, runner.GroupOf(topics.Position))
+	// The poller places only hedges their position has pending, as the
+	// order placer's table records them (one small record per symbol).
+	posView, err := runner.TableView(rc, managers.OrderPlacerGroup)
 	if err != nil {
 		broker.Close()
 		producer.Close()
@@ -312,8 +312,8 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 	return []func(context.Context) error{runViews, runPoller}, nil
 }
 
-// viewPositions reads which hedge a position has pending from the position
-// aggregate's table through a goka view.
+// viewPositions reads which hedge a position has pending from the order
+// placer's table through a goka view.
 type viewPositions struct{ v *goka.View }
 
 func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
@@ -321,14 +321,11 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 	if err != nil || raw == nil {
 		return "", err
 	}
-	st, err := runner.DecodeState[runner.AggState[position.State]](raw.([]byte))
+	st, err := runner.DecodeState[managers.Derived](raw.([]byte))
 	if err != nil {
-		return "", fmt.Errorf("position %s: %w", symbol, err)
+		return "", fmt.Errorf("order placer record of %s: %w", symbol, err)
 	}
-	if pend := st.Lifecycle.State.Pending; pend != nil {
-		return pend.ExecutionID, nil
-	}
-	return "", nil
+	return st.Hedge, nil
 }
 
 // viewOrders lists the order tracker's table through a goka view.

@@ -769,3 +769,29 @@ func TestPollerPlacesOnlyHedgesTheirPositionHasPending(t *testing.T) {
 		t.Fatalf("pending hedge: %+v, want it placed", c)
 	}
 }
+
+// The order placer places each hedge once, even when the position's event is
+// re-published, and records which hedge its position has pending (what the
+// poller checks before placing anything at the broker).
+func TestOrderPlacerPlacesOnceAndTracksThePendingHedge(t *testing.T) {
+	handle := OrderPlacer().Handle
+	exec := position.ExecutionID("AAPL", 2)
+	placed := position.OffChainOrderPlaced{ExecutionID: exec, Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun,
+		TriggerReason: position.TriggerReason{Kind: position.TriggerShares, NetPosition: d("2.5")}, PlacedAt: t0}
+	st := Derived{LastSequence: 1} // the position's Initialized was read
+	st, out, err := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed))
+	if err != nil || len(out) != 1 || st.Hedge != exec {
+		t.Fatalf("placed: out %v err %v state %+v", out, err, st)
+	}
+	if _, c := decodeCommand(t, out[0]); c.CommandType() != "Place" || out[0].Key != exec {
+		t.Fatalf("command %+v to %s", c, out[0].Key)
+	}
+	if _, again, err := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); len(again) != 0 || !errors.Is(err, runner.ErrDuplicate) {
+		t.Fatalf("re-published Placed: %v %v, want a duplicate", again, err)
+	}
+	st, out, err = handle(st, eventIn(t, topics.Position, "AAPL", 3, position.OffChainOrderFilled{ExecutionID: exec, SharesFilled: d("2"),
+		Direction: market.Sell, BrokerOrderID: "b", Price: d("228"), BrokerTimestamp: t0}))
+	if err != nil || len(out) != 0 || st.Hedge != "" || st.LastSequence != 3 {
+		t.Fatalf("filled: out %v err %v state %+v", out, err, st)
+	}
+}

@@ -41,14 +41,26 @@ func OrderPlacer() runner.Stage[Derived] {
 	}
 }
 
-func placeOrder(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
-	if env.EventType != (position.OffChainOrderPlaced{}).EventType() {
+func placeOrder(st *Derived, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
+	switch env.EventType {
+	case (position.OffChainOrderPlaced{}).EventType(), (position.OffChainOrderFilled{}).EventType(), (position.OffChainOrderFailed{}).EventType():
+	default:
 		return nil, nil
 	}
 	ev, err := position.Events.Decode(env.EventType, env.Payload)
 	if err != nil {
 		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, fmt.Errorf("event %s: %w", EventID(env), err))
 		return []runner.Output{o}, rerr
+	}
+	switch e := ev.(type) {
+	case position.OffChainOrderFilled:
+		st.Hedge = ""
+		return nil, nil
+	case position.OffChainOrderFailed:
+		st.Hedge = ""
+		return nil, nil
+	case position.OffChainOrderPlaced:
+		st.Hedge = e.ExecutionID
 	}
 	p := ev.(position.OffChainOrderPlaced)
 	var cmd aggregate.Command = offchainorder.Place{
