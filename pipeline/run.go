@@ -321,11 +321,11 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 	if err != nil || raw == nil {
 		return "", err
 	}
-	st, err := runner.DecodeState[managers.Derived](raw.([]byte))
+	st, err := runner.DecodeState[managers.PendingHedge](raw.([]byte))
 	if err != nil {
 		return "", fmt.Errorf("order placer record of %s: %w", symbol, err)
 	}
-	return st.Hedge, nil
+	return st.ExecutionID, nil
 }
 
 // viewOrders lists the order tracker's table through a goka view.

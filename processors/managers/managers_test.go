@@ -120,7 +120,7 @@ func TestManagersRejectPoisonWithReason(t *testing.T) {
 			return out, err
 		},
 		"order placer": func() ([]runner.Output, error) {
-			_, out, err := OrderPlacer().Handle(Derived{}, poison)
+			_, out, err := OrderPlacer().Handle(PendingHedge{}, poison)
 			return out, err
 		},
 		"pnl": func() ([]runner.Output, error) {
@@ -770,28 +770,34 @@ func TestPollerPlacesOnlyHedgesTheirPositionHasPending(t *testing.T) {
 	}
 }
 
-// The order placer places each hedge once, even when the position's event is
-// re-published, and records which hedge its position has pending (what the
-// poller checks before placing anything at the broker).
-func TestOrderPlacerPlacesOnceAndTracksThePendingHedge(t *testing.T) {
+// The order placer records which hedge its position has pending (what the
+// poller checks before placing anything at the broker), only forward in the
+// position's sequence, and records nothing for fills.
+func TestOrderPlacerTracksThePendingHedge(t *testing.T) {
 	handle := OrderPlacer().Handle
 	exec := position.ExecutionID("AAPL", 2)
 	placed := position.OffChainOrderPlaced{ExecutionID: exec, Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun,
 		TriggerReason: position.TriggerReason{Kind: position.TriggerShares, NetPosition: d("2.5")}, PlacedAt: t0}
-	st := Derived{LastSequence: 1} // the position's Initialized was read
-	st, out, err := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed))
-	if err != nil || len(out) != 1 || st.Hedge != exec {
+	st, out, err := handle(PendingHedge{}, eventIn(t, topics.Position, "AAPL", 2, placed))
+	if err != nil || len(out) != 1 || st.ExecutionID != exec {
 		t.Fatalf("placed: out %v err %v state %+v", out, err, st)
 	}
 	if _, c := decodeCommand(t, out[0]); c.CommandType() != "Place" || out[0].Key != exec {
 		t.Fatalf("command %+v to %s", c, out[0].Key)
 	}
-	if _, again, err := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); len(again) != 0 || !errors.Is(err, runner.ErrDuplicate) {
-		t.Fatalf("re-published Placed: %v %v, want a duplicate", again, err)
+	id, _ := market.NewTradeID("0x"+strings.Repeat("ef", 32), 1)
+	fill := position.OnChainOrderFilled{TradeID: id, BlockNumber: 1, Amount: d("1"), Direction: market.Buy, PriceUSDC: d("228"), BlockTimestamp: t0, SeenAt: t0}
+	if next, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 3, fill)); next != st || len(out) != 0 {
+		t.Fatalf("a fill changed %+v to %+v (out %v)", st, next, out)
 	}
-	st, out, err = handle(st, eventIn(t, topics.Position, "AAPL", 3, position.OffChainOrderFilled{ExecutionID: exec, SharesFilled: d("2"),
-		Direction: market.Sell, BrokerOrderID: "b", Price: d("228"), BrokerTimestamp: t0}))
-	if err != nil || len(out) != 0 || st.Hedge != "" || st.LastSequence != 3 {
+	filled := position.OffChainOrderFilled{ExecutionID: exec, SharesFilled: d("2"), Direction: market.Sell, BrokerOrderID: "b", Price: d("228"), BrokerTimestamp: t0}
+	st, out, err = handle(st, eventIn(t, topics.Position, "AAPL", 4, filled))
+	if err != nil || len(out) != 0 || st.ExecutionID != "" || st.Sequence != 4 {
 		t.Fatalf("filled: out %v err %v state %+v", out, err, st)
+	}
+	// The Placed event re-published late: its Place goes out again (the
+	// order aggregate drops it), but the hedge stays settled.
+	if st2, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); st2.ExecutionID != "" || len(out) != 1 {
+		t.Fatalf("late Placed: state %+v out %v", st2, out)
 	}
 }

@@ -28,50 +28,75 @@ const (
 	OrderTrackerGroup = "order-tracker"
 )
 
-// OrderPlacer turns hedges decided by positions into orders. It keeps how
-// far it has read each position, so a re-published OffChainOrderPlaced is
-// not placed twice (and one that comes after a gap waits for it).
-func OrderPlacer() runner.Stage[Derived] {
-	return runner.Stage[Derived]{
+// OrderPlacer turns hedges decided by positions into orders. Its table
+// keeps, per symbol, the hedge the position has pending (what the order
+// poller checks before placing anything at the broker); it is written only
+// on hedge events, so the placer keeps up with a burst of fills. A Place
+// derived twice from a re-published event is dropped by the order
+// aggregate, which remembers its recent command ids.
+func OrderPlacer() runner.Stage[PendingHedge] {
+	return runner.Stage[PendingHedge]{
 		Group:   OrderPlacerGroup,
 		Reject:  rejecter(topics.OffchainOrder, OrderPlacerGroup),
 		Input:   topics.PositionEvents,
 		Outputs: []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
-		Handle:  deriving(topics.OffchainOrder, OrderPlacerGroup, placeOrder),
+		Handle:  placeOrder,
 	}
 }
 
-func placeOrder(st *Derived, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
+// PendingHedge is the order placer's state per symbol: the execution id the
+// position has pending ("" for none) as of the position event Sequence.
+type PendingHedge struct {
+	ExecutionID string `json:"execution_id,omitempty"`
+	Sequence    uint64 `json:"sequence"`
+}
+
+func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output, error) {
+	bad := func(err error) (PendingHedge, []runner.Output, error) {
+		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, err)
+		return st, []runner.Output{o}, rerr
+	}
+	env, err := topics.DecodeEnvelope(in.Value)
+	if err != nil {
+		return bad(fmt.Errorf("undecodable event: %w", err))
+	}
 	switch env.EventType {
 	case (position.OffChainOrderPlaced{}).EventType(), (position.OffChainOrderFilled{}).EventType(), (position.OffChainOrderFailed{}).EventType():
 	default:
-		return nil, nil
+		return st, nil, nil // fills: nothing to record
 	}
 	ev, err := position.Events.Decode(env.EventType, env.Payload)
 	if err != nil {
-		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, fmt.Errorf("event %s: %w", EventID(env), err))
-		return []runner.Output{o}, rerr
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
 	}
+	// Events can come again, or late (re-published after a crash): the
+	// pending hedge only moves forward in the position's sequence.
+	newer := env.Sequence > st.Sequence
 	switch e := ev.(type) {
 	case position.OffChainOrderFilled:
-		st.Hedge = ""
-		return nil, nil
+		if newer && e.ExecutionID == st.ExecutionID {
+			st = PendingHedge{Sequence: env.Sequence}
+		}
+		return st, nil, nil
 	case position.OffChainOrderFailed:
-		st.Hedge = ""
-		return nil, nil
-	case position.OffChainOrderPlaced:
-		st.Hedge = e.ExecutionID
+		if newer && e.ExecutionID == st.ExecutionID {
+			st = PendingHedge{Sequence: env.Sequence}
+		}
+		return st, nil, nil
 	}
 	p := ev.(position.OffChainOrderPlaced)
+	if newer {
+		st = PendingHedge{ExecutionID: p.ExecutionID, Sequence: env.Sequence}
+	}
 	var cmd aggregate.Command = offchainorder.Place{
 		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
 		ReferencePrice: p.ReferencePrice,
 	}
 	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, in, cmd)
 	if err != nil {
-		return nil, err
+		return st, nil, err
 	}
-	return []runner.Output{o}, nil
+	return st, []runner.Output{o}, nil
 }
 
 // OrderStatus is where the order manager sees an order.

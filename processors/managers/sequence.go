@@ -77,23 +77,18 @@ func inSequence(applied uint64, parked map[uint64][]byte, env topics.EventEnvelo
 }
 
 // Derived is the state of a stage that derives commands from an aggregate's
-// events (trade manager, order placer), per input key: how far it has read
+// events (the trade manager), per input key: how far it has read
 // that aggregate. An event re-published after a crash (same aggregate and
 // sequence, a new offset) is a duplicate, not derived twice.
 type Derived struct {
 	LastSequence uint64            `json:"last_sequence"`
 	Parked       map[uint64][]byte `json:"parked,omitempty"`
-	// Hedge (order placer) is the execution id the position has pending,
-	// as of LastSequence: the order poller places nothing else. Kept here,
-	// in a table of one small record per symbol, so that the poller's view
-	// of it stays cheap and current even during a burst of fills.
-	Hedge string `json:"hedge,omitempty"`
 }
 
 // deriving makes a handler of derive, which turns one event into commands,
 // applying the gap rule (inSequence) first; an undecodable input goes to
 // the rejections of aggType.
-func deriving(aggType, stage string, derive func(st *Derived, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error)) runner.Handler[Derived] {
+func deriving(aggType, stage string, derive func(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error)) runner.Handler[Derived] {
 	return func(st Derived, in runner.Input) (Derived, []runner.Output, error) {
 		env, err := topics.DecodeEnvelope(in.Value)
 		if err != nil {
@@ -102,7 +97,7 @@ func deriving(aggType, stage string, derive func(st *Derived, in runner.Input, e
 		}
 		var out []runner.Output
 		st.Parked, err = inSequence(st.LastSequence, st.Parked, env, in, func(in runner.Input, env topics.EventEnvelope) error {
-			o, err := derive(&st, in, env)
+			o, err := derive(in, env)
 			st.LastSequence, out = env.Sequence, append(out, o...)
 			return err
 		})

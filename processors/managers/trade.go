@@ -36,7 +36,7 @@ func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
 		Reject:  rejecter(topics.Position, TradeManagerGroup),
 		Input:   topics.OnChainTradeEvents,
 		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
-		Handle: deriving(topics.Position, TradeManagerGroup, func(_ *Derived, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
+		Handle: deriving(topics.Position, TradeManagerGroup, func(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
 			return acknowledge(cfg, in, env)
 		}),
 	}

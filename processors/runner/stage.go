@@ -43,6 +43,7 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,9 +128,17 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("handle %s/%d@%d key %q: %w", in.Topic, in.Partition, in.Offset, in.Key, err)
 	}
-	if rec.state, err = json.Marshal(state); err != nil {
+	encoded, err := json.Marshal(state)
+	if err != nil {
 		return nil, nil, false, fmt.Errorf("encode state of key %q: %w", in.Key, err)
 	}
+	if len(out) == 0 && dup == nil && rec.state != nil && bytes.Equal(encoded, rec.state) {
+		// Nothing to record: handled again if redelivered, it changes
+		// nothing again. Skipping the write keeps stages that ignore most
+		// inputs (the order placer and fills) cheap.
+		return nil, nil, false, nil
+	}
+	rec.state = encoded
 	rec.next = in.Offset + 1
 	rec.pending = prune(rec.pending, committed)
 	if len(out) > 0 {

@@ -133,3 +133,17 @@ func TestStepDuplicateEmitsNothing(t *testing.T) {
 		t.Fatalf("after the duplicate: %v (the state it returned is kept)", out)
 	}
 }
+
+// An input that changes neither the state nor emits anything writes no
+// record (stages that ignore most inputs stay cheap); handled again, it
+// changes nothing again.
+func TestStepSkipsWritesThatChangeNothing(t *testing.T) {
+	raw, _, _, _ := step(Handler[int](sum), nil, in(1, "5"), -1)
+	ignore := func(s int, in Input) (int, []Output, error) { return s, nil, nil }
+	if w, out, _, err := step(Handler[int](ignore), raw, in(2, "x"), -1); w != nil || out != nil || err != nil {
+		t.Fatalf("write %x out %v err %v, want nothing", w, out, err)
+	}
+	if _, out, _, _ := step(Handler[int](sum), raw, in(3, "1"), -1); string(out[0].Value) != "6" {
+		t.Fatalf("next input: %v", out)
+	}
+}
