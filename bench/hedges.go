@@ -18,7 +18,7 @@ import (
 // behind a backlog of fills?
 type HedgeStats struct {
 	Hedges int // hedges filled (OffChainOrderFilled)
-	// LongestPending is the longest a hedge stayed pending (placed to its
+	// LongestPending is the longest one hedge stayed pending (placed to its
 	// outcome applied): while it is, new exposure cannot be hedged.
 	LongestPending time.Duration
 	// LongestOverIdle is the longest a position was over its threshold with
@@ -40,9 +40,10 @@ type timedEvent struct {
 // foldHedgeStats folds each position's events, in order, into HedgeStats.
 func foldHedgeStats(evs []timedEvent) HedgeStats {
 	type track struct {
-		l                         aggregate.Lifecycle[position.State]
-		pendingAt, overAt, idleAt time.Time
+		l              aggregate.Lifecycle[position.State]
+		overAt, idleAt time.Time
 	}
+	placedAt := map[string]time.Time{} // by execution id
 	var st HedgeStats
 	by := map[string]*track{}
 	span := func(since *time.Time, on bool, at time.Time, longest *time.Duration) bool {
@@ -66,8 +67,14 @@ func foldHedgeStats(evs []timedEvent) HedgeStats {
 			by[e.id] = tr
 		}
 		tr.l = position.Definition.Evolve(tr.l, e.ev)
-		if _, ok := e.ev.(position.OffChainOrderFilled); ok {
+		switch ev := e.ev.(type) {
+		case position.OffChainOrderPlaced:
+			placedAt[ev.ExecutionID] = e.at
+		case position.OffChainOrderFilled:
 			st.Hedges++
+			st.LongestPending = max(st.LongestPending, e.at.Sub(placedAt[ev.ExecutionID]))
+		case position.OffChainOrderFailed:
+			st.LongestPending = max(st.LongestPending, e.at.Sub(placedAt[ev.ExecutionID]))
 		}
 		if i+1 < len(evs) && evs[i+1].id == e.id && e.cmd != "" && evs[i+1].cmd == e.cmd {
 			continue // the state between two events of one decision is not a state the position was in
@@ -76,7 +83,6 @@ func foldHedgeStats(evs []timedEvent) HedgeStats {
 		free := s
 		free.Pending = nil
 		_, _, _, over := free.ReadyToHedge()
-		span(&tr.pendingAt, s.Pending != nil, e.at, &st.LongestPending)
 		if span(&tr.overAt, over, e.at, &st.LongestOver) {
 			st.Symbol = e.id
 		}

@@ -105,4 +105,9 @@ func (s *Stack) Close() {
 }
 
 // Remove deletes the stack's directory (after Close).
-func (s *Stack) Remove() { _ = os.RemoveAll(s.Dir) }
+func (s *Stack) Remove() {
+	if os.Getenv("HEDGELINE_BENCH_KEEP") != "" {
+		return // kept for a look at the run's logs and data
+	}
+	_ = os.RemoveAll(s.Dir)
+}
