@@ -755,6 +755,13 @@ func TestPollerPlacesOnlyHedgesTheirPositionHasPending(t *testing.T) {
 	if r := p.advance(context.Background(), o); r != nil {
 		t.Fatalf("within the grace: %v, want nothing yet", r)
 	}
+	// An order from a backlog (its event minutes old) gets the grace from
+	// when the poller first sees it: the placer's record may lag a moment.
+	old := order(OrderPending, now.Add(-2*time.Minute))
+	old.ExecutionID = "0b1e1b2c-0000-5000-8000-0000000000aa"
+	if r := p.advance(context.Background(), old); r != nil {
+		t.Fatalf("old order at first sight: %v, want the grace first", r)
+	}
 	now = now.Add(6 * time.Second)
 	id, c := commandOf(t, p.advance(context.Background(), o))
 	if mf, ok := c.(offchainorder.MarkFailed); !ok || !strings.HasPrefix(id, "fail:") || !strings.Contains(mf.Error, "no hedge") {

@@ -94,6 +94,10 @@ type Poller struct {
 	retry    map[string]backoff // by execution id
 	unsure   map[string]bool    // execution ids to reconcile with the broker first
 	settling []string           // answered this tick; forgotten once their commands are produced
+	// notPending is when this poller first saw an order that its position
+	// does not have pending: the grace runs from there, not from the
+	// order's event time, which is old when a backlog is worked off.
+	notPending map[string]time.Time
 }
 
 type backoff struct {
@@ -114,7 +118,8 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), retry: map[string]backoff{}, unsure: map[string]bool{}}, nil
+	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), retry: map[string]backoff{}, unsure: map[string]bool{},
+		notPending: map[string]time.Time{}}, nil
 }
 
 // Assign records the tracker partitions this instance owns (pass it as the
@@ -213,6 +218,7 @@ func (p *Poller) Tick(ctx context.Context) error {
 	}
 	maps.DeleteFunc(p.retry, func(id string, _ backoff) bool { return !inWork[id] })
 	maps.DeleteFunc(p.unsure, func(id string, _ bool) bool { return !inWork[id] })
+	maps.DeleteFunc(p.notPending, func(id string, _ time.Time) bool { return !inWork[id] })
 
 	var cmds []*kgo.Record
 	p.settling = p.settling[:0]
@@ -307,8 +313,12 @@ func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.
 			return nil
 		}
 		if pending != o.ExecutionID {
-			if now.Sub(o.LastUpdate) < p.cfg.NotPendingGrace {
-				return nil // the position's own write may not be visible yet
+			since, seen := p.notPending[o.ExecutionID]
+			if !seen {
+				p.notPending[o.ExecutionID], since = now, now
+			}
+			if now.Sub(since) < p.cfg.NotPendingGrace {
+				return nil // the placer's record may not be visible yet
 			}
 			p.settled(o)
 			p.cfg.Logger.Warn("order is not a hedge its position has pending: failed, never placed at the broker",
