@@ -14,8 +14,9 @@ import (
 )
 
 // The order manager is three parts:
-//   - OrderPlacer (stateless, position.events): each OffChainOrderPlaced
-//     becomes an OffchainOrder Place command, keyed by execution id.
+//   - OrderPlacer (position.events): each OffChainOrderPlaced becomes an
+//     OffchainOrder Place command, keyed by execution id; its table keeps
+//     the hedge each position has pending.
 //   - OrderTracker (stateful, offchain-order.events): keeps every order's
 //     broker-facing state in its table and, when an order ends, tells the
 //     position (CompleteOffChainOrder / FailOffChainOrder).

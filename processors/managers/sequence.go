@@ -8,6 +8,10 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
+// maxParked bounds the events a key holds beyond a gap (~0.5 KB each), so
+// its record stays far below Kafka's 1 MiB message size.
+const maxParked = 1000
+
 // inSequence is the gap rule of every stage that folds one aggregate's
 // events (PnL, order tracker): apply the event that comes next after
 // applied; skip one at or below it (a re-published duplicate); park one
@@ -24,10 +28,6 @@ import (
 // This is processors/sequence's rule over a set the stage state can hold
 // as JSON (raw events by sequence); the first copy of a parked event wins,
 // as there.
-// maxParked bounds the events a key holds beyond a gap (~0.5 KB each), so
-// its record stays far below Kafka's 1 MiB message size.
-const maxParked = 1000
-
 func inSequence(applied uint64, parked map[uint64][]byte, env topics.EventEnvelope, in runner.Input,
 	apply func(runner.Input, topics.EventEnvelope) error) (map[uint64][]byte, error) {
 	seq := env.Sequence

@@ -12,7 +12,7 @@ import (
 )
 
 // Stage is one goka group: an input topic, a handler, the topics it emits
-// to, and (unless Stateless) a group table of per-key records.
+// to, and a group table of per-key records.
 type Stage[S any] struct {
 	Group   string
 	Input   string
@@ -25,9 +25,6 @@ type Stage[S any] struct {
 	// Admit, if set, is called before an input is handled and may block:
 	// flow control, so a stage does not run ahead of its consumers.
 	Admit func(ctx context.Context, in Input)
-	// Stateless stages keep no table: a redelivered input is handled again,
-	// which re-emits the same outputs because handlers are deterministic.
-	Stateless bool
 	// OnAssign is told the partitions this instance owns after a rebalance.
 	OnAssign func(partitions []int32)
 }
@@ -94,15 +91,6 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		if st.Admit != nil {
 			st.Admit(ctx.Context(), in)
 		}
-		if st.Stateless {
-			marks.begin(at, in.Offset)
-			_, out, err := st.Handle(*new(S), in)
-			if err = dropped(err); err != nil {
-				ctx.Fail(err)
-			}
-			emit(ctx, out)
-			return
-		}
 		var raw []byte
 		if v := ctx.Value(); v != nil {
 			raw = v.([]byte)
@@ -130,9 +118,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	for _, o := range st.Outputs {
 		edges = append(edges, goka.Output(goka.Stream(o), new(codec.Bytes)))
 	}
-	if !st.Stateless {
-		edges = append(edges, goka.Persist(new(codec.Bytes)))
-	}
+	edges = append(edges, goka.Persist(new(codec.Bytes)))
 	graph := goka.DefineGroup(goka.Group(st.Group), edges...)
 
 	sc := cfg.Sarama()
