@@ -25,15 +25,16 @@ type Orders interface {
 	Each(fn func(key string, raw []byte) error) error
 }
 
-// Positions says which hedge a position has pending: the goka view of the
-// position aggregate's table in production. "" means none.
+// Positions says which hedge a position has pending: in production a goka
+// view of the order placer's table (PendingHedge). "" means none.
 type Positions interface {
 	Pending(symbol market.Symbol) (executionID string, err error)
 }
 
 // DefaultNotPendingGrace is how long an order the position does not have
-// pending waits before it is failed: the position's table write and the
-// order's events travel separately, so a view can briefly lag.
+// pending waits, from the poller's first sight of it, before it is failed:
+// the placer's table write and the order's events travel separately, so a
+// view can briefly lag.
 const DefaultNotPendingGrace = 30 * time.Second
 
 // Producer sends the poller's commands: a *kgo.Client in production.
