@@ -54,6 +54,16 @@ type Config struct {
 	// StartTimeout bounds the wait for the first answered SELECT 1
 	// (default 2 minutes: a cold start over a big DataDir loads all parts).
 	StartTimeout time.Duration
+	// Interactive runs the engine as an interactive clickhouse-local, which
+	// needs stdin to be a terminal. Non-interactive clickhouse-local installs
+	// a Poco error handler that calls std::terminate on any exception that
+	// leaves a connection handler: one wrong password, one stray byte on the
+	// native port or one client killed mid-query aborts the whole process
+	// (SIGABRT, exit 134). Interactive, the default handler logs and the
+	// connection just closes. Only for a process whose stdin is a terminal
+	// nobody types into: the supervised child of Spawn, which gets a
+	// pseudo-terminal as stdin (the engine reads it for hotkeys).
+	Interactive bool
 }
 
 // Server is a running engine. Its methods are safe for concurrent use.
@@ -144,6 +154,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.HTTPPort != 0 && cfg.HTTPPort == cfg.TCPPort {
 		return nil, fmt.Errorf("clickhouse: TCP and HTTP port are both %d", cfg.TCPPort)
+	}
+	if cfg.Interactive && !stdinIsTerminal() {
+		return nil, errors.New("clickhouse: Config.Interactive needs stdin to be a terminal (Spawn provides one)")
 	}
 
 	engineMu.Lock()
@@ -236,6 +249,11 @@ func (s *Server) argv() []string {
 		"--poll_interval=1",
 		"--query_id=" + keepAliveID,
 	}
+	if s.cfg.Interactive {
+		// Interactive mode would otherwise draw progress bars and keep a
+		// history file; neither has a reader here.
+		args = append(args, "--interactive", "--progress=off", "--history_file=/dev/null")
+	}
 	if s.cfg.HTTPPort != 0 {
 		args = append(args, "--http_port="+strconv.Itoa(s.cfg.HTTPPort))
 		q += "SYSTEM START LISTEN HTTP; "
@@ -299,8 +317,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-func (s *Server) ping(ctx context.Context) error {
-	conn, err := ch.Open(s.clientOptions(2*time.Second, 10*time.Second))
+func (s *Server) ping(ctx context.Context) error { return ping(ctx, s.addr) }
+
+// ping asks the engine on addr for SELECT 1 over a fresh connection.
+func ping(ctx context.Context, addr string) error {
+	conn, err := ch.Open(clientOptions(addr, 2*time.Second, 10*time.Second))
 	if err != nil {
 		return err
 	}
@@ -326,8 +347,12 @@ func (s *Server) Options() *ch.Options {
 }
 
 func (s *Server) clientOptions(dial, read time.Duration) *ch.Options {
+	return clientOptions(s.addr, dial, read)
+}
+
+func clientOptions(addr string, dial, read time.Duration) *ch.Options {
 	return &ch.Options{
-		Addr:         []string{s.addr},
+		Addr:         []string{addr},
 		Protocol:     ch.Native,
 		DialTimeout:  dial,
 		ReadTimeout:  read,

@@ -5,13 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,34 +19,11 @@ import (
 )
 
 // libchdb hosts one engine per process lifetime, so the restart half of the
-// test re-executes this test binary as a child process that just runs the
-// engine (the way `hedgeline clickhouse` does).
-const (
-	envChild     = "HEDGELINE_CH_TEST_CHILD"
-	envChildDir  = "HEDGELINE_CH_TEST_DIR"
-	envChildPort = "HEDGELINE_CH_TEST_PORT"
-)
-
+// test runs the engine supervised in a child process (Spawn re-executes this
+// test binary, which RunIfChild turns into the engine).
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		os.Exit(runChild())
-	}
+	RunIfChild()
 	os.Exit(m.Run())
-}
-
-func runChild() int {
-	port, err := strconv.Atoi(os.Getenv(envChildPort))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: bad port:", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := Run(ctx, Config{DataDir: os.Getenv(envChildDir), TCPPort: port}); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	return 0
 }
 
 // testLib finds the library. Outside CI a missing library skips the test;
@@ -235,66 +211,42 @@ func recoversNilDeref() (ok bool) {
 }
 
 func restartInChild(ctx context.Context, t *testing.T, lib, dir string) {
-	port, err := freePort()
+	var logs bytes.Buffer
+	t0 := time.Now()
+	p, err := Spawn(ctx, ProcessConfig{Config: Config{DataDir: dir, LibPath: lib}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, os.Args[0])
-	cmd.Env = append(os.Environ(), envChild+"=1", envChildDir+"="+dir, envChildPort+"="+strconv.Itoa(port), EnvLib+"="+lib)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	pid := p.Pid()
+	stopped := false
 	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
+		if !stopped {
+			_ = p.Stop(context.Background())
 		}
 		if t.Failed() {
-			t.Logf("child output:\n%s", out.String())
+			t.Logf("supervisor log:\n%s", logs.String())
 		}
 	}()
-
-	opts := &ch.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", port)}, DialTimeout: time.Second, ReadTimeout: 30 * time.Second}
-	var conn ch.Conn
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		select {
-		case err := <-exited:
-			t.Fatalf("child exited before serving: %v", err)
-		default:
-		}
-		if conn, err = ch.Open(opts); err == nil {
-			var one uint8
-			if err = conn.QueryRow(ctx, "SELECT 1").Scan(&one); err == nil {
-				break
-			}
-			conn.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child never answered SELECT 1: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	t.Logf("child process start to first SELECT 1: %v", time.Since(t0).Round(time.Millisecond))
+	conn, err := ch.Open(&ch.Options{Addr: []string{p.Addr()}, DialTimeout: time.Second, ReadTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkDecimals(ctx, t, conn)
 	defer conn.Close() // left open across the child's SIGTERM on purpose
 
-	// Start's pre-checks see the live engine's lock and port.
+	// Start's and Spawn's pre-checks see the live engine's lock and port.
 	if err := checkDataDirFree(dir); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("checkDataDirFree on a live engine's dir: %v", err)
 	} else {
 		t.Log(err)
 	}
-	if err := checkPortFree(port); err == nil {
+	if err := checkPortFree(portOf(t, p.Addr())); err == nil {
 		t.Error("checkPortFree on a live engine's port: no error")
 	}
 
 	time.Sleep(2 * time.Second) // let it settle, then report idle RSS
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, l := range strings.Split(string(st), "\n") {
 			if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "RssAnon") || strings.HasPrefix(l, "RssFile") || strings.HasPrefix(l, "Threads") {
 				t.Logf("child idle %s", strings.Join(strings.Fields(l), " "))
@@ -303,16 +255,27 @@ func restartInChild(ctx context.Context, t *testing.T, lib, dir string) {
 	}
 
 	t1 := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	stopped = true
+	if err := p.Stop(stopCtx); err != nil {
+		t.Fatalf("stopping the child: %v", err)
+	}
+	t.Logf("child stopped on SIGTERM in %v", time.Since(t1).Round(time.Millisecond))
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a clean stop logged warnings or errors:\n%s", logs.String())
+	}
+}
+
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("child exit after SIGTERM: %v", err)
-		}
-		t.Logf("child stopped on SIGTERM in %v", time.Since(t1).Round(time.Millisecond))
-	case <-time.After(time.Minute):
-		t.Fatal("child did not exit within 1 min of SIGTERM")
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return n
 }
