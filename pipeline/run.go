@@ -48,9 +48,23 @@ func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
 	return runPipeline(ctx, cfg, log, nil)
 }
 
-// runPipeline runs until ctx ends or a role fails. ready, if not nil, is
-// closed once every role has recovered its state and is processing.
+// runPipeline locks the state dir, then runs until ctx ends or a role
+// fails. ready, if not nil, is closed once every role has recovered its
+// state and is processing.
 func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
+	if _, err := cfg.resolve(); err != nil {
+		return err
+	}
+	dir, err := openStateDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return runInStateDir(ctx, cfg, log, ready)
+}
+
+// runInStateDir is runPipeline in a state dir this process has locked.
+func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
 	set, err := cfg.resolve()
 	if err != nil {
 		return err
