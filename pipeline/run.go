@@ -80,6 +80,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		}()
 	}
 
+	var embedded *kafka.Broker
 	if cfg.embedded {
 		b, err := startEmbeddedKafka(cfg, log)
 		if err != nil {
@@ -87,6 +88,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		}
 		defer b.Close()
 		cfg.kafka.brokers = b.Addr()
+		embedded = b
 	}
 	brokers := cfg.kafka.list()
 	if set.roles["sinks"] && cfg.ch.addr == "" && cfg.embedded {
@@ -118,6 +120,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		Hasher:      topics.NewSymbolHash,
 		Logger:      log,
 		Tuning:      set.tuning,
+		Retry:       diskFullRetry(cfg, embedded),
 	}
 	var procs []*runner.Processor
 	add := func(p *runner.Processor, err error) error {
