@@ -28,6 +28,10 @@ func (h Holder) String() string {
 	return fmt.Sprintf("pid %d (%s, since %s)", h.PID, h.Command, h.Since.Format(time.RFC3339))
 }
 
+func (h Holder) describe(lockFile string) string {
+	return fmt.Sprintf("pid %d (%s, since %s; lock file %s)", h.PID, h.Command, h.Since.Format(time.RFC3339), lockFile)
+}
+
 // LockedError is returned when another open file (another process, or the
 // same process twice) holds the lock.
 type LockedError struct {
@@ -39,7 +43,7 @@ func (e *LockedError) Error() string {
 	if e.Holder == nil {
 		return fmt.Sprintf("in use by another process (%s is locked)", e.Path)
 	}
-	return fmt.Sprintf("in use by %s (lock file %s)", e.Holder, e.Path)
+	return "in use by " + e.Holder.describe(e.Path)
 }
 
 // Lock is a held lock; Unlock releases it.

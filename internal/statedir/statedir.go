@@ -47,7 +47,7 @@ func Open(path string) (*Dir, error) {
 	}
 	l, err := dirlock.Acquire(filepath.Join(path, LockFile))
 	if err != nil {
-		return nil, fmt.Errorf("state dir %s: %w (one hedgeline process per state dir: stop it or give this one another --state-dir)", path, err)
+		return nil, fmt.Errorf("state dir %s: %w; one hedgeline process per state dir: stop that one or give this one another --state-dir", path, err)
 	}
 	d := &Dir{path: path, lock: l}
 	names, err := d.entries()
