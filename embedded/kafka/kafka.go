@@ -15,7 +15,13 @@
 //   - no automatic topic creation: topics are created by the admin code
 //     (package topics) with explicit partition counts and configs;
 //   - an exclusive lock on the data directory, so two brokers never write
-//     the same files (kfake itself does not lock);
+//     the same files (kfake itself does not lock; package dirlock);
+//   - a full disk reported as such: kfake fails the produce it could not
+//     store with a bare server error and logs a warning per write; the
+//     broker logs one error (path, free space) per 10 s instead and keeps
+//     the last failure for LastWriteFailure, so the pipeline can tell its
+//     stages' failures apart and wait for space (kfake writes again by
+//     itself once there is space);
 //   - a reaper that removes consumer-group members whose session kfake
 //     forgot to time out (reaper.go), so a group never waits for a dead
 //     member forever;
