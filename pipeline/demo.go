@@ -29,21 +29,31 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cfg.embedded, cfg.fastGroups = true, true
 	if cfg.stateDir == ".state" {
-		cfg.stateDir = filepath.Join(".state", "demo")
+		cfg.stateDir = demoStateDir
 	}
 	log, err := newLogger(cfg.logLevel)
 	if err != nil {
 		return err
 	}
-	// The demo starts from a clean slate so its numbers are the sample's.
-	if err := os.RemoveAll(cfg.stateDir); err != nil {
-		return fmt.Errorf("reset demo state: %w", err)
+	if _, err := cfg.resolve(); err != nil {
+		return err
+	}
+	// The demo starts from a clean slate so its numbers are the sample's:
+	// it deletes what hedgeline keeps in the state dir, never anything
+	// else, and only while it holds the directory's lock.
+	dir, err := openStateDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := dir.Reset(stateEntries, filepath.Clean(cfg.stateDir) == demoStateDir); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- runPipeline(ctx, cfg, log, ready) }()
+	go func() { done <- runInStateDir(ctx, cfg, log, ready) }()
 	select {
 	case <-ready:
 	case err := <-done:

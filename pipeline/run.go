@@ -48,9 +48,23 @@ func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
 	return runPipeline(ctx, cfg, log, nil)
 }
 
-// runPipeline runs until ctx ends or a role fails. ready, if not nil, is
-// closed once every role has recovered its state and is processing.
+// runPipeline locks the state dir, then runs until ctx ends or a role
+// fails. ready, if not nil, is closed once every role has recovered its
+// state and is processing.
 func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
+	if _, err := cfg.resolve(); err != nil {
+		return err
+	}
+	dir, err := openStateDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return runInStateDir(ctx, cfg, log, ready)
+}
+
+// runInStateDir is runPipeline in a state dir this process has locked.
+func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
 	set, err := cfg.resolve()
 	if err != nil {
 		return err
@@ -66,6 +80,7 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		}()
 	}
 
+	var embedded *kafka.Broker
 	if cfg.embedded {
 		b, err := startEmbeddedKafka(cfg, log)
 		if err != nil {
@@ -73,6 +88,7 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		}
 		defer b.Close()
 		cfg.kafka.brokers = b.Addr()
+		embedded = b
 	}
 	brokers := cfg.kafka.list()
 	if set.roles["sinks"] && cfg.ch.addr == "" && cfg.embedded {
@@ -104,6 +120,7 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 		Hasher:      topics.NewSymbolHash,
 		Logger:      log,
 		Tuning:      set.tuning,
+		Retry:       diskFullRetry(cfg, embedded),
 	}
 	var procs []*runner.Processor
 	add := func(p *runner.Processor, err error) error {

@@ -15,7 +15,13 @@
 //   - no automatic topic creation: topics are created by the admin code
 //     (package topics) with explicit partition counts and configs;
 //   - an exclusive lock on the data directory, so two brokers never write
-//     the same files (kfake itself does not lock);
+//     the same files (kfake itself does not lock; package dirlock);
+//   - a full disk reported as such: kfake fails the produce it could not
+//     store with a bare server error and logs a warning per write; the
+//     broker logs one error (path, free space) per 10 s instead and keeps
+//     the last failure for LastWriteFailure, so the pipeline can tell its
+//     stages' failures apart and wait for space (kfake writes again by
+//     itself once there is space);
 //   - a reaper that removes consumer-group members whose session kfake
 //     forgot to time out (reaper.go), so a group never waits for a dead
 //     member forever;
@@ -53,6 +59,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/diskspace"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
@@ -327,6 +334,55 @@ type logAdapter struct {
 	mu        sync.Mutex
 	capturing bool
 	errs      []error
+
+	// A full disk fails every write of every partition: the first failure
+	// is logged, then one summary per noSpaceEvery.
+	lastNoSpace   WriteFailure
+	loggedNoSpace time.Time
+	quiet         int // failures not logged since loggedNoSpace
+}
+
+// noSpaceEvery is how often a disk that stays full is reported again.
+const noSpaceEvery = 10 * time.Second
+
+// WriteFailure is a write to the data dir that failed for lack of space.
+type WriteFailure struct {
+	Path string // the file, when kfake's message names one
+	Err  string // kfake's message
+	At   time.Time
+}
+
+// noSpace records and reports a write kfake could not make: the produce
+// or commit it belongs to fails, the broker stays up and writes again once
+// there is space.
+func (a *logAdapter) noSpace(level kfake.LogLevel, msg string) {
+	now := time.Now()
+	a.mu.Lock()
+	if level == kfake.LogLevelError && a.capturing {
+		a.errs = append(a.errs, errors.New(msg))
+	}
+	a.lastNoSpace = WriteFailure{Path: diskspace.FailedPath(errors.New(msg)), Err: msg, At: now}
+	if now.Sub(a.loggedNoSpace) < noSpaceEvery {
+		a.quiet++
+		a.mu.Unlock()
+		return
+	}
+	quiet := a.quiet
+	a.loggedNoSpace, a.quiet = now, 0
+	a.mu.Unlock()
+	attrs := []any{"path", a.lastNoSpace.Path, "failed_writes_not_logged", quiet, "err", msg}
+	if u, err := diskspace.Of(a.lastNoSpace.Path); err == nil && a.lastNoSpace.Path != "" {
+		attrs = append(attrs, "free", diskspace.Bytes(u.Free), "size", diskspace.Bytes(u.Total))
+	}
+	a.l.Error("disk full: the embedded broker cannot write its log; the produces and commits it could not store fail until there is space", attrs...)
+}
+
+// LastWriteFailure is the last write to the data dir that failed for lack
+// of space, if any.
+func (b *Broker) LastWriteFailure() (WriteFailure, bool) {
+	b.log.mu.Lock()
+	defer b.log.mu.Unlock()
+	return b.log.lastNoSpace, !b.log.lastNoSpace.At.IsZero()
 }
 
 var kfakeLevels = [...]slog.Level{
@@ -339,6 +395,12 @@ var kfakeLevels = [...]slog.Level{
 func (a *logAdapter) Logf(level kfake.LogLevel, format string, args ...any) {
 	if level <= kfake.LogLevelNone || int(level) >= len(kfakeLevels) {
 		return
+	}
+	if level <= kfake.LogLevelWarn {
+		if msg := fmt.Sprintf(format, args...); diskspace.NoSpace(errors.New(msg)) {
+			a.noSpace(level, msg)
+			return
+		}
 	}
 	msg := ""
 	if level == kfake.LogLevelError {

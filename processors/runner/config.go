@@ -31,6 +31,11 @@ type Config struct {
 	Partitions int32
 	Logger     *slog.Logger
 	Tuning     Tuning
+	// Retry, if set, decides whether a stage that failed with err starts
+	// again after a backoff (2 s doubling to 1 min) instead of stopping
+	// the process: for failures that go away by themselves, such as a full
+	// disk. why is logged with every restart.
+	Retry func(err error) (why string, ok bool)
 }
 
 // Tuning holds the client timeouts. Production keeps Kafka's defaults;

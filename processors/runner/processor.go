@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
@@ -29,12 +34,32 @@ type Stage[S any] struct {
 	OnAssign func(partitions []int32)
 }
 
-// Processor is a running stage.
+// Processor is a running stage. A failure Config.Retry accepts (a full
+// disk) stops only this stage, which starts again after a backoff.
 type Processor struct {
-	name string
-	proc *goka.Processor
-	dups *atomic.Int64
+	name  string
+	dups  *atomic.Int64
+	build func() (*goka.Processor, error)
+	retry func(error) (string, bool)
+	log   *slog.Logger
+
+	mu  sync.Mutex
+	cur *instance
 }
+
+// instance is one goka processor of the stage; done closes when its Run
+// returned.
+type instance struct {
+	proc *goka.Processor
+	done chan struct{}
+}
+
+// Restart backoff of a failed stage: 2 s, 4 s, ... 1 min, back to 2 s once
+// a run lasted longer than the cap.
+const (
+	retryMin = 2 * time.Second
+	retryMax = time.Minute
+)
 
 // Duplicates counts the inputs dropped as repeats of applied ones.
 func (p *Processor) Duplicates() int64 { return p.dups.Load() }
@@ -47,7 +72,6 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	if st.Input == "" || st.Reject == nil {
 		return nil, fmt.Errorf("stage %s: needs an input topic and a Reject func", st.Group)
 	}
-	marks := newMarks()
 	dups := new(atomic.Int64)
 	log := cfg.logger().With("group", st.Group)
 	hasher := cfg.Hasher
@@ -66,6 +90,22 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		}
 		return nil
 	}
+	// Every goka processor of the stage (one per start) gets its own marks:
+	// they track the inputs of that processor's partitions.
+	build := func() (*goka.Processor, error) {
+		marks := newMarks()
+		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, hasher, log, dropped), processorOptions(st, cfg, marks, hasher, log)...)
+	}
+	proc, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
+	}
+	return &Processor{name: st.Group, dups: dups, build: build, retry: cfg.Retry, log: log,
+		cur: &instance{proc: proc, done: make(chan struct{})}}, nil
+}
+
+// defineGroup is the stage's goka group graph, its callback using marks.
+func defineGroup[S any](st Stage[S], cfg Config, marks *marks, hasher func() hash.Hash32, log *slog.Logger, dropped func(error) error) *goka.GroupGraph {
 	cb := func(ctx goka.Context, msg any) {
 		in := Input{
 			Topic: string(ctx.Topic()), Key: ctx.Key(), Partition: ctx.Partition(),
@@ -119,8 +159,10 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 		edges = append(edges, goka.Output(goka.Stream(o), new(codec.Bytes)))
 	}
 	edges = append(edges, goka.Persist(new(codec.Bytes)))
-	graph := goka.DefineGroup(goka.Group(st.Group), edges...)
+	return goka.DefineGroup(goka.Group(st.Group), edges...)
+}
 
+func processorOptions[S any](st Stage[S], cfg Config, marks *marks, hasher func() hash.Hash32, log *slog.Logger) []goka.ProcessorOption {
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
 		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
@@ -144,11 +186,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 			st.OnAssign(parts)
 		}))
 	}
-	proc, err := goka.NewProcessor(cfg.Brokers, graph, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: new processor: %w", st.Group, err)
-	}
-	return &Processor{name: st.Group, proc: proc, dups: dups}, nil
+	return opts
 }
 
 func emit(ctx goka.Context, out []Output) {
@@ -157,22 +195,121 @@ func emit(ctx goka.Context, out []Output) {
 	}
 }
 
-// Run processes until ctx ends or the processor fails.
+// Run processes until ctx ends or the stage fails for good. A failure
+// Config.Retry accepts is logged with its reason, and the stage starts
+// again (a new goka processor: its tables reopened and recovered, its
+// uncommitted inputs redelivered) after a backoff; the rest of the process
+// keeps running meanwhile.
 func (p *Processor) Run(ctx context.Context) error {
-	err := p.proc.Run(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("stage %s: %w", p.name, err)
+	delay, restarts := retryMin, 0
+	for {
+		in := p.current()
+		start := time.Now()
+		err := in.proc.Run(ctx)
+		close(in.done)
+		if ctx.Err() != nil || err == nil || errors.Is(err, context.Canceled) {
+			return nil
+		}
+		err = fmt.Errorf("stage %s: %w", p.name, err)
+		why, ok := "", false
+		if p.retry != nil {
+			why, ok = p.retry(err)
+		}
+		if !ok {
+			return err
+		}
+		if time.Since(start) > retryMax {
+			delay = retryMin
+		}
+		for {
+			restarts++
+			p.log.Error("stage stopped; restarting it after a backoff", "why", why, "restart", restarts, "retry_in", delay, "err", firstLines(err, 6))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, retryMax)
+			proc, berr := p.build()
+			if berr == nil {
+				in := &instance{proc: proc, done: make(chan struct{})}
+				p.set(in)
+				go p.logRecovered(ctx, in, restarts)
+				break
+			}
+			err = fmt.Errorf("stage %s: new processor: %w", p.name, berr)
+			if why, ok = p.retry(err); !ok {
+				return err
+			}
+		}
 	}
-	return nil
 }
 
-// WaitReady blocks until the processor has recovered its tables and runs.
+// logRecovered says when the restarted instance in is ready.
+func (p *Processor) logRecovered(ctx context.Context, in *instance, restarts int) {
+	if in.ready(ctx) {
+		p.log.Warn("stage running again", "restarts", restarts)
+	}
+}
+
+// ready waits until in is ready (true) or stopped or ctx ended (false).
+func (in *instance) ready(ctx context.Context) bool {
+	if in.proc.WaitForReadyContext(ctx) != nil {
+		return false
+	}
+	select {
+	case <-in.done: // goka reports ready once it stopped
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *Processor) current() *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+func (p *Processor) set(in *instance) {
+	p.mu.Lock()
+	p.cur = in
+	p.mu.Unlock()
+}
+
+// firstLines keeps an error's first n lines: goka joins the same failure
+// of every message in flight into one error of hundreds of lines.
+func firstLines(err error, n int) string {
+	lines := strings.SplitN(err.Error(), "\n", n+1)
+	if len(lines) > n {
+		lines[n] = "..."
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WaitReady blocks until the processor has recovered its tables and runs
+// (a stage restarting after a failure: until its next start is ready).
 func (p *Processor) WaitReady(ctx context.Context) error {
-	return p.proc.WaitForReadyContext(ctx)
+	for {
+		in := p.current()
+		if in.ready(ctx) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for p.current() == in { // stopped: wait for the next start
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // Name is the stage's group.
 func (p *Processor) Name() string { return p.name }
 
 // Goka exposes the underlying processor (for Get in tests and views).
-func (p *Processor) Goka() *goka.Processor { return p.proc }
+func (p *Processor) Goka() *goka.Processor { return p.current().proc }
