@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/clickhouse"
+	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
 )
 
@@ -49,6 +51,19 @@ func TestSampleHedgesOnItsOwnDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	kitWaitSettled(t, addr, fills, settleTimeout)
+	evs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.PositionEvents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantHedges uint64
+	for _, e := range evs {
+		if e.EventType == (position.OffChainOrderFilled{}).EventType() {
+			wantHedges++
+		}
+	}
+	if wantHedges == 0 {
+		t.Fatal("the sample filled no hedge: nothing to check")
+	}
 
 	db, err := sinks.Open(ctx, sinks.Config{Addr: chAddr})
 	if err != nil {
@@ -65,7 +80,7 @@ func TestSampleHedgesOnItsOwnDay(t *testing.T) {
 		if err := row.Scan(&hedges, &minFill, &maxFill, &maxBlockToFill, &minPlacedToFill); err != nil {
 			return false, err.Error()
 		}
-		return hedges > 0, fmt.Sprintf("%d filled hedges", hedges)
+		return hedges >= wantHedges, fmt.Sprintf("%d of %d filled hedges", hedges, wantHedges)
 	})
 	t.Logf("%d filled hedges: placed to filled %d..%d ms, trigger block to fill at most %d ms", hedges, minFill, maxFill, maxBlockToFill)
 	// The sample's hedges are triggered by on-chain fills; a hedge placed
