@@ -48,6 +48,10 @@ type Order struct {
 	Direction     market.Direction
 	// ReferencePrice is the last on-chain price of the symbol, if known.
 	ReferencePrice *decimal.Decimal
+	// PlacedAt is the time of the event that placed the order (zero if
+	// unknown). A real broker ignores it; a simulated one may run on it
+	// when history is replayed (dryrun.Clock).
+	PlacedAt time.Time
 }
 
 // Validate reports every problem with o, joined. Brokers reject an invalid

@@ -69,6 +69,7 @@ type runConfig struct {
 	dryRunPrice      string
 	dryRunFillDelay  time.Duration
 	dryRunFailRate   float64
+	dryRunClock      string
 	pollInterval     time.Duration
 	staleAfter       time.Duration
 	notPendingGrace  time.Duration
@@ -95,6 +96,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dryRunPrice, "dry-run-price", "last", "dry-run fill price: last (the on-chain reference price) or a fixed decimal")
 	fs.DurationVar(&c.dryRunFillDelay, "dry-run-fill-delay", 0, "dry-run: time from acceptance to fill")
 	fs.Float64Var(&c.dryRunFailRate, "dry-run-failure-rate", 0, "dry-run: fraction of orders rejected (deterministic per order)")
+	fs.StringVar(&c.dryRunClock, "dry-run-clock", "auto", "dry-run: time orders are accepted and filled at: event (the time of the event that placed the order), wall, or auto (event for events over a day old, i.e. replayed history)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often in-flight broker orders are polled")
 	fs.DurationVar(&c.staleAfter, "stale-after", 10*time.Minute, "fail an order with no broker update for this long")
 	fs.IntVar(&c.commandBacklog, "command-backlog", 1000, "fills a position.commands partition may hold unprocessed before the trade manager waits (order outcomes queue behind at most this many)")
@@ -113,6 +115,7 @@ type settings struct {
 	threshold market.Threshold
 	execution market.Execution
 	price     dryrun.Price
+	clock     dryrun.Clock
 	tuning    runner.Tuning
 }
 
@@ -169,6 +172,11 @@ func (c runConfig) resolve() (settings, error) {
 		errs = append(errs, fmt.Errorf("--dry-run-price: want last or a positive decimal, got %q", c.dryRunPrice))
 	} else {
 		s.price = dryrun.FixedPrice(p)
+	}
+	if clk, err := dryrun.ParseClock(c.dryRunClock); err != nil {
+		errs = append(errs, fmt.Errorf("--dry-run-clock: %w", err))
+	} else {
+		s.clock = clk
 	}
 	if c.dryRunFailRate < 0 || c.dryRunFailRate > 1 {
 		errs = append(errs, fmt.Errorf("--dry-run-failure-rate: want 0..1, got %v", c.dryRunFailRate))

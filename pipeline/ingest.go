@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hedgeline/hedgeline/sources/feed"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -21,12 +22,15 @@ func init() {
 
 func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "file" {
-		return errors.New("usage: hedgeline ingest file [--brokers ADDR] [--strict] PATH")
+		return errors.New("usage: hedgeline ingest file [--brokers ADDR] [--strict] [--seen-at auto|block|now] [--wait D] [--json] PATH")
 	}
 	fs := newFlagSet("ingest file", os.Stderr)
 	var k kafkaFlags
 	k.register(fs)
 	strict := fs.Bool("strict", false, "stop before producing anything if any line is bad")
+	seenAt := fs.String("seen-at", "auto", "when the pipeline records each fill as seen: block (its block time: history replayed as if live), now, or auto (block for fills over a day old)")
+	var out outcomeFlags
+	out.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -41,25 +45,61 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, bad, err := ingestFile(ctx, k, fs.Arg(0), *strict, log)
+	seen, err := file.ParseSeenAt(*seenAt)
+	if err != nil {
+		return fmt.Errorf("--seen-at: %w", err)
+	}
+	mark, err := feed.Snapshot(ctx, k.list())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", n, fs.Arg(0), bad)
-	return nil
+	produced, bad, err := ingest(ctx, k, fs.Arg(0), ingestOptions{strict: *strict, seenAt: seen}, log)
+	if err != nil {
+		return err
+	}
+	rep, err := followFills(ctx, out, k.list(), mark, produced)
+	if err != nil {
+		return err
+	}
+	if out.asJSON {
+		if err := writeJSON(stdout, struct {
+			File     string       `json:"file"`
+			BadLines int          `json:"bad_lines"`
+			Produced int          `json:"produced"`
+			Outcome  *feed.Report `json:"outcome,omitempty"`
+		}{fs.Arg(0), bad, len(produced), rep}); err != nil {
+			return err
+		}
+		return outcomeErr(rep)
+	}
+	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", len(produced), fs.Arg(0), bad)
+	return printOutcome(stdout, rep)
 }
 
-// ingestFile produces one Witness command per fill, in chain order, and
-// returns once every record is acknowledged by the brokers.
+type ingestOptions struct {
+	strict bool
+	seenAt file.SeenAt
+}
+
+// ingestFile produces one Witness command per fill, in chain order, seen
+// at file.SeenAuto, and returns once every record is acknowledged by the
+// brokers.
 func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log *slog.Logger) (produced, bad int, err error) {
+	recs, bad, err := ingest(ctx, k, path, ingestOptions{strict: strict, seenAt: file.SeenAuto}, log)
+	return len(recs), bad, err
+}
+
+// ingest is ingestFile returning where each fill's command landed.
+func ingest(ctx context.Context, k kafkaFlags, path string, opt ingestOptions, log *slog.Logger) (produced []feed.Produced, bad int, err error) {
+	strict := opt.strict
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("open fills: %w", err)
+		return nil, 0, fmt.Errorf("open fills: %w", err)
 	}
 	defer f.Close()
 	fills, badLines, err := file.Read(f, strict)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, b := range badLines {
 		log.Warn("skipping bad line", "file", path, "line", b.Line, "err", b.Err)
@@ -68,23 +108,31 @@ func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log
 
 	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
-		return 0, 0, fmt.Errorf("kafka client: %w", err)
+		return nil, 0, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	if err := ensureTopics(ctx, kadm.NewClient(cl), k, log); err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	now := time.Now()
 	recs := make([]*kgo.Record, 0, len(fills))
 	for _, fl := range fills {
-		key, value, err := file.WitnessRecord(fl, now)
+		key, value, err := file.WitnessRecord(fl, opt.seenAt.At(fl, now))
 		if err != nil {
-			return 0, len(badLines), err
+			return nil, len(badLines), err
 		}
 		recs = append(recs, &kgo.Record{Topic: topics.OnChainTradeCommands, Key: []byte(key), Value: value})
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return 0, len(badLines), fmt.Errorf("produce witness commands: %w", err)
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		return nil, len(badLines), fmt.Errorf("produce witness commands: %w", err)
 	}
-	return len(recs), len(badLines), nil
+	ids := make(map[*kgo.Record]string, len(recs)) // results need not come in record order
+	for i, r := range recs {
+		ids[r] = fills[i].TradeID.String()
+	}
+	for _, r := range res {
+		produced = append(produced, feed.Produced{TradeID: ids[r.Record], Partition: r.Record.Partition, Offset: r.Record.Offset})
+	}
+	return produced, len(badLines), nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/sources/feed"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/sources/loadgen"
 	"github.com/hedgeline/hedgeline/topics"
@@ -26,66 +29,114 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 	symbols := fs.Int("symbols", 10, "number of distinct base symbols")
 	rate := fs.Int("rate", 0, "fills per second (0: as fast as possible)")
 	seed := fs.Uint64("seed", 1, "random seed (the same seed gives the same fills)")
+	resume := fs.Bool("resume", true, "continue after the highest chain position already on onchain-trade.commands (false: start at the generator's first block, which a stack holding fills refuses)")
+	var out outcomeFlags
+	out.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *fills < 1 || *symbols < 1 || *rate < 0 {
-		return fmt.Errorf("loadgen: --fills and --symbols must be positive, --rate non-negative")
+		return fmt.Errorf("--fills and --symbols must be positive, --rate non-negative")
+	}
+	if errs := k.validate(); len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
-		return err
+		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	log, _ := newLogger("info")
 	if err := ensureTopics(ctx, kadm.NewClient(cl), k, log); err != nil {
 		return err
 	}
+	g := loadgen.New(*symbols, *seed)
+	var after *feed.ChainPos
+	if *resume {
+		pos, ok, err := feed.LastChainPos(ctx, k.list(), feed.DefaultTail)
+		if err != nil {
+			return fmt.Errorf("chain position already recorded: %w", err)
+		}
+		if ok {
+			g.ResumeAfter(pos.Block, pos.LogIndex, pos.Timestamp)
+			after = &pos
+			if !out.asJSON {
+				fmt.Fprintf(stdout, "continuing after block %d log %d (already on %s)\n", pos.Block, pos.LogIndex, topics.OnChainTradeCommands)
+			}
+		}
+	}
+	mark, err := feed.Snapshot(ctx, k.list())
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	n, err := produceSynthetic(ctx, cl, loadgen.New(*symbols, *seed), *fills, *rate)
+	produced, err := produceSynthetic(ctx, cl, g, *fills, *rate)
 	if err != nil {
 		return err
 	}
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "produced %d fills over %d symbols in %s (%.0f fills/s)\n", n, *symbols, el.Round(time.Millisecond), float64(n)/el.Seconds())
-	return nil
+	rep, err := followFills(ctx, out, k.list(), mark, produced)
+	if err != nil {
+		return err
+	}
+	if out.asJSON {
+		if err := writeJSON(stdout, struct {
+			Produced     int            `json:"produced"`
+			Symbols      int            `json:"symbols"`
+			ResumedAfter *feed.ChainPos `json:"resumed_after,omitempty"`
+			Seconds      float64        `json:"seconds"`
+			FillsPerSec  float64        `json:"fills_per_second"`
+			Outcome      *feed.Report   `json:"outcome,omitempty"`
+		}{len(produced), *symbols, after, el.Seconds(), float64(len(produced)) / el.Seconds(), rep}); err != nil {
+			return err
+		}
+		return outcomeErr(rep)
+	}
+	fmt.Fprintf(stdout, "produced %d fills over %d symbols in %s (%.0f fills/s)\n", len(produced), *symbols, el.Round(time.Millisecond), float64(len(produced))/el.Seconds())
+	return printOutcome(stdout, rep)
 }
 
 // produceSynthetic produces n fills, paced to rate per second when rate > 0,
-// and returns once all are acknowledged.
-func produceSynthetic(ctx context.Context, cl *kgo.Client, g *loadgen.Generator, n, rate int) (int, error) {
-	var firstErr error
-	errc := make(chan error, 1)
+// and returns once all are acknowledged, with where each landed.
+func produceSynthetic(ctx context.Context, cl *kgo.Client, g *loadgen.Generator, n, rate int) ([]feed.Produced, error) {
+	var (
+		mu       sync.Mutex
+		produced = make([]feed.Produced, 0, n)
+		firstErr error
+	)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if rate > 0 {
 			if due := start.Add(time.Duration(i) * time.Second / time.Duration(rate)); time.Until(due) > 0 {
 				select {
 				case <-ctx.Done():
-					return i, ctx.Err()
+					return nil, ctx.Err()
 				case <-time.After(time.Until(due)):
 				}
 			}
 		}
-		key, value, err := file.WitnessRecord(g.Next(), time.Now())
+		f := g.Next()
+		id := f.TradeID.String()
+		key, value, err := file.WitnessRecord(f, time.Now())
 		if err != nil {
-			return i, err
+			return nil, err
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: topics.OnChainTradeCommands, Key: []byte(key), Value: value}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Topic: topics.OnChainTradeCommands, Key: []byte(key), Value: value}, func(r *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				select {
-				case errc <- err:
-				default:
+				if firstErr == nil {
+					firstErr = fmt.Errorf("produce fill %s: %w", id, err)
 				}
+				return
 			}
+			produced = append(produced, feed.Produced{TradeID: id, Partition: r.Partition, Offset: r.Offset})
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return n, err
+		return nil, fmt.Errorf("flush: %w", err)
 	}
-	select {
-	case firstErr = <-errc:
-	default:
-	}
-	return n, firstErr
+	mu.Lock()
+	defer mu.Unlock()
+	return produced, firstErr
 }

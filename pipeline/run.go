@@ -257,7 +257,7 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		return nil, fmt.Errorf("dry-run ledger dir: %w", err)
 	}
 	broker, err := dryrun.Open(dryrun.Config{
-		Ledger: ledger, Price: set.price, FillDelay: cfg.dryRunFillDelay,
+		Ledger: ledger, Price: set.price, FillDelay: cfg.dryRunFillDelay, Clock: set.clock,
 		FailureRate: cfg.dryRunFailRate, Fractional: set.execution.Fractional, Logger: log,
 	})
 	if err != nil {

@@ -15,6 +15,12 @@
 // mid-append) is cut off under the exclusive lock; any other unreadable line
 // is an error naming its line number.
 //
+// Time: an order is stamped with the wall clock in a live run, and with the
+// time of the event that placed it when history is replayed (Clock), so a
+// backtest's hedges fill at their event time plus the fill delay, never
+// before they were placed, and replaying the same fills gives the same
+// fill times.
+//
 // Compared with upstream's MockBroker (DOMAIN.md s.8.4), which filled every
 // order at $100 with ids TEST_1, TEST_2, ...: the price comes from the
 // order's reference price or a fixed price (FixedPrice(100) reproduces
@@ -72,6 +78,53 @@ func (p Price) String() string {
 	return p.fixed.String()
 }
 
+// Clock says which time an accepted order is stamped with, and so when it
+// fills (that time plus the fill delay).
+type Clock string
+
+const (
+	// ClockAuto runs on the event clock for an order placed by a
+	// historical event (market.Historical: over a day old, i.e. history
+	// being replayed) and on the wall clock otherwise. It is the default.
+	ClockAuto Clock = "auto"
+	// ClockEvent stamps an order with the time of the event that placed it
+	// (brokers.Order.PlacedAt), so replaying the same fills gives the same
+	// fill times as running them live; an order without that time falls
+	// back to the wall clock.
+	ClockEvent Clock = "event"
+	// ClockWall stamps an order with the time it reached the broker.
+	ClockWall Clock = "wall"
+)
+
+// ParseClock reads auto, event or wall ("" is auto).
+func ParseClock(s string) (Clock, error) {
+	switch c := Clock(s); c {
+	case "":
+		return ClockAuto, nil
+	case ClockAuto, ClockEvent, ClockWall:
+		return c, nil
+	}
+	return "", fmt.Errorf("clock %q: want auto, event or wall", s)
+}
+
+// acceptedAt is the time an order reaching the broker at now is stamped
+// with under clock c.
+func (c Clock) acceptedAt(o brokers.Order, now time.Time) (time.Time, Clock) {
+	if o.PlacedAt.IsZero() {
+		return now, ClockWall
+	}
+	switch c {
+	case ClockEvent:
+		return o.PlacedAt.UTC(), ClockEvent
+	case ClockWall:
+		return now, ClockWall
+	}
+	if market.Historical(o.PlacedAt, now) {
+		return o.PlacedAt.UTC(), ClockEvent
+	}
+	return now, ClockWall
+}
+
 // Config describes a dry-run broker.
 type Config struct {
 	// Ledger is the JSONL file of accepted orders (created if missing).
@@ -87,6 +140,11 @@ type Config struct {
 	// fate of an order is a hash of its client order id, so it is the same
 	// on every attempt, restart and instance.
 	FailureRate float64
+	// Clock picks the time orders are stamped with (default ClockAuto).
+	// An order's status follows the wall clock either way: it is filled
+	// once the wall clock is past its stamped time plus FillDelay, which a
+	// replayed order's is already.
+	Clock Clock
 	// Fractional accepts non-whole share quantities. Default false: whole
 	// shares only, like upstream's dry-run.
 	Fractional bool
@@ -105,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if c.FillDelay < 0 {
 		errs = append(errs, fmt.Errorf("fill delay must be >= 0, got %s", c.FillDelay))
+	}
+	if _, err := ParseClock(string(c.Clock)); err != nil {
+		errs = append(errs, err)
 	}
 	if p, ok := c.Price.Fixed(); ok {
 		if err := market.PositiveAmount("fixed price", p); err != nil {
@@ -141,6 +202,9 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Clock == "" {
+		cfg.Clock = ClockAuto
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -348,6 +412,7 @@ func (b *Broker) place(o brokers.Order) (brokers.Placement, error) {
 			brokers.ErrRejected, id, o.ClientOrderID, b.entries[i].ClientOrderID)
 	}
 
+	at, clock := b.cfg.Clock.acceptedAt(o, b.cfg.Now().UTC())
 	e := LedgerEntry{
 		ClientOrderID: o.ClientOrderID,
 		BrokerOrderID: id,
@@ -355,7 +420,7 @@ func (b *Broker) place(o brokers.Order) (brokers.Placement, error) {
 		Side:          o.Direction,
 		Quantity:      o.Shares,
 		Price:         price,
-		AcceptedAt:    b.cfg.Now().UTC(),
+		AcceptedAt:    at,
 	}
 	if err := b.append(e); err != nil {
 		return brokers.Placement{}, err
@@ -365,7 +430,7 @@ func (b *Broker) place(o brokers.Order) (brokers.Placement, error) {
 	}
 	b.log.Info("dry-run order accepted (would execute)", "client_order_id", e.ClientOrderID,
 		"broker_order_id", e.BrokerOrderID, "symbol", e.Symbol, "side", e.Side,
-		"quantity", e.Quantity.String(), "price", e.Price.String())
+		"quantity", e.Quantity.String(), "price", e.Price.String(), "accepted_at", e.AcceptedAt, "clock", clock)
 	return brokers.Placement{BrokerOrderID: id, AcceptedAt: e.AcceptedAt}, nil
 }
 
@@ -421,9 +486,11 @@ func (b *Broker) lookup(ctx context.Context, index map[string]int, id string) (L
 	return e, err
 }
 
-// Status reports an order placed earlier: submitted until its fill delay
-// elapsed, then filled in full at the ledger price. An unknown id is
-// brokers.ErrNotFound.
+// Status reports an order placed earlier: submitted until the wall clock is
+// past its stamped time plus the fill delay, then filled in full at the
+// ledger price, at that time. An order stamped with a historical event's
+// time is thus filled when first asked, at its event time plus the delay.
+// An unknown id is brokers.ErrNotFound.
 func (b *Broker) Status(ctx context.Context, brokerOrderID string) (brokers.OrderStatus, error) {
 	e, err := b.lookup(ctx, b.byBroker, brokerOrderID)
 	if err != nil {

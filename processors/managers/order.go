@@ -119,6 +119,11 @@ type TrackedOrder struct {
 	ReferencePrice *decimal.Decimal `json:"reference_price,omitempty"`
 	Status         OrderStatus      `json:"status"`
 	BrokerOrderID  string           `json:"broker_order_id,omitempty"`
+	// PlacedAt is the time of the event that placed the order (the hedge's
+	// position event, via Place), passed to the broker: a simulated broker
+	// replaying history stamps its fills from it. Zero in records written
+	// before it was kept.
+	PlacedAt time.Time `json:"placed_at,omitzero"`
 	// LastUpdate is the time of the order's last event; the poller fails an
 	// order that has not moved for the stale timeout.
 	LastUpdate   time.Time `json:"last_update"`
@@ -175,7 +180,7 @@ func trackEvent(o TrackedOrder, in runner.Input, env topics.EventEnvelope) (Trac
 		o = TrackedOrder{
 			ExecutionID: env.AggregateID, Symbol: e.Symbol, Shares: e.Shares, Direction: e.Direction,
 			Broker: e.Broker, ReferencePrice: e.ReferencePrice, Status: OrderPending,
-			LastUpdate: e.PlacedAt, LastSequence: env.Sequence,
+			PlacedAt: e.PlacedAt, LastUpdate: e.PlacedAt, LastSequence: env.Sequence,
 		}
 	case offchainorder.Migrated:
 		// Legacy orders: the position was migrated with its own net, so a

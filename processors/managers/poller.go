@@ -99,6 +99,16 @@ type Poller struct {
 	// does not have pending: the grace runs from there, not from the
 	// order's event time, which is old when a backlog is worked off.
 	notPending map[string]time.Time
+	// sighted is when this poller first saw an order in its current
+	// status. The stale timer runs from the later of that and the order's
+	// last event: replayed history has event times days old, and an order
+	// must not be failed as stale before anyone asked the broker.
+	sighted map[string]sighting
+}
+
+type sighting struct {
+	status OrderStatus
+	at     time.Time
 }
 
 type backoff struct {
@@ -120,7 +130,7 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 		return nil, err
 	}
 	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), retry: map[string]backoff{}, unsure: map[string]bool{},
-		notPending: map[string]time.Time{}}, nil
+		notPending: map[string]time.Time{}, sighted: map[string]sighting{}}, nil
 }
 
 // Assign records the tracker partitions this instance owns (pass it as the
@@ -220,6 +230,7 @@ func (p *Poller) Tick(ctx context.Context) error {
 	maps.DeleteFunc(p.retry, func(id string, _ backoff) bool { return !inWork[id] })
 	maps.DeleteFunc(p.unsure, func(id string, _ bool) bool { return !inWork[id] })
 	maps.DeleteFunc(p.notPending, func(id string, _ time.Time) bool { return !inWork[id] })
+	maps.DeleteFunc(p.sighted, func(id string, _ sighting) bool { return !inWork[id] })
 
 	var cmds []*kgo.Record
 	p.settling = p.settling[:0]
@@ -272,7 +283,7 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 			switch {
 			case err == nil:
 				p.settled(o)
-				return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: k.BrokerOrderID}, now)
+				return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: k.BrokerOrderID}, brokerTime(o, k.AcceptedAt, now))
 			case !errors.Is(err, brokers.ErrNotFound):
 				p.backOff(o, err, now)
 				return nil
@@ -297,7 +308,16 @@ func orNone(id string) string {
 }
 
 func (p *Poller) failIfStale(o TrackedOrder, now time.Time) *kgo.Record {
-	idle := now.Sub(o.LastUpdate)
+	s, ok := p.sighted[o.ExecutionID]
+	if !ok || s.status != o.Status {
+		s = sighting{status: o.Status, at: now}
+		p.sighted[o.ExecutionID] = s
+	}
+	since := o.LastUpdate
+	if s.at.After(since) {
+		since = s.at
+	}
+	idle := now.Sub(since)
 	if idle <= p.cfg.StaleAfter {
 		return nil
 	}
@@ -331,7 +351,7 @@ func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.
 	}
 	pl, err := p.cfg.Broker.Place(ctx, brokers.Order{
 		ClientOrderID: o.ExecutionID, Symbol: o.Symbol, Shares: o.Shares,
-		Direction: o.Direction, ReferencePrice: o.ReferencePrice,
+		Direction: o.Direction, ReferencePrice: o.ReferencePrice, PlacedAt: o.PlacedAt,
 	})
 	switch {
 	case errors.Is(err, brokers.ErrRejected):
@@ -342,7 +362,23 @@ func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.
 		return nil
 	}
 	p.settled(o)
-	return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: pl.BrokerOrderID}, now)
+	return p.command(o, "submit:", offchainorder.ConfirmSubmission{BrokerOrderID: pl.BrokerOrderID}, brokerTime(o, pl.AcceptedAt, now))
+}
+
+// brokerTime is when the broker says a step of o happened (its acceptance,
+// its fill), for the command recording it: the order's events then carry
+// the broker's times, which a simulated broker replaying history takes from
+// the order's event time. Never before the order's last event (a broker
+// clock behind ours must not fill a hedge before it was placed); now when
+// the broker gave no time.
+func brokerTime(o TrackedOrder, at, now time.Time) time.Time {
+	if at.IsZero() {
+		return now
+	}
+	if at.Before(o.LastUpdate) {
+		return o.LastUpdate
+	}
+	return at
 }
 
 func (p *Poller) poll(ctx context.Context, o TrackedOrder, now time.Time) *kgo.Record {
@@ -373,7 +409,7 @@ func (p *Poller) poll(ctx context.Context, o TrackedOrder, now time.Time) *kgo.R
 	switch st.State {
 	case brokers.StateFilled:
 		filled := st.FilledShares
-		return p.command(o, "fill:", offchainorder.CompleteFill{Price: st.AvgPrice, SharesFilled: &filled}, now)
+		return p.command(o, "fill:", offchainorder.CompleteFill{Price: st.AvgPrice, SharesFilled: &filled}, brokerTime(o, st.UpdatedAt, now))
 	case brokers.StateFailed:
 		return p.command(o, "fail:", offchainorder.MarkFailed{Error: "broker: " + st.Error}, now)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/topics"
 )
@@ -31,4 +32,46 @@ func WitnessRecord(f Fill, issuedAt time.Time) (key string, value []byte, err er
 		return "", nil, fmt.Errorf("encode witness envelope %s: %w", id, err)
 	}
 	return topics.SymbolKey(string(f.Symbol.Base), id), value, nil
+}
+
+// SeenAt says which time a source records as when the pipeline saw a fill
+// (the Witness command's issue time, which every event it causes carries,
+// up to the hedge it triggers).
+type SeenAt string
+
+const (
+	// SeenAuto is SeenBlock for a fill over market.HistoricalAfter old
+	// (history being replayed) and SeenNow otherwise. The default.
+	SeenAuto SeenAt = "auto"
+	// SeenBlock records a fill as seen at its block time: history replayed
+	// as if seen live, so hedges, their fills (dry-run event clock) and
+	// the latency views fall on the history's own timeline.
+	SeenBlock SeenAt = "block"
+	// SeenNow records the time of ingestion.
+	SeenNow SeenAt = "now"
+)
+
+// ParseSeenAt reads auto, block or now ("" is auto).
+func ParseSeenAt(s string) (SeenAt, error) {
+	switch v := SeenAt(s); v {
+	case "":
+		return SeenAuto, nil
+	case SeenAuto, SeenBlock, SeenNow:
+		return v, nil
+	}
+	return "", fmt.Errorf("seen-at %q: want auto, block or now", s)
+}
+
+// At is the time fill f is recorded as seen, ingested at now.
+func (s SeenAt) At(f Fill, now time.Time) time.Time {
+	switch s {
+	case SeenBlock:
+		return f.BlockTimestamp
+	case SeenNow:
+		return now
+	}
+	if market.Historical(f.BlockTimestamp, now) {
+		return f.BlockTimestamp
+	}
+	return now
 }

@@ -25,6 +25,10 @@ type Generator struct {
 	at      time.Time
 	n       uint64
 	seed    uint64
+	// resumed is the block ResumeAfter continued after (0: from the
+	// start), mixed into transaction hashes so a resumed run's trade ids
+	// differ from those of the run before it.
+	resumed uint64
 }
 
 var markers = []market.Marker{market.MarkerT, market.MarkerZeroX, market.MarkerS1}
@@ -57,6 +61,17 @@ func ticker(i int) string {
 	return string(b)
 }
 
+// ResumeAfter makes the next fills come strictly after the chain position
+// (block, logIndex), timed from at: a second run against a stack that
+// already holds fills continues the chain instead of repeating it (the
+// positions refuse fills at or below their watermark). Call it before Next.
+func (g *Generator) ResumeAfter(block, logIndex uint64, at time.Time) {
+	g.block, g.log, g.resumed = block, logIndex, block
+	if !at.IsZero() {
+		g.at = at
+	}
+}
+
 // Next returns the next fill in chain order.
 func (g *Generator) Next() file.Fill {
 	g.n++
@@ -78,7 +93,11 @@ func (g *Generator) Next() file.Fill {
 	// Transaction hashes look like real ones (uniformly random hex, per seed
 	// and fill): zero-padded counters made every key share a 60-character
 	// prefix, which slowed the LevelDB key comparisons of the tables.
-	h := sha256.Sum256(binary.AppendUvarint(binary.AppendUvarint(nil, g.seed), g.n))
+	salt := binary.AppendUvarint(binary.AppendUvarint(nil, g.seed), g.n)
+	if g.resumed != 0 {
+		salt = binary.AppendUvarint(salt, g.resumed)
+	}
+	h := sha256.Sum256(salt)
 	id, err := market.NewTradeID("0x"+hex.EncodeToString(h[:]), g.log)
 	if err != nil {
 		panic(err) // the format always yields a valid hash
