@@ -16,24 +16,26 @@ import (
 )
 
 func init() {
-	register("ingest", "produce Witness commands from a source: ingest file [flags] PATH", runIngest)
+	register("ingest", "produce Witness commands from a source (file: a JSONL file of fills)", runIngest).withArgs("file PATH",
+		"e.g. hedgeline ingest file samples/fills.jsonl --brokers 127.0.0.1:9092")
 }
 
 func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "file" {
-		return errors.New("usage: hedgeline ingest file [--brokers ADDR] [--strict] PATH")
-	}
-	fs := newFlagSet("ingest file", os.Stderr)
+	fs := newFlagSet("ingest", os.Stderr)
 	var k kafkaFlags
 	k.register(fs)
 	strict := fs.Bool("strict", false, "stop before producing anything if any line is bad")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("ingest file: exactly one PATH expected")
+	if fs.NArg() == 0 || fs.Arg(0) != "file" {
+		return usageErrorf("want a source: ingest file PATH")
 	}
+	if fs.NArg() != 2 {
+		return usageErrorf("want exactly one PATH after file, got %d", fs.NArg()-1)
+	}
+	path := fs.Arg(1)
 	if errs := k.validate(); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -41,11 +43,11 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, bad, err := ingestFile(ctx, k, fs.Arg(0), *strict, log)
+	n, bad, err := ingestFile(ctx, k, path, *strict, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", n, fs.Arg(0), bad)
+	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", n, path, bad)
 	return nil
 }
 
@@ -57,12 +59,17 @@ func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log
 		return 0, 0, fmt.Errorf("open fills: %w", err)
 	}
 	defer f.Close()
-	fills, badLines, err := file.Read(f, strict)
+	return ingestFills(ctx, k, path, f, strict, log)
+}
+
+// ingestFills is ingestFile for any reader; name says where it came from.
+func ingestFills(ctx context.Context, k kafkaFlags, name string, r io.Reader, strict bool, log *slog.Logger) (produced, bad int, err error) {
+	fills, badLines, err := file.Read(r, strict)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, b := range badLines {
-		log.Warn("skipping bad line", "file", path, "line", b.Line, "err", b.Err)
+		log.Warn("skipping bad line", "file", name, "line", b.Line, "err", b.Err)
 	}
 	file.SortChainOrder(fills)
 

@@ -30,7 +30,7 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *fills < 1 || *symbols < 1 || *rate < 0 {
-		return fmt.Errorf("loadgen: --fills and --symbols must be positive, --rate non-negative")
+		return usageErrorf("--fills and --symbols must be positive, --rate non-negative")
 	}
 	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {

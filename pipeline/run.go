@@ -380,11 +380,7 @@ var stateGroups = []string{
 }
 
 func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {
-	specs := topics.Catalog(int32(k.partitions), int16(k.replication))
-	for _, g := range stateGroups {
-		specs = append(specs, topics.TableSpec(g, int32(k.partitions), int16(k.replication)))
-	}
-	rep, err := topics.Ensure(ctx, adm, specs)
+	rep, err := topics.Ensure(ctx, adm, catalogSpecs(k))
 	if err != nil {
 		return fmt.Errorf("topics: %w", err)
 	}
