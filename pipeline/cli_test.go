@@ -331,3 +331,24 @@ func TestDoubledPrefix(t *testing.T) {
 		}
 	}
 }
+
+// --log-format json makes every line a process writes to stderr a JSON
+// object: goka's, sarama's and the standard library's loggers go through
+// the command's slog logger.
+func TestLogFormatJSON(t *testing.T) {
+	addr := kitStartBroker(t)
+	dir := t.TempDir()
+	c := kitStartChild(t, "pipeline", "hedgeline ready", "run",
+		"--brokers", addr, "--partitions", "4", "--state-dir", filepath.Join(dir, "state"),
+		"--fast-groups", "--poll-interval", "100ms", "--log-level", "debug", "--log-format", "json")
+	c.interrupt(t)
+	lines := strings.Split(strings.TrimSpace(c.logs()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("only %d lines logged:\n%s", len(lines), c.logs())
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("not a JSON log line: %q", l)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.stateDir == ".state" {
 		cfg.stateDir = filepath.Join(".state", "demo")
 	}
-	log, err := newLogger(cfg.logLevel)
+	log, err := newLoggerFormat(cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
 	}

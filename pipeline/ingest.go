@@ -25,7 +25,8 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	var k kafkaFlags
 	k.register(fs)
 	strict := fs.Bool("strict", false, "stop before producing anything if any line is bad")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if errs := k.validate(); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	log, err := newLogger(*logLevel)
+	log, err := lf.logger()
 	if err != nil {
 		return err
 	}

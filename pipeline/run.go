@@ -41,7 +41,7 @@ func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.logLevel)
+	log, err := newLoggerFormat(cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
 	}
