@@ -7,7 +7,10 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build test run bench lint clean deps fuzz
 
+# The first build downloads the Go modules and compiles everything: say so,
+# a silent minute looks like a hang.
 build:
+	@echo "make build: compiling $(BIN) $(VERSION) (the first time also downloads Go modules: a minute or two)"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./pipeline
 
 # All tests, unit and integration (integration tests start their own kfake
@@ -16,6 +19,8 @@ test:
 	$(GO) test -count=1 -p 2 -timeout 15m ./...
 
 run: build
+	@echo "make run: starting the demo (embedded Kafka, embedded ClickHouse, pipeline; the first run downloads"
+	@echo "          the ClickHouse engine, 177 MB, into $${XDG_CACHE_HOME:-$$HOME/.cache}/hedgeline/chdb, with progress)"
 	./$(BIN) demo $(RUN_ARGS)
 
 # Benchmarks (BENCHMARKS.md): the micro benchmarks of the hot paths, then
@@ -42,6 +47,7 @@ fuzz:
 
 # Modules and the embedded ClickHouse library (into ~/.cache, sha256-checked).
 deps:
+	@echo "make deps: downloading Go modules, then the ClickHouse engine (177 MB, once)"
 	$(GO) mod download
 	scripts/fetch-chdb.sh
 

@@ -18,11 +18,12 @@ func runBroker(ctx context.Context, args []string, _ io.Writer) error {
 	dataDir := fs.String("data-dir", "", "directory that keeps topics, offsets and groups across restarts (empty: in memory)")
 	sync := fs.Bool("sync-writes", false, "fsync every append (survives power loss, not only process crashes)")
 	advertise := fs.String("advertise", "", "host:port announced to clients (default: the listen address)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel)
+	log, err := lf.logger()
 	if err != nil {
 		return err
 	}

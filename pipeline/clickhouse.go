@@ -19,12 +19,18 @@ func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
 	dataDir := fs.String("data-dir", "", "directory of the ClickHouse data (required)")
 	tcpPort := fs.Int("tcp-port", 9000, "native protocol port on 127.0.0.1")
 	httpPort := fs.Int("http-port", 0, "HTTP interface port on 127.0.0.1 (0: off)")
+	var lf logFlags
+	lf.register(fs)
 	lib := fs.String("clickhouse-lib", "", "path of libchdb.so (default: "+clickhouse.EnvLib+", then the cache, then a verified download)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *dataDir == "" {
 		return errRequired("--data-dir")
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
 	}
 	libPath := *lib
 	if libPath == "" {
@@ -33,10 +39,6 @@ func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
 			return err
 		}
 		libPath = p
-	}
-	log, err := newLogger("info")
-	if err != nil {
-		return err
 	}
 	srv, err := clickhouse.Start(ctx, clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: libPath})
 	if err != nil {

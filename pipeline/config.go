@@ -76,6 +76,7 @@ type runConfig struct {
 	commandBacklog   int
 	fastGroups       bool
 	logLevel         string
+	logFormat        string
 	pprof            string
 	ch               chFlags
 	embeddedCHPort   int
@@ -103,6 +104,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.notPendingGrace, "not-pending-grace", 30*time.Second, "fail (never place) an order its position has not had pending for this long")
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	c.ch.register(fs, "")
 	fs.IntVar(&c.embeddedCHPort, "embedded-clickhouse-port", 9000, "with --embedded and no --clickhouse: native port of the embedded ClickHouse")

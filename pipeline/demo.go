@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/processors/position"
+	"github.com/hedgeline/hedgeline/samples"
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -23,15 +26,20 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg runConfig
 	fs := newFlagSet("demo", os.Stderr)
 	cfg.register(fs)
-	fills := fs.String("fills", "samples/fills.jsonl", "JSONL file of fills to feed")
+	fills := fs.String("fills", "", "JSONL file of fills to feed (default: the sample built into the binary, samples/fills.jsonl)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// Read the fills before starting anything: a wrong path fails at once.
+	fillsName, fillsData, err := demoFills(*fills)
+	if err != nil {
 		return err
 	}
 	cfg.embedded, cfg.fastGroups = true, true
 	if cfg.stateDir == ".state" {
 		cfg.stateDir = demoStateDir
 	}
-	log, err := newLogger(cfg.logLevel)
+	log, err := newLoggerFormat(cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
 	}
@@ -60,11 +68,12 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.kafka.brokers = cfg.embeddedListen
-	n, _, err := ingestFile(ctx, cfg.kafka, *fills, false, log)
+	recs, _, err := ingestFills(ctx, cfg.kafka, fillsName, bytes.NewReader(fillsData), ingestOptions{seenAt: file.SeenAuto}, log)
+	n := len(recs)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fed %d fills from %s; waiting for hedges to settle...\n", n, *fills)
+	fmt.Fprintf(stdout, "fed %d fills from %s; waiting for hedges to settle...\n", n, fillsName)
 	if err := waitSettled(ctx, cfg.kafka.list(), n, 2*time.Minute, log); err != nil {
 		return err
 	}
@@ -84,6 +93,19 @@ The SQL behind these is in sinks/QUERIES.md.
 		return err
 	}
 	return nil
+}
+
+// demoFills is the demo's input: the file named by --fills, or the sample
+// embedded in the binary, so the demo runs from any directory.
+func demoFills(path string) (name string, data []byte, err error) {
+	if path == "" {
+		return samples.FillsName, samples.Fills, nil
+	}
+	data, err = os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("--fills: %w", err)
+	}
+	return path, data, nil
 }
 
 // waitSettled waits until every fill reached its position and no hedge is

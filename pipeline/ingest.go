@@ -17,31 +17,34 @@ import (
 )
 
 func init() {
-	register("ingest", "produce Witness commands from a source: ingest file [flags] PATH", runIngest)
+	register("ingest", "produce Witness commands from a source (file: a JSONL file of fills)", runIngest).withArgs("file PATH",
+		"e.g. hedgeline ingest file samples/fills.jsonl --brokers 127.0.0.1:9092")
 }
 
 func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "file" {
-		return errors.New("usage: hedgeline ingest file [--brokers ADDR] [--strict] [--seen-at auto|block|now] [--wait D] [--json] PATH")
-	}
-	fs := newFlagSet("ingest file", os.Stderr)
+	fs := newFlagSet("ingest", os.Stderr)
 	var k kafkaFlags
 	k.register(fs)
 	strict := fs.Bool("strict", false, "stop before producing anything if any line is bad")
 	seenAt := fs.String("seen-at", "auto", "when the pipeline records each fill as seen: block (its block time: history replayed as if live), now, or auto (block for fills over a day old)")
 	var out outcomeFlags
 	out.register(fs)
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args[1:]); err != nil {
+	var lf logFlags
+	lf.register(fs)
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("ingest file: exactly one PATH expected")
+	if fs.NArg() == 0 || fs.Arg(0) != "file" {
+		return usageErrorf("want a source: ingest file PATH")
 	}
+	if fs.NArg() != 2 {
+		return usageErrorf("want exactly one PATH after file, got %d", fs.NArg()-1)
+	}
+	path := fs.Arg(1)
 	if errs := k.validate(); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	log, err := newLogger(*logLevel)
+	log, err := lf.logger()
 	if err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	produced, bad, err := ingest(ctx, k, fs.Arg(0), ingestOptions{strict: *strict, seenAt: seen}, log)
+	produced, bad, err := ingest(ctx, k, path, ingestOptions{strict: *strict, seenAt: seen}, log)
 	if err != nil {
 		return err
 	}
@@ -67,12 +70,12 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 			BadLines int          `json:"bad_lines"`
 			Produced int          `json:"produced"`
 			Outcome  *feed.Report `json:"outcome,omitempty"`
-		}{fs.Arg(0), bad, len(produced), rep}); err != nil {
+		}{path, bad, len(produced), rep}); err != nil {
 			return err
 		}
 		return outcomeErr(rep)
 	}
-	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", len(produced), fs.Arg(0), bad)
+	fmt.Fprintf(stdout, "produced %d fills from %s (%d bad lines skipped)\n", len(produced), path, bad)
 	return printOutcome(stdout, rep)
 }
 
@@ -91,18 +94,22 @@ func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log
 
 // ingest is ingestFile returning where each fill's command landed.
 func ingest(ctx context.Context, k kafkaFlags, path string, opt ingestOptions, log *slog.Logger) (produced []feed.Produced, bad int, err error) {
-	strict := opt.strict
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open fills: %w", err)
 	}
 	defer f.Close()
-	fills, badLines, err := file.Read(f, strict)
+	return ingestFills(ctx, k, path, f, opt, log)
+}
+
+// ingestFills is ingest for any reader; name says where it came from.
+func ingestFills(ctx context.Context, k kafkaFlags, name string, r io.Reader, opt ingestOptions, log *slog.Logger) (produced []feed.Produced, bad int, err error) {
+	fills, badLines, err := file.Read(r, opt.strict)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, b := range badLines {
-		log.Warn("skipping bad line", "file", path, "line", b.Line, "err", b.Err)
+		log.Warn("skipping bad line", "file", name, "line", b.Line, "err", b.Err)
 	}
 	file.SortChainOrder(fills)
 

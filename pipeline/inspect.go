@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/pnl"
@@ -12,6 +14,7 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -26,6 +29,10 @@ func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	if missing(ends, topic) {
+		return nil, fmt.Errorf("topic %s does not exist on %s ('hedgeline topics --brokers %s' lists the topics)",
+			topic, strings.Join(brokers, ","), strings.Join(brokers, ","))
 	}
 	want := map[int32]kgo.Offset{}
 	remaining := map[int32]int64{}
@@ -64,6 +71,20 @@ func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 		})
 	}
 	return out, nil
+}
+
+// missing reports whether the broker does not know the topic at all.
+func missing(ends kadm.ListedOffsets, topic string) bool {
+	parts, ok := ends[topic]
+	if !ok || len(parts) == 0 {
+		return true
+	}
+	for _, o := range parts {
+		if !errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			return false
+		}
+	}
+	return true
 }
 
 // foldPositions rebuilds every position from position.events, skipping

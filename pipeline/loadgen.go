@@ -28,6 +28,8 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 	fills := fs.Int("fills", 100000, "number of fills to produce")
 	symbols := fs.Int("symbols", 10, "number of distinct base symbols")
 	rate := fs.Int("rate", 0, "fills per second (0: as fast as possible)")
+	var lf logFlags
+	lf.register(fs)
 	seed := fs.Uint64("seed", 1, "random seed (the same seed gives the same fills)")
 	resume := fs.Bool("resume", true, "continue after the highest chain position already on onchain-trade.commands (false: start at the generator's first block, which a stack holding fills refuses)")
 	var out outcomeFlags
@@ -36,17 +38,20 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *fills < 1 || *symbols < 1 || *rate < 0 {
-		return fmt.Errorf("--fills and --symbols must be positive, --rate non-negative")
+		return usageErrorf("--fills and --symbols must be positive, --rate non-negative")
 	}
 	if errs := k.validate(); len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
 	}
 	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	log, _ := newLogger("info")
 	if err := ensureTopics(ctx, kadm.NewClient(cl), k, log); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,8 @@ import (
 )
 
 func init() {
-	register("partition", "print the partition hedgeline expects a record key on (for producing by hand: kcat -p)", runPartition)
+	register("partition", "print the partition hedgeline expects a record key on (for producing by hand: kcat -p)", runPartition).withArgs("KEY...",
+		"e.g. kcat -P -t position.commands -k AAPL -p $(hedgeline partition AAPL)")
 }
 
 // partitionOf is one line of `hedgeline partition`.
@@ -28,19 +28,14 @@ func runPartition(_ context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("partition", os.Stderr)
 	partitions := fs.Int("partitions", 4, "partitions of every topic")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of one partition per line")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: hedgeline partition [--partitions N] [--json] KEY...")
-		fmt.Fprintln(fs.Output(), "e.g.   kcat -P -t position.commands -k AAPL -p $(hedgeline partition AAPL)")
-		fs.PrintDefaults()
-	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *partitions < 1 || *partitions > 1024 {
-		return fmt.Errorf("--partitions: want 1..1024, got %d", *partitions)
+		return usageErrorf("--partitions: want 1..1024, got %d", *partitions)
 	}
 	if fs.NArg() == 0 {
-		return errors.New("partition: no key given (usage: hedgeline partition [--partitions N] KEY...)")
+		return usageErrorf("no KEY given")
 	}
 	out := make([]partitionOf, 0, fs.NArg())
 	for _, k := range fs.Args() {

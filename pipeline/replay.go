@@ -22,11 +22,12 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	var ch chFlags
 	ch.register(fs, "127.0.0.1:9000")
 	views := fs.String("views", "all", "views to rebuild: all, or projections (trades, positions, orders, pnl) / tables, comma-separated")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel)
+	log, err := lf.logger()
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,8 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	err = sinks.Replay(ctx, db, k.list(), sinks.ReplayOptions{
 		Projections: ps, Logger: log,
 		Progress: func(p sinks.ReplayProgress) {
-			fmt.Fprintf(os.Stderr, "%s: %d/%d events  %.0f events/s  ETA %s\n", p.Phase, p.Done, p.Total, p.PerSecond, p.ETA.Round(time.Second))
+			log.Info("replay progress", "phase", p.Phase, "done", p.Done, "total", p.Total,
+				"events_per_s", fmt.Sprintf("%.0f", p.PerSecond), "eta", p.ETA.Round(time.Second))
 		},
 	})
 	if err != nil {

@@ -41,7 +41,7 @@ func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.logLevel)
+	log, err := newLoggerFormat(cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
 	}
@@ -397,11 +397,7 @@ var stateGroups = []string{
 }
 
 func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {
-	specs := topics.Catalog(int32(k.partitions), int16(k.replication))
-	for _, g := range stateGroups {
-		specs = append(specs, topics.TableSpec(g, int32(k.partitions), int16(k.replication)))
-	}
-	rep, err := topics.Ensure(ctx, adm, specs)
+	rep, err := topics.Ensure(ctx, adm, catalogSpecs(k))
 	if err != nil {
 		return fmt.Errorf("topics: %w", err)
 	}

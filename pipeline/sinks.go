@@ -66,7 +66,7 @@ func startEmbeddedClickHouse(ctx context.Context, cfg runConfig, log *slog.Logge
 	}
 	srv, err := clickhouse.Start(ctx, clickhouse.Config{DataDir: dir, TCPPort: cfg.embeddedCHPort, LibPath: lib})
 	if err != nil {
-		return nil, fmt.Errorf("embedded clickhouse: %w", err)
+		return nil, err // says "clickhouse: ..." itself
 	}
 	log.Info("embedded clickhouse started", "addr", srv.Addr(), "data_dir", dir)
 	return srv, nil

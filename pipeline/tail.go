@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +13,8 @@ import (
 type kgoRecord = kgo.Record
 
 func init() {
-	register("tail", "print every record of a topic so far, one JSON value per line: tail [--brokers ADDR] TOPIC", runTail)
+	register("tail", "print every record of a topic so far, one JSON value per line", runTail).withArgs("TOPIC",
+		"e.g. hedgeline tail pnl.events --brokers 127.0.0.1:9092")
 }
 
 func runTail(ctx context.Context, args []string, stdout io.Writer) error {
@@ -26,7 +26,7 @@ func runTail(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("tail: exactly one TOPIC expected")
+		return usageErrorf("want exactly one TOPIC, got %d arguments", fs.NArg())
 	}
 	recs, err := readTopic(ctx, k.list(), fs.Arg(0))
 	if err != nil {

@@ -2,27 +2,142 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hedgeline/hedgeline/topics"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func init() {
-	register("topics", "print the topic catalog (names, partitions, configs)", func(_ context.Context, args []string, stdout io.Writer) error {
-		fs := newFlagSet("topics", os.Stderr)
-		var k kafkaFlags
-		k.register(fs)
-		if err := parse(fs, args); err != nil {
-			return err
+	register("topics", "compare the brokers' topics with the catalog (partitions, configs; goka's group tables included)", runTopics).withArgs("",
+		"STATUS: ok, missing (not on the brokers), differs (see PARTITIONS want/have and CONFIGS), extra (not in the catalog)",
+		"--offline prints the catalog without asking a broker")
+}
+
+// topicFormats render the comparison; one entry per --format.
+var topicFormats = map[string]func(io.Writer, []topics.TopicStatus) error{
+	"table": printTopicTable,
+	"json":  func(w io.Writer, s []topics.TopicStatus) error { return writeJSON(w, s) },
+}
+
+func runTopics(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("topics", os.Stderr)
+	var k kafkaFlags
+	k.register(fs)
+	format := fs.String("format", "table", "output: "+strings.Join(formatNames(), " or "))
+	asJSON := fs.Bool("json", false, "same as --format json")
+	offline := fs.Bool("offline", false, "print the catalog only; ask no broker")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up on unreachable brokers after this long")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("no arguments expected, got %q", fs.Args())
+	}
+	if *asJSON {
+		*format = "json"
+	}
+	render, ok := topicFormats[*format]
+	if !ok {
+		return usageErrorf("--format: want %s, got %q", strings.Join(formatNames(), " or "), *format)
+	}
+	if errs := k.validate(); len(errs) > 0 {
+		return &usageError{err: errors.Join(errs...)}
+	}
+	specs := catalogSpecs(k)
+	if *offline {
+		if *format == "json" {
+			return writeJSON(stdout, specs)
 		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TOPIC\tKIND\tAGGREGATE\tPARTITIONS\tCONFIGS")
-		for _, s := range topics.Catalog(int32(k.partitions), int16(k.replication)) {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", s.Name, s.Kind, s.AggregateType, s.Partitions, s.Configs)
+		return printCatalog(stdout, specs)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.list()...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	st, err := topics.Compare(cctx, kadm.NewClient(cl), specs)
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no answer from brokers %s within %s (--timeout; --offline prints the catalog): %w", k.brokers, *timeout, err)
 		}
-		return w.Flush()
-	})
+		return fmt.Errorf("brokers %s: %w", k.brokers, err)
+	}
+	return render(stdout, st)
+}
+
+func formatNames() []string {
+	names := make([]string, 0, len(topicFormats))
+	for n := range topicFormats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// catalogSpecs is every topic the pipeline uses: the catalog and the table
+// of every goka group that keeps one (ensureTopics creates them all).
+func catalogSpecs(k kafkaFlags) []topics.Spec {
+	specs := topics.Catalog(int32(k.partitions), int16(k.replication))
+	for _, g := range stateGroups {
+		specs = append(specs, topics.TableSpec(g, int32(k.partitions), int16(k.replication)))
+	}
+	return specs
+}
+
+func printTopicTable(w io.Writer, st []topics.TopicStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tKIND\tPARTITIONS\tCONFIGS\tSTATUS")
+	for _, s := range st {
+		kind, want, have, configs := string(s.Kind), fmt.Sprint(s.WantPartitions), fmt.Sprint(s.HavePartitions), "ok"
+		switch s.Status {
+		case topics.StatusMissing:
+			have, configs = "-", "-"
+		case topics.StatusExtra:
+			kind, want, configs = "-", "-", "-"
+		}
+		var drift []string
+		for _, d := range s.Drift {
+			if d.Field != "partitions" {
+				drift = append(drift, fmt.Sprintf("%s=%s (have %s)", d.Field, d.Want, d.Have))
+			}
+		}
+		if len(drift) > 0 {
+			configs = strings.Join(drift, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\n", s.Name, kind, want, have, configs, s.Status)
+	}
+	return tw.Flush()
+}
+
+func printCatalog(w io.Writer, specs []topics.Spec) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tKIND\tAGGREGATE\tPARTITIONS\tCONFIGS")
+	for _, s := range specs {
+		keys := make([]string, 0, len(s.Configs))
+		for k := range s.Configs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var cfg []string
+		for _, k := range keys {
+			cfg = append(cfg, k+"="+s.Configs[k])
+		}
+		agg := s.AggregateType
+		if agg == "" {
+			agg = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, s.Kind, agg, s.Partitions, strings.Join(cfg, ","))
+	}
+	return tw.Flush()
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register("version", "print the version", func(_ context.Context, args []string, stdout io.Writer) error {
+	register("version", "print the version (also: hedgeline --version)", func(_ context.Context, args []string, stdout io.Writer) error {
 		fs := newFlagSet("version", os.Stderr)
 		if err := parse(fs, args); err != nil {
 			return err

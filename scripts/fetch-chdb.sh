@@ -63,15 +63,36 @@ if command -v flock >/dev/null; then
 	fi
 fi
 
-command -v npm >/dev/null || die "npm not found; install it (Debian: apt-get install npm) or set HEDGELINE_CLICKHOUSE_LIB to an existing libchdb.so (sha256 $SHA256)"
 # Temp dir inside the cache dir so the final mv is an atomic rename.
 TMP="$(mktemp -d "${CACHE}/.fetch.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
-echo "fetch-chdb: downloading ${PKG} (~177 MB) ..." >&2
-if ! (cd "$TMP" && npm pack --silent "$PKG" >"$TMP/pack.out" 2>"$TMP/pack.err"); then
-	cat "$TMP/pack.err" >&2
-	die "npm pack ${PKG} failed: is the npm registry reachable (npm config: registry, proxy)? Or set HEDGELINE_CLICKHOUSE_LIB=/path/to/libchdb.so, an existing copy from that package (sha256 $SHA256)."
+echo "fetch-chdb: downloading ${PKG} (177 MB, once) into ${CACHE}" >&2
+# curl first, for its progress (a bar on a terminal, a line every 5 s
+# otherwise); npm pack (no progress) when curl is missing or fails.
+REGISTRY="${npm_config_registry:-$(npm config get registry 2>/dev/null || true)}"
+case "$REGISTRY" in http*) ;; *) REGISTRY="https://registry.npmjs.org" ;; esac
+URL="${REGISTRY%/}/@chdb/lib-linux-x64-gnu/-/lib-linux-x64-gnu-${VERSION}.tgz"
+fetched=""
+if command -v curl >/dev/null; then
+	if [ -t 2 ]; then
+		curl -fL --progress-bar -o "$TMP/pkg.tgz" "$URL" && fetched=1
+	else
+		curl -fsSL -o "$TMP/pkg.tgz" "$URL" & pid=$!
+		while kill -0 "$pid" 2>/dev/null; do
+			sleep 5
+			kill -0 "$pid" 2>/dev/null && echo "fetch-chdb: $(( $(stat -c %s "$TMP/pkg.tgz" 2>/dev/null || echo 0) / 1000000 )) of ~177 MB" >&2
+		done
+		wait "$pid" && fetched=1
+	fi
+	[ -n "$fetched" ] || { rm -f "$TMP/pkg.tgz"; echo "fetch-chdb: curl $URL failed; trying npm pack" >&2; }
+fi
+if [ -z "$fetched" ]; then
+	command -v npm >/dev/null || die "neither curl nor npm could fetch ${PKG}; install npm (Debian: apt-get install npm) or set HEDGELINE_CLICKHOUSE_LIB to an existing libchdb.so (sha256 $SHA256)"
+	if ! (cd "$TMP" && npm pack --silent "$PKG" >"$TMP/pack.out" 2>"$TMP/pack.err"); then
+		cat "$TMP/pack.err" >&2
+		die "npm pack ${PKG} failed: is the npm registry reachable (npm config: registry, proxy)? Or set HEDGELINE_CLICKHOUSE_LIB=/path/to/libchdb.so, an existing copy from that package (sha256 $SHA256)."
+	fi
 fi
 TGZ="$(ls "$TMP"/*.tgz 2>/dev/null | head -n1)"
 [ -n "$TGZ" ] || die "npm pack produced no tarball"

@@ -182,13 +182,17 @@ func fetchLib(ctx context.Context) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	slog.Info("fetching libchdb.so (~177 MB) from npm", "package", npmPackage+"@"+LibVersion, "cache", dir)
+	slog.Info("fetching the embedded ClickHouse engine, libchdb.so (177 MB download, once), from npm",
+		"package", npmPackage+"@"+LibVersion, "cache", dir)
 	start := time.Now()
 	out := filepath.Join(tmp, libName)
-	if npm, lookErr := exec.LookPath("npm"); lookErr == nil {
+	// HTTPS first, for its progress; the registry is npm's configured one
+	// when npm is installed. npm pack (no progress) is the fallback: it
+	// knows proxies and auth that plain HTTPS does not.
+	npm, lookErr := exec.LookPath("npm")
+	if err = fetchWithHTTP(ctx, registryURL(ctx, npm), out); err != nil && lookErr == nil {
+		slog.Warn("HTTPS download failed; trying npm pack (no progress shown)", "err", err)
 		err = fetchWithNPM(ctx, npm, tmp, out)
-	} else {
-		err = fetchWithHTTP(ctx, out)
 	}
 	if err != nil {
 		return "", fmt.Errorf("fetching %s@%s: %w\n"+
@@ -237,13 +241,28 @@ func fetchWithNPM(ctx context.Context, npm, tmp, out string) error {
 	return extractLib(f, out)
 }
 
-// fetchWithHTTP downloads the tarball straight from the registry (for hosts
-// without npm). It honours $npm_config_registry and HTTPS_PROXY.
-func fetchWithHTTP(ctx context.Context, out string) error {
-	url := npmTarball
-	if reg := strings.TrimRight(os.Getenv("npm_config_registry"), "/"); reg != "" {
-		url = reg + strings.TrimPrefix(npmTarball, "https://registry.npmjs.org")
+// registryURL is the npm registry to download from: $npm_config_registry,
+// else npm's configured registry, else registry.npmjs.org.
+func registryURL(ctx context.Context, npm string) string {
+	if reg := os.Getenv("npm_config_registry"); reg != "" {
+		return strings.TrimRight(reg, "/")
 	}
+	if npm != "" {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, npm, "config", "get", "registry").Output(); err == nil {
+			if reg := strings.TrimSpace(string(out)); strings.HasPrefix(reg, "http") {
+				return strings.TrimRight(reg, "/")
+			}
+		}
+	}
+	return "https://registry.npmjs.org"
+}
+
+// fetchWithHTTP downloads the tarball from the registry, showing progress
+// (HTTPS_PROXY is honoured).
+func fetchWithHTTP(ctx context.Context, registry, out string) error {
+	url := registry + strings.TrimPrefix(npmTarball, "https://registry.npmjs.org")
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -252,13 +271,15 @@ func fetchWithHTTP(ctx context.Context, out string) error {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("npm not installed, and GET %s: %w", url, err)
+		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("npm not installed, and GET %s: %s", url, resp.Status)
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return extractLib(resp.Body, out)
+	p := newProgress(os.Stderr, resp.ContentLength, url)
+	defer p.done()
+	return extractLib(io.TeeReader(resp.Body, p), out)
 }
 
 // extractLib copies package/libchdb.so out of a .tgz stream into out.

@@ -19,6 +19,8 @@ func TableView(cfg Config, group string) (*goka.View, error) {
 		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
 		goka.WithViewAutoReconnect(),
+		// Without it goka logs through its own log.Logger on stderr.
+		goka.WithViewLogger(gokaLogger{cfg.logger().With("view", group)}),
 	}
 	if cfg.Hasher != nil {
 		opts = append(opts, goka.WithViewHasher(cfg.Hasher))
