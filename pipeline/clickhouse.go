@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -11,7 +10,7 @@ import (
 )
 
 func init() {
-	register("clickhouse", "run the embedded ClickHouse (26.7, libchdb) on 127.0.0.1 until SIGTERM", runClickHouse)
+	register("clickhouse", "run the embedded ClickHouse (26.7, libchdb) on 127.0.0.1 until SIGTERM, restarted if it dies", runClickHouse)
 }
 
 func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
@@ -32,25 +31,18 @@ func runClickHouse(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	libPath := *lib
-	if libPath == "" {
-		p, err := clickhouse.LibPath(ctx)
-		if err != nil {
-			return err
-		}
-		libPath = p
-	}
-	srv, err := clickhouse.Start(ctx, clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: libPath})
+	// The engine runs in a supervised child process: a broken client can
+	// then at worst cost a restart, which the supervisor logs.
+	p, err := clickhouse.Spawn(ctx, clickhouse.ProcessConfig{
+		Config: clickhouse.Config{DataDir: *dataDir, TCPPort: *tcpPort, HTTPPort: *httpPort, LibPath: *lib},
+		Logger: log,
+	})
 	if err != nil {
 		return err
 	}
-	log.Info("clickhouse ready", "tcp", srv.Addr(), "http", srv.HTTPAddr(), "data_dir", *dataDir, "lib", libPath)
-	select {
-	case <-ctx.Done():
-	case <-srv.Done():
-		return fmt.Errorf("clickhouse stopped on its own: %w", srv.Err())
-	}
+	log.Info("clickhouse ready", "tcp", p.Addr(), "http", p.HTTPAddr(), "data_dir", p.DataDir())
+	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return srv.Stop(stopCtx)
+	return p.Stop(stopCtx)
 }

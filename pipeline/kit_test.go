@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/internal/testseed"
 	"io"
 	"log/slog"
@@ -65,6 +66,7 @@ func kitSeed(t testing.TB, what string) uint64 { return testseed.Seed(t, what) }
 const execMainEnv = "HEDGELINE_TEST_EXEC_MAIN"
 
 func TestMain(m *testing.M) {
+	clickhouse.RunIfChild() // the embedded engine's child, when a test spawns it
 	if os.Getenv(execMainEnv) == "1" {
 		main()
 		os.Exit(0)
@@ -345,6 +347,20 @@ func (c *kitChildProc) alive() bool {
 	default:
 		return true
 	}
+}
+
+// kitCHLib is the cached ClickHouse library; without one the test is
+// skipped, or fails in CI (CI=true), which must have fetched it.
+func kitCHLib(t testing.TB) string {
+	t.Helper()
+	lib, err := clickhouse.CachedLibPath()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ClickHouse library missing in CI: %v", err)
+		}
+		t.Skipf("ClickHouse library not fetched (make deps): %v", err)
+	}
+	return lib
 }
 
 // freeAddr returns a loopback address with a port that was free a moment

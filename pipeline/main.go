@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"io"
 	"os"
 	"os/signal"
@@ -50,6 +51,8 @@ const (
 )
 
 func main() {
+	// The embedded ClickHouse's supervised child is this executable.
+	clickhouse.RunIfChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

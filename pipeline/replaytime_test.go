@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
@@ -27,13 +25,7 @@ import (
 // placement to fill and from the trigger's block to the fill, not the year
 // between the sample and the wall clock.
 func TestSampleHedgesOnItsOwnDay(t *testing.T) {
-	lib, err := clickhouse.CachedLibPath()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ClickHouse library missing in CI: %v", err)
-		}
-		t.Skipf("ClickHouse library not fetched (make deps): %v", err)
-	}
+	lib := kitCHLib(t)
 	const delay = 1500 * time.Millisecond
 	addr := kitStartBroker(t)
 	dir := t.TempDir()

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -49,27 +48,13 @@ func openViews(ctx context.Context, c chFlags, log *slog.Logger) (*sinks.DB, err
 	return db, nil
 }
 
-// startEmbeddedClickHouse runs ClickHouse in this process, data under
-// <state-dir>/clickhouse.
-func startEmbeddedClickHouse(ctx context.Context, cfg runConfig, log *slog.Logger) (*clickhouse.Server, error) {
-	lib := cfg.clickhouseLib
-	if lib == "" {
-		p, err := clickhouse.LibPath(ctx)
-		if err != nil {
-			return nil, err
-		}
-		lib = p
-	}
-	dir := filepath.Join(cfg.stateDir, "clickhouse")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("embedded clickhouse data dir: %w", err)
-	}
-	srv, err := clickhouse.Start(ctx, clickhouse.Config{DataDir: dir, TCPPort: cfg.embeddedCHPort, LibPath: lib})
-	if err != nil {
-		return nil, err // says "clickhouse: ..." itself
-	}
-	log.Info("embedded clickhouse started", "addr", srv.Addr(), "data_dir", dir)
-	return srv, nil
+// startEmbeddedClickHouse runs ClickHouse as a supervised child process
+// (restarted if it dies), data under <state-dir>/clickhouse.
+func startEmbeddedClickHouse(ctx context.Context, cfg runConfig, log *slog.Logger) (*clickhouse.Process, error) {
+	return clickhouse.Spawn(ctx, clickhouse.ProcessConfig{
+		Config: clickhouse.Config{DataDir: filepath.Join(cfg.stateDir, "clickhouse"), TCPPort: cfg.embeddedCHPort, LibPath: cfg.clickhouseLib},
+		Logger: log,
+	})
 }
 
 // projectorRuns makes one run function per view projection.
@@ -85,9 +70,9 @@ func projectorRuns(db *sinks.DB, brokers []string, log *slog.Logger) ([]func(con
 	return runs, nil
 }
 
-// stopClickHouse stops an embedded server after every client is gone (an
-// open connection at stop can take the process down, see embedded/clickhouse).
-func stopClickHouse(srv *clickhouse.Server, log *slog.Logger) {
+// stopClickHouse stops the embedded engine after its clients are gone, so
+// none of them sees its own queries cancelled.
+func stopClickHouse(srv *clickhouse.Process, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {

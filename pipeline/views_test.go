@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -21,13 +19,7 @@ import (
 // sample fed in, then `hedgeline pnl --json` and `positions --json` must
 // agree with the records on Kafka, before and after `hedgeline replay`.
 func TestClickHouseViewsEndToEnd(t *testing.T) {
-	lib, err := clickhouse.CachedLibPath()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ClickHouse library missing in CI: %v", err)
-		}
-		t.Skipf("ClickHouse library not fetched (make deps): %v", err)
-	}
+	lib := kitCHLib(t)
 	addr := kitStartBroker(t)
 	dir := t.TempDir()
 	chAddr := kitFreeAddr(t)
