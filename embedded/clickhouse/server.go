@@ -1,7 +1,7 @@
-// Package clickhouse runs a current ClickHouse engine inside the calling
-// process and serves it on 127.0.0.1 over the native TCP protocol (and
-// optionally HTTP), so ordinary clients such as clickhouse-go talk to it as
-// to a real server.
+// Package clickhouse runs a current ClickHouse engine, in the calling
+// process (Start) or supervised in a child process (Spawn), and serves it on
+// 127.0.0.1 over the native TCP protocol (and optionally HTTP), so ordinary
+// clients such as clickhouse-go talk to it as to a real server.
 //
 // The engine is chDB's libchdb.so (ClickHouse built as a shared library),
 // loaded at run time without cgo through purego. Importing this package does
@@ -9,10 +9,12 @@
 // the library is found or fetched.
 //
 // Limits: one engine per process lifetime (libchdb cannot start a second
-// one, even after the first stopped: run more as child processes, see Run);
-// linux/amd64; no authentication (default user without password), so it
-// only ever listens on 127.0.0.1. The engine writes its own messages to the
-// process's stderr (e.g. "Query was cancelled" on every Stop). Production
+// one, even after the first stopped); linux/amd64; no authentication
+// (default user without password), so it only ever listens on 127.0.0.1.
+// Started in-process without Config.Interactive, the engine aborts the whole
+// host process on any failed client connection: serve clients from a
+// supervised engine (Spawn, process.go), a child process that survives
+// broken clients and is restarted if it dies anyway. Production
 // targets a real ClickHouse server; this is for development, tests and
 // single-host use.
 package clickhouse
