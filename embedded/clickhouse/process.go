@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -109,20 +108,10 @@ type child struct {
 // SELECT 1. ctx bounds the start only; the engine runs, restarted whenever
 // it dies, until Stop.
 func Spawn(ctx context.Context, pc ProcessConfig) (*Process, error) {
-	if pc.DataDir == "" {
-		return nil, errors.New("clickhouse: Config.DataDir is required")
-	}
-	dir, err := filepath.Abs(pc.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: data dir: %w", err)
-	}
-	pc.DataDir = dir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("clickhouse: data dir: %w", err)
-	}
-	if err := checkDataDirFree(dir); err != nil {
+	if err := pc.prepare(); err != nil {
 		return nil, err
 	}
+	var err error
 	if pc.Logger == nil {
 		pc.Logger = slog.Default()
 	}
@@ -137,25 +126,13 @@ func Spawn(ctx context.Context, pc ProcessConfig) (*Process, error) {
 	if pc.MaxBackoff < pc.MinBackoff {
 		pc.MaxBackoff = max(30*time.Second, pc.MinBackoff)
 	}
-	if pc.StartTimeout <= 0 {
-		pc.StartTimeout = 2 * time.Minute
-	}
 	if pc.LibPath == "" {
 		if pc.LibPath, err = LibPath(ctx); err != nil {
 			return nil, fmt.Errorf("clickhouse: %w", err)
 		}
 	}
-	if pc.TCPPort == 0 {
-		if pc.TCPPort, err = freePort(); err != nil {
-			return nil, fmt.Errorf("clickhouse: picking a free TCP port: %w", err)
-		}
-	} else if err := checkPortFree(pc.TCPPort); err != nil {
+	if err := pc.claim(); err != nil {
 		return nil, err
-	}
-	if pc.HTTPPort != 0 {
-		if err := checkPortFree(pc.HTTPPort); err != nil {
-			return nil, err
-		}
 	}
 	p := &Process{
 		cfg:  pc,
@@ -173,7 +150,7 @@ func Spawn(ctx context.Context, pc ProcessConfig) (*Process, error) {
 		<-p.done
 		return nil, err
 	}
-	p.log.Info("embedded clickhouse ready", "addr", p.addr, "http", p.httpAddr, "data_dir", dir, "pid", p.Pid())
+	p.log.Info("embedded clickhouse ready", "addr", p.addr, "http", p.httpAddr, "data_dir", pc.DataDir, "pid", p.Pid())
 	return p, nil
 }
 

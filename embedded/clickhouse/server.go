@@ -137,25 +137,8 @@ var (
 // fetch included); the engine runs until Stop. A process gets one engine:
 // any later Start fails, even after Stop.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("clickhouse: Config.DataDir is required")
-	}
-	dir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: data dir: %w", err)
-	}
-	cfg.DataDir = dir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("clickhouse: data dir: %w", err)
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 2 * time.Minute
-	}
-	if cfg.TCPPort < 0 || cfg.TCPPort > 65535 || cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
-		return nil, fmt.Errorf("clickhouse: bad port (tcp %d, http %d)", cfg.TCPPort, cfg.HTTPPort)
-	}
-	if cfg.HTTPPort != 0 && cfg.HTTPPort == cfg.TCPPort {
-		return nil, fmt.Errorf("clickhouse: TCP and HTTP port are both %d", cfg.TCPPort)
+	if err := cfg.prepare(); err != nil {
+		return nil, err
 	}
 	if cfg.Interactive && !stdinIsTerminal() {
 		return nil, errors.New("clickhouse: Config.Interactive needs stdin to be a terminal (Spawn provides one)")
@@ -179,20 +162,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// The engine reports start failures only on stderr, and a failed start
 	// still uses up this process's one engine: catch the common causes here.
-	if err := checkDataDirFree(dir); err != nil {
+	if err := cfg.claim(); err != nil {
 		return nil, err
-	}
-	if cfg.TCPPort == 0 {
-		if cfg.TCPPort, err = freePort(); err != nil {
-			return nil, fmt.Errorf("clickhouse: picking a free TCP port: %w", err)
-		}
-	} else if err := checkPortFree(cfg.TCPPort); err != nil {
-		return nil, err
-	}
-	if cfg.HTTPPort != 0 {
-		if err := checkPortFree(cfg.HTTPPort); err != nil {
-			return nil, err
-		}
 	}
 
 	s := &Server{
@@ -204,7 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HTTPPort != 0 {
 		s.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.HTTPPort))
 	}
-	if err := os.WriteFile(filepath.Join(dir, configName), []byte(configXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, configName), []byte(configXML), 0o644); err != nil {
 		return nil, fmt.Errorf("clickhouse: writing engine config: %w", err)
 	}
 	engine = s
@@ -224,6 +195,53 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	restoreGoSignals("starting the engine")
 	return s, nil
+}
+
+// prepare checks cfg and fills in defaults: an absolute, existing DataDir,
+// the start timeout, sane ports.
+func (cfg *Config) prepare() error {
+	if cfg.DataDir == "" {
+		return errors.New("clickhouse: Config.DataDir is required")
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("clickhouse: data dir: %w", err)
+	}
+	cfg.DataDir = dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("clickhouse: data dir: %w", err)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 2 * time.Minute
+	}
+	if cfg.TCPPort < 0 || cfg.TCPPort > 65535 || cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
+		return fmt.Errorf("clickhouse: bad port (tcp %d, http %d)", cfg.TCPPort, cfg.HTTPPort)
+	}
+	if cfg.HTTPPort != 0 && cfg.HTTPPort == cfg.TCPPort {
+		return fmt.Errorf("clickhouse: TCP and HTTP port are both %d", cfg.TCPPort)
+	}
+	return nil
+}
+
+// claim fails if another engine holds the data dir or a port is taken, and
+// picks a free TCP port for 0.
+func (cfg *Config) claim() error {
+	if err := checkDataDirFree(cfg.DataDir); err != nil {
+		return err
+	}
+	if cfg.TCPPort == 0 {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("clickhouse: picking a free TCP port: %w", err)
+		}
+		cfg.TCPPort = port
+	} else if err := checkPortFree(cfg.TCPPort); err != nil {
+		return err
+	}
+	if cfg.HTTPPort != 0 {
+		return checkPortFree(cfg.HTTPPort)
+	}
+	return nil
 }
 
 // restoreGoSignals puts Go's fault handlers back if the library replaced
