@@ -95,10 +95,12 @@ func TestFetchErrors(t *testing.T) {
 	t.Setenv(EnvLib, "")
 	ctx := context.Background()
 
-	// npm present but failing.
+	// npm present but failing, after the HTTPS download failed (an
+	// unreachable registry: never the real one, which may well answer).
 	bin := t.TempDir()
 	os.WriteFile(filepath.Join(bin, "npm"), []byte("#!/bin/sh\necho 'npm error code ENOTFOUND' >&2\nexit 1\n"), 0o755)
 	t.Setenv("PATH", bin)
+	t.Setenv("npm_config_registry", "http://127.0.0.1:1")
 	_, err := LibPath(ctx)
 	t.Logf("npm failing: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "ENOTFOUND") || !strings.Contains(err.Error(), EnvLib) || !strings.Contains(err.Error(), "reachable") {
@@ -107,7 +109,6 @@ func TestFetchErrors(t *testing.T) {
 
 	// No npm: plain HTTP, registry down.
 	t.Setenv("PATH", t.TempDir())
-	t.Setenv("npm_config_registry", "http://127.0.0.1:1")
 	_, err = LibPath(ctx)
 	t.Logf("registry down: %v", err)
 	if err == nil || !strings.Contains(err.Error(), EnvLib) {
