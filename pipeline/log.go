@@ -19,8 +19,6 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 
 func (l logFlags) logger() (*slog.Logger, error) { return newLoggerFormat(l.level, l.format) }
 
-func newLogger(level string) (*slog.Logger, error) { return newLoggerFormat(level, "text") }
-
 // newLoggerFormat makes the command's logger on stderr and routes every
 // other logger of the process through it: slog's default (the embedded
 // ClickHouse library fetch), the standard log package, and sarama's global
