@@ -118,7 +118,7 @@ func TestFlagsAfterPositionals(t *testing.T) {
 	}
 	out.Reset()
 	sample, _ := filepath.Abs(kitSamplePath)
-	if err := dispatch(ctx, []string{"ingest", "file", sample, "--brokers", addr, "--log-level", "warn"}, &out, &out); err != nil {
+	if err := dispatch(ctx, []string{"ingest", "file", sample, "--brokers", addr, "--log-level", "warn", "--wait", "0"}, &out, &out); err != nil {
 		t.Fatalf("ingest file PATH --brokers ADDR: %v", err)
 	}
 	if !strings.HasPrefix(out.String(), "produced ") {

@@ -54,17 +54,29 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer dir.Close()
+	if err := checkEnginesStopped(cfg.stateDir); err != nil {
+		return fmt.Errorf("state dir %s: not reset, nothing was deleted: %w", cfg.stateDir, err)
+	}
 	if err := dir.Reset(stateEntries, filepath.Clean(cfg.stateDir) == demoStateDir); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- runInStateDir(ctx, cfg, log, ready) }()
+	// Whichever way the demo ends, the stack stops (the embedded
+	// ClickHouse gracefully) before the state dir's lock is released.
+	finished := false
+	defer func() {
+		cancel()
+		if !finished {
+			<-done
+		}
+	}()
 	select {
 	case <-ready:
 	case err := <-done:
+		finished = true
 		return err
 	}
 	cfg.kafka.brokers = cfg.embeddedListen
@@ -89,7 +101,9 @@ Serving until Ctrl-C: Kafka on %[1]s, ClickHouse on %[2]s (database %[3]s).
   bin/hedgeline replay --brokers %[1]s --clickhouse %[2]s --views all
 The SQL behind these is in sinks/QUERIES.md.
 `, cfg.embeddedListen, chAddr, cfg.ch.database)
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+	err = <-done
+	finished = true
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

@@ -84,15 +84,9 @@ type ingestOptions struct {
 	seenAt file.SeenAt
 }
 
-// ingestFile produces one Witness command per fill, in chain order, seen
-// at file.SeenAuto, and returns once every record is acknowledged by the
-// brokers.
-func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log *slog.Logger) (produced, bad int, err error) {
-	recs, bad, err := ingest(ctx, k, path, ingestOptions{strict: strict, seenAt: file.SeenAuto}, log)
-	return len(recs), bad, err
-}
-
-// ingest is ingestFile returning where each fill's command landed.
+// ingest produces one Witness command per fill of the file at path, in
+// chain order, and returns once every record is acknowledged by the
+// brokers, with where each fill's command landed.
 func ingest(ctx context.Context, k kafkaFlags, path string, opt ingestOptions, log *slog.Logger) (produced []feed.Produced, bad int, err error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/hedgeline/hedgeline/embedded/clickhouse"
-	"github.com/hedgeline/hedgeline/internal/testseed"
 	"io"
 	"log/slog"
 	"math/big"
@@ -36,6 +34,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/internal/testseed"
 	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
@@ -46,6 +45,8 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 )
 
 const (
@@ -347,6 +348,13 @@ func (c *kitChildProc) alive() bool {
 	default:
 		return true
 	}
+}
+
+// ingestFile is `ingest file` without the outcome report: it produces the
+// file's fills (seen at file.SeenAuto) and returns how many.
+func ingestFile(ctx context.Context, k kafkaFlags, path string, strict bool, log *slog.Logger) (produced, bad int, err error) {
+	recs, bad, err := ingest(ctx, k, path, ingestOptions{strict: strict, seenAt: file.SeenAuto}, log)
+	return len(recs), bad, err
 }
 
 // kitCHLib is the cached ClickHouse library; without one the test is

@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 )
 
 // version is set by the linker (make build).

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/internal/diskspace"
 	"github.com/hedgeline/hedgeline/internal/statedir"
@@ -24,6 +29,17 @@ var stateEntries = []string{
 // demoStateDir is the demo's default state dir: hedgeline's by definition,
 // so a copy written before the marker existed is reset too.
 var demoStateDir = filepath.Join(".state", "demo")
+
+// checkEnginesStopped fails if an embedded broker or ClickHouse still holds
+// its data under the state dir: one started by hand on it, or a ClickHouse
+// child still flushing after its parent was killed. The state dir's lock
+// does not cover them.
+func checkEnginesStopped(stateDir string) error {
+	if err := kafka.CheckDataDirFree(filepath.Join(stateDir, "kafka")); err != nil {
+		return err
+	}
+	return clickhouse.CheckDataDirFree(filepath.Join(stateDir, "clickhouse"))
+}
 
 // openStateDir locks cfg.stateDir for this process (see package statedir).
 func openStateDir(cfg runConfig) (*statedir.Dir, error) {
@@ -45,14 +61,23 @@ func diskFullRetry(cfg runConfig, broker *kafka.Broker) func(error) (string, boo
 			return fmt.Sprintf("disk full: %s could not write %s%s", stateComponent(cfg, path), path, freeSpace(path, cfg.stateDir)), true
 		}
 		// The broker answers a produce it could not store with a bare
-		// server error; its own log says why.
-		if broker != nil {
+		// server error; its own log says why. Only that error counts:
+		// anything else (a codec bug, a poison input) still stops.
+		if broker != nil && isUnknownServerError(err) {
 			if f, ok := broker.LastWriteFailure(); ok && time.Since(f.At) < time.Minute {
 				return fmt.Sprintf("disk full: the embedded Kafka broker could not write its log %s%s", f.Path, freeSpace(f.Path, broker.DataDir())), true
 			}
 		}
 		return "", false
 	}
+}
+
+// isUnknownServerError reports the error a Kafka broker returns for a write
+// it failed to store, as sarama (goka's emitters and tables) or franz-go
+// reports it.
+func isUnknownServerError(err error) bool {
+	return errors.Is(err, sarama.ErrUnknown) || errors.Is(err, kerr.UnknownServerError) ||
+		strings.Contains(err.Error(), sarama.ErrUnknown.Error()) || strings.Contains(err.Error(), kerr.UnknownServerError.Message)
 }
 
 // stateComponent names what writes path.

@@ -164,6 +164,28 @@ func TestDemoDeletesNothingItDidNotCreate(t *testing.T) {
 			t.Fatalf("the refused demo deleted kafka/README: %v", err)
 		}
 	})
+	t.Run("broker still running on it", func(t *testing.T) {
+		// A broker started by hand on the state dir's kafka/ holds it;
+		// the state dir's own lock does not cover it.
+		dir := t.TempDir()
+		d, err := statedir.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		b, _ := kitStartChildBroker(t, filepath.Join(dir, "kafka"))
+		before := kitListTree(t, dir)
+		out, code := kitRunCLI(t, time.Minute, kitDemoArgs(t, dir)...)
+		if code == 0 || !strings.Contains(out, "nothing was deleted") || !strings.Contains(out, "in use") {
+			t.Fatalf("want the demo to refuse while a broker holds kafka/; exit %d:\n%s", code, kitTail(out, 10))
+		}
+		if after := kitListTree(t, dir); strings.Join(after, "\n") != strings.Join(before, "\n") {
+			t.Fatalf("the refused demo changed the directory:\nbefore %v\nafter  %v", before, after)
+		}
+		if !b.alive() {
+			t.Fatal("the broker died")
+		}
+	})
 }
 
 func kitWrite(t testing.TB, path string) {

@@ -18,8 +18,12 @@
 // Time: an order is stamped with the wall clock in a live run, and with the
 // time of the event that placed it when history is replayed (Clock), so a
 // backtest's hedges fill at their event time plus the fill delay, never
-// before they were placed, and replaying the same fills gives the same
-// fill times.
+// before they were placed. With ClockEvent replaying the same fills always
+// gives the same fill times; ClockAuto (the default) decides per order from
+// the event's age (market.HistoricalAfter), so it gives the same times for
+// history replayed while it stays over a day old, and wall-clock times for
+// a live run. The ledger keeps the first stamp: a retried Place, a restart
+// or another instance answers with it. Log lines name the clock used.
 //
 // Compared with upstream's MockBroker (DOMAIN.md s.8.4), which filled every
 // order at $100 with ids TEST_1, TEST_2, ...: the price comes from the

@@ -192,7 +192,11 @@ func fetchLib(ctx context.Context) (string, error) {
 	npm, lookErr := exec.LookPath("npm")
 	if err = fetchWithHTTP(ctx, registryURL(ctx, npm), out); err != nil && lookErr == nil {
 		slog.Warn("HTTPS download failed; trying npm pack (no progress shown)", "err", err)
-		err = fetchWithNPM(ctx, npm, tmp, out)
+		if npmErr := fetchWithNPM(ctx, npm, tmp, out); npmErr != nil {
+			err = errors.Join(fmt.Errorf("https: %w", err), npmErr)
+		} else {
+			err = nil
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("fetching %s@%s: %w\n"+
@@ -269,15 +273,17 @@ func fetchWithHTTP(ctx context.Context, registry, out string) error {
 	if err != nil {
 		return err
 	}
+	// The registry URL may carry credentials (user:pass@): never show them.
+	shown := req.URL.Redacted()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return err // names the URL, redacted by net/http
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("GET %s: %s", shown, resp.Status)
 	}
-	p := newProgress(os.Stderr, resp.ContentLength, url)
+	p := newProgress(os.Stderr, resp.ContentLength, shown)
 	defer p.done()
 	return extractLib(io.TeeReader(resp.Body, p), out)
 }

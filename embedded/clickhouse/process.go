@@ -203,6 +203,9 @@ func (p *Process) Stop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	p.mu.Lock()
+	c = p.child // a restart may have begun since
+	p.mu.Unlock()
 	if c != nil {
 		_ = c.cmd.Process.Kill()
 	}
@@ -242,7 +245,16 @@ func (p *Process) supervise(ctx context.Context, started chan<- error) {
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, p.cfg.MaxBackoff)
-			if c, err = p.startChild(context.Background()); err == nil {
+			// A foreign server on the port would answer our readiness check.
+			if err = checkPortFree(p.cfg.TCPPort); err == nil {
+				c, err = p.startChild(context.Background())
+			}
+			if err == nil {
+				if p.stopping() {
+					// Stop came while it started and may have signalled the
+					// dead engine only.
+					_ = c.cmd.Process.Signal(syscall.SIGTERM)
+				}
 				p.mu.Lock()
 				p.restarts++
 				p.mu.Unlock()
@@ -294,7 +306,11 @@ func (p *Process) startChild(ctx context.Context) (*child, error) {
 		Setsid: true, Setctty: true, Ctty: 0, // the terminal hangs up when we die
 		Pdeathsig: syscall.SIGTERM,
 	}
-	err = cmd.Start()
+	if p.stopping() {
+		err = errors.New("clickhouse: stopped")
+	} else {
+		err = cmd.Start()
+	}
 	// The child has its copies; ours would keep the output pipe from ever
 	// reaching EOF.
 	terminal.Close()
@@ -319,9 +335,15 @@ func (p *Process) startChild(ctx context.Context) (*child, error) {
 	}()
 	go func() {
 		_ = cmd.Wait()
-		<-outDone // the child's last words are in c.out before anyone looks
+		// The child's last words reach c.out before anyone looks, unless
+		// something it started keeps the pipe open: then stop reading.
+		select {
+		case <-outDone:
+		case <-time.After(2 * time.Second):
+		}
 		master.Close()
 		outR.Close()
+		<-outDone
 		p.mu.Lock()
 		c.state = cmd.ProcessState
 		p.mu.Unlock()

@@ -524,6 +524,9 @@ func loadLib(ctx context.Context, path string) error {
 	return nil
 }
 
+// CheckDataDirFree fails if an engine holds dir (a missing dir is free).
+func CheckDataDirFree(dir string) error { return checkDataDirFree(dir) }
+
 // checkDataDirFree fails if another engine holds dir: ClickHouse flocks
 // <path>/status for its lifetime.
 func checkDataDirFree(dir string) error {

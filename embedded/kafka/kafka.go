@@ -362,6 +362,7 @@ func (a *logAdapter) noSpace(level kfake.LogLevel, msg string) {
 		a.errs = append(a.errs, errors.New(msg))
 	}
 	a.lastNoSpace = WriteFailure{Path: diskspace.FailedPath(errors.New(msg)), Err: msg, At: now}
+	path := a.lastNoSpace.Path // read under the lock: other writers replace it
 	if now.Sub(a.loggedNoSpace) < noSpaceEvery {
 		a.quiet++
 		a.mu.Unlock()
@@ -370,8 +371,8 @@ func (a *logAdapter) noSpace(level kfake.LogLevel, msg string) {
 	quiet := a.quiet
 	a.loggedNoSpace, a.quiet = now, 0
 	a.mu.Unlock()
-	attrs := []any{"path", a.lastNoSpace.Path, "failed_writes_not_logged", quiet, "err", msg}
-	if u, err := diskspace.Of(a.lastNoSpace.Path); err == nil && a.lastNoSpace.Path != "" {
+	attrs := []any{"path", path, "failed_writes_not_logged", quiet, "err", msg}
+	if u, err := diskspace.Of(path); err == nil && path != "" {
 		attrs = append(attrs, "free", diskspace.Bytes(u.Free), "size", diskspace.Bytes(u.Total))
 	}
 	a.l.Error("disk full: the embedded broker cannot write its log; the produces and commits it could not store fail until there is space", attrs...)

@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/hedgeline/hedgeline/internal/dirlock"
@@ -18,4 +21,16 @@ func lockDir(dir string) (unlock func() error, err error) {
 		return nil, err
 	}
 	return l.Unlock, nil
+}
+
+// CheckDataDirFree fails if a broker holds dir (a missing dir is free).
+func CheckDataDirFree(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return fmt.Errorf("kafka data dir %s: %w", dir, err)
+	}
+	return unlock()
 }

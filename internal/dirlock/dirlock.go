@@ -104,12 +104,13 @@ func readHolder(path string) *Holder {
 	return &h
 }
 
-// command is how this process was started, shortened for a message.
+// command names this process for a message: the program and its
+// subcommand only. Flag values stay out: they can hold secrets
+// (--clickhouse-password=...), and the lock file outlives the process.
 func command() string {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
-	s := strings.Join(args, " ")
-	if len(s) > 200 {
-		s = s[:200] + "..."
+	args := []string{filepath.Base(os.Args[0])}
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		args = append(args, os.Args[1])
 	}
-	return s
+	return strings.Join(args, " ")
 }

@@ -35,3 +35,24 @@ func TestSecondLockNamesTheHolder(t *testing.T) {
 	}
 	l2.Unlock()
 }
+
+// The lock file outlives the process and is shown to others: no flag value
+// (a password on the command line) may reach it.
+func TestHolderKeepsNoFlagValues(t *testing.T) {
+	old := os.Args
+	t.Cleanup(func() { os.Args = old })
+	os.Args = []string{"/usr/bin/hedgeline", "run", "--clickhouse-password=s3cret", "--state-dir", "/x"}
+	path := filepath.Join(t.TempDir(), "lock")
+	l, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "s3cret") || !strings.Contains(string(b), `"hedgeline run"`) {
+		t.Errorf("lock file holds %s", b)
+	}
+}

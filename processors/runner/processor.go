@@ -253,15 +253,28 @@ func (p *Processor) logRecovered(ctx context.Context, in *instance, restarts int
 }
 
 // ready waits until in is ready (true) or stopped or ctx ended (false).
+// goka's WaitForReady also returns once the processor stopped, and in the
+// moment before its Run returns: its state must say running too.
 func (in *instance) ready(ctx context.Context) bool {
-	if in.proc.WaitForReadyContext(ctx) != nil {
-		return false
-	}
-	select {
-	case <-in.done: // goka reports ready once it stopped
-		return false
-	default:
-		return true
+	for {
+		if in.proc.WaitForReadyContext(ctx) != nil {
+			return false
+		}
+		select {
+		case <-in.done:
+			return false
+		default:
+		}
+		if in.proc.Recovered() {
+			return true
+		}
+		select { // stopping or rebalancing: look again
+		case <-in.done:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
