@@ -37,6 +37,11 @@ const (
 	// ProjectionRejections receives the records the ClickHouse projections
 	// (package sinks) could not apply, with the reason.
 	ProjectionRejections = "projection.rejections"
+
+	// ChainCheckpoints holds each chain source's position (package
+	// sources/chain): compacted, keyed by orderbook and owner, so a restart
+	// resumes after the last fully ingested block.
+	ChainCheckpoints = "chain.checkpoints"
 )
 
 // Kind says what a topic carries.
@@ -46,6 +51,8 @@ const (
 	Commands   Kind = "commands"
 	Events     Kind = "events"
 	Rejections Kind = "rejections"
+	// Checkpoints is a compacted topic of source positions.
+	Checkpoints Kind = "checkpoints"
 )
 
 // Keying says which part of a record key picks the partition.
@@ -141,7 +148,7 @@ func keepForever() map[string]string {
 // count because goka copartitions the inputs and tables of a group, and a
 // group may read any mix of these topics.
 func Catalog(partitions int32, replication int16) []Spec {
-	specs := make([]Spec, 0, 3*len(aggregates)+2)
+	specs := make([]Spec, 0, 3*len(aggregates)+3)
 	for _, a := range aggregates {
 		for _, t := range []struct {
 			name string
@@ -172,6 +179,14 @@ func Catalog(partitions int32, replication int16) []Spec {
 		Partitions:        partitions,
 		ReplicationFactor: replication,
 		Configs:           keepForever(),
+	}, Spec{
+		// The last record of a key is the checkpoint: compaction is right.
+		Name:              ChainCheckpoints,
+		Kind:              Checkpoints,
+		Keying:            KeyWhole,
+		Partitions:        partitions,
+		ReplicationFactor: replication,
+		Configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1"},
 	})
 }
 

@@ -8,8 +8,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog(6, 3)
-	if len(specs) != 14 {
-		t.Fatalf("got %d topics, want 14", len(specs))
+	if len(specs) != 15 {
+		t.Fatalf("got %d topics, want 15", len(specs))
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -23,11 +23,15 @@ func TestCatalog(t *testing.T) {
 		if !strings.HasSuffix(s.Name, "."+string(s.Kind)) {
 			t.Errorf("%s: kind %s does not match its name", s.Name, s.Kind)
 		}
-		if s.Configs["retention.ms"] != "-1" || s.Configs["cleanup.policy"] != "delete" {
-			t.Errorf("%s: configs %v, want kept forever and never compacted", s.Name, s.Configs)
+		wantPolicy := "delete"
+		if s.Kind == Checkpoints {
+			wantPolicy = "compact" // only the last position of a source counts
+		}
+		if s.Configs["retention.ms"] != "-1" || s.Configs["cleanup.policy"] != wantPolicy {
+			t.Errorf("%s: configs %v, want kept forever, cleanup.policy %s", s.Name, s.Configs, wantPolicy)
 		}
 	}
-	for _, name := range []string{PnLEvents, ProjectionRejections} {
+	for _, name := range []string{PnLEvents, ProjectionRejections, ChainCheckpoints} {
 		if !seen[name] {
 			t.Errorf("catalog lacks %s", name)
 		}
