@@ -233,8 +233,14 @@ func Decode(l types.Log) (Event, error) {
 }
 
 func decode(spec eventSpec, data []byte) (Event, error) {
+	if len(data)%32 != 0 { // abi.encode pads everything to whole words
+		return nil, fmt.Errorf("not a whole number of 32-byte words")
+	}
 	values, err := spec.shape.Inputs.Unpack(data)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOpaque(spec.kind, data); err != nil {
 		return nil, err
 	}
 	into := func(v any) error { return spec.shape.Inputs.Copy(v, values) }
