@@ -75,6 +75,9 @@ func Classify(f Fill, inputSymbol, outputSymbol string) (Trade, error) {
 	if err := market.CheckAmount(t.USDC); err != nil {
 		return Trade{}, fmt.Errorf("%s: usdc: %w", sym, err)
 	}
+	// Exact after the checks; a normalized Float (2 as 2e66×10^-66) would
+	// otherwise carry 66 fractional zeros downstream.
+	t.Amount, t.USDC = t.Amount.Truncate(market.MaxScale), t.USDC.Truncate(market.MaxScale)
 	t.PriceUSDC = t.USDC.DivRound(t.Amount, market.MaxScale)
 	if err := market.PositiveAmount("price_usdc", t.PriceUSDC); err != nil {
 		return Trade{}, fmt.Errorf("%s: %s USDC for %s shares: %w", sym, t.USDC, t.Amount, err)

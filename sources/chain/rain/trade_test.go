@@ -2,8 +2,11 @@ package rain_test
 
 import (
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/sources/chain/rain"
@@ -29,6 +32,18 @@ func TestClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrade(t, "round up", tr, "tAAPL", market.Sell, "3", "2", "0.666666666666666667")
+
+	// A normalized Float: 2 as 2e66 × 10^-66, 160.15507752 likewise.
+	two, _ := new(big.Int).SetString("2"+zeros(66), 10)
+	usd, _ := new(big.Int).SetString("16015507752"+zeros(56), 10)
+	tr, err = rain.Classify(rain.Fill{InputAmount: decimal.NewFromBigInt(usd, -64), OutputAmount: decimal.NewFromBigInt(two, -66)}, "USDC", "tSPLG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTrade(t, "normalized Floats", tr, "tSPLG", market.Sell, "2", "160.15507752", "80.07753876")
+	if tr.Amount.Exponent() < -market.MaxScale || tr.USDC.Exponent() < -market.MaxScale {
+		t.Errorf("amounts keep exponents %d and %d", tr.Amount.Exponent(), tr.USDC.Exponent())
+	}
 
 	for _, c := range []struct {
 		name     string
