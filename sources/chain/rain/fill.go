@@ -62,6 +62,9 @@ var ErrNoAfterClear = errors.New("clear without its AfterClear")
 func OrderFill(ev Event, after *AfterClear, owner common.Address) (Fill, bool, error) {
 	switch e := ev.(type) {
 	case *TakeOrder:
+		if e == nil {
+			return Fill{}, false, errors.New("nil TakeOrder")
+		}
 		if e.Order.Owner != owner {
 			return Fill{}, false, nil
 		}
@@ -71,6 +74,9 @@ func OrderFill(ev Event, after *AfterClear, owner common.Address) (Fill, bool, e
 		}
 		return f, true, nil
 	case *Clear:
+		if e == nil {
+			return Fill{}, false, errors.New("nil Clear")
+		}
 		var side string
 		var order Order
 		var inIdx, outIdx *big.Int
@@ -97,10 +103,12 @@ func OrderFill(ev Event, after *AfterClear, owner common.Address) (Fill, bool, e
 			return Fill{}, false, fmt.Errorf("%s %s (%s): %w", e.Name(), side, owner, err)
 		}
 		return f, true, nil
+	case *AfterClear:
+		return Fill{}, false, errors.New("an AfterClear is not a fill: pass its Clear, with it as after")
 	case nil:
 		return Fill{}, false, errors.New("no event")
 	}
-	return Fill{}, false, fmt.Errorf("%s is not a fill: pass its Clear and the AfterClear as after", ev.Name())
+	return Fill{}, false, fmt.Errorf("unknown event type %T", ev)
 }
 
 // fill resolves the IOs at the indices and scales the order's amounts.
