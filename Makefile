@@ -44,6 +44,8 @@ lint:
 fuzz:
 	$(GO) test ./topics -run '^$$' -fuzz FuzzDecodeEnvelope -fuzztime 30s
 	$(GO) test ./topics -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 30s
+	$(GO) test ./sources/chain/rain -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s
+	$(GO) test ./sources/chain/rain -run '^$$' -fuzz FuzzDecodeFloat -fuzztime 30s
 
 # Modules and the embedded ClickHouse library (into ~/.cache, sha256-checked).
 deps:
