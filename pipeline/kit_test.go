@@ -817,6 +817,8 @@ func kitReferencePnL(h *kitHistory) ([]kitPnlWant, error) {
 			w.venue, w.dir, w.qty, w.price, w.occurredAt = pnl.Onchain, v.Direction, v.Amount, v.PriceUSDC, v.BlockTimestamp
 		case position.OffChainOrderFilled:
 			w.venue, w.dir, w.qty, w.price, w.occurredAt = pnl.Offchain, v.Direction, v.SharesFilled, v.Price, v.BrokerTimestamp
+		case position.OnChainFillReverted: // booked as its opposite at the same price
+			w.venue, w.dir, w.qty, w.price, w.occurredAt = pnl.Onchain, v.Direction.Opposite(), v.Amount, v.PriceUSDC, v.RevertedAt
 		default:
 			continue
 		}
@@ -877,11 +879,12 @@ type kitPosSummary struct {
 	onchain  decimal.Decimal // signed on-chain volume
 	hedged   decimal.Decimal // signed filled hedges
 	pending  *position.OffChainOrderPlaced
-	trades   []market.TradeID
+	trades   []market.TradeID // every applied fill, also one reverted later
+	reverted []market.TradeID
 	placed   map[string]position.OffChainOrderPlaced
 	filled   map[string]position.OffChainOrderFilled
 	failed   map[string]position.OffChainOrderFailed
-	fillEvts int // OnChainOrderFilled + OffChainOrderFilled
+	fillEvts int // OnChainOrderFilled + OffChainOrderFilled + OnChainFillReverted
 }
 
 // checkPosition replays a position's history with the whole-share,
@@ -924,6 +927,12 @@ func kitCheckPosition(h *kitHistory) (kitPosSummary, []string) {
 			s.trades = append(s.trades, v.TradeID)
 			p := v.PriceUSDC
 			lastPrice = &p
+			s.fillEvts++
+		case position.OnChainFillReverted:
+			signed := v.Direction.Signed(v.Amount)
+			s.net = s.net.Sub(signed)
+			s.onchain = s.onchain.Sub(signed)
+			s.reverted = append(s.reverted, v.TradeID)
 			s.fillEvts++
 		case position.OffChainOrderPlaced:
 			want, _ := position.HedgeDirection(s.net)

@@ -153,10 +153,14 @@ func printTrades(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool,
 	}
 	var out [][]string
 	for _, r := range rows {
+		reverted := "-"
+		if r.Reverted {
+			reverted = r.RevertReason
+		}
 		out = append(out, []string{ts(&r.BlockTimestamp), fmt.Sprint(r.BlockNumber), r.TxHash[:10] + "…:" + fmt.Sprint(r.LogIndex),
-			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String()})
+			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String(), reverted})
 	}
-	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC", out)
+	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC REVERTED", out)
 }
 
 func printOrders(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool, w io.Writer) error {

@@ -101,6 +101,8 @@ func (w *world) position(sym string, c aggregate.Command, when time.Time) []aggr
 			f = pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.BlockTimestamp}
 		case position.OffChainOrderFilled:
 			f = pnl.Fill{Venue: pnl.Offchain, Direction: e.Direction, Quantity: e.SharesFilled, Price: e.Price, OccurredAt: e.BrokerTimestamp}
+		case position.OnChainFillReverted:
+			f = pnl.Revert(pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.RevertedAt})
 		default:
 			continue
 		}

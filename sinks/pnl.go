@@ -20,7 +20,7 @@ import (
 // MetricsPnLTable has one row per record on pnl.events.
 var MetricsPnLTable = Table{Name: "metrics_pnl", Columns: []string{
 	"symbol", "position_sequence", "venue", "direction", "quantity", "price",
-	"realized_pnl", "opened", "cumulative_pnl", "net_position_after", "occurred_at",
+	"realized_pnl", "opened", "cumulative_pnl", "net_position_after", "occurred_at", "revert",
 }}
 
 // PnLSummaryTable has one row per symbol, folded from the same records.
@@ -114,20 +114,27 @@ func applyPnL(s PnLState, _ bool, it Item[pnl.Record], emit Emit) (PnLState, err
 	r := it.Event
 	next := s
 	var err error
-	if r.Venue == pnl.Onchain {
+	switch {
+	case r.Revert: // the withdrawn fill counts no more
+		next.OnchainVolume, err = market.Sub(s.OnchainVolume, r.Quantity)
+	case r.Venue == pnl.Onchain:
 		next.OnchainVolume, err = market.Add(s.OnchainVolume, r.Quantity)
-	} else {
+	default:
 		next.OffchainVolume, err = market.Add(s.OffchainVolume, r.Quantity)
 	}
 	if err != nil {
 		return s, fmt.Errorf("pnl record %s#%d: volume: %w", r.Symbol, r.PositionSequence, err)
 	}
 	next.RealizedPnL, next.NetPosition = r.CumulativePnL, r.NetPositionAfter
-	next.Fills++
+	if r.Revert {
+		next.Fills = max(next.Fills, 1) - 1
+	} else {
+		next.Fills++
+	}
 	next.LastOccurredAt = r.OccurredAt.UTC()
 	emit(MetricsPnLTable.Name, string(r.Symbol)+"#"+strconv.FormatUint(r.PositionSequence, 10), []any{
 		string(r.Symbol), r.PositionSequence, string(r.Venue), string(r.Direction), r.Quantity, r.Price,
-		r.RealizedPnL, boolU8(r.Opened), r.CumulativePnL, r.NetPositionAfter, ts(r.OccurredAt),
+		r.RealizedPnL, boolU8(r.Opened), r.CumulativePnL, r.NetPositionAfter, ts(r.OccurredAt), boolU8(r.Revert),
 	})
 	return next, nil
 }

@@ -31,14 +31,15 @@ ORDER BY symbol`
 
 	// QueryPnLRange computes the same figures for fills in [from, to):
 	// realized PnL booked in the range, the net position after the range's
-	// last fill, volumes and number of fills.
+	// last fill, volumes and number of fills (a reverted fill's withdrawal
+	// takes its volume and count back out).
 	QueryPnLRange = `SELECT
     symbol,
     sum(realized_pnl) AS realized_pnl,
     argMax(net_position_after, position_sequence) AS net_position,
-    sumIf(quantity, venue = 'onchain') AS onchain_volume,
+    sumIf(if(revert = 1, -quantity, quantity), venue = 'onchain') AS onchain_volume,
     sumIf(quantity, venue = 'offchain') AS offchain_volume,
-    count() AS fills
+    toUInt64(greatest(0, countIf(revert = 0) - countIf(revert = 1))) AS fills
 FROM metrics_pnl FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
   AND occurred_at >= {from:DateTime64(6, 'UTC')} AND occurred_at < {to:DateTime64(6, 'UTC')}
@@ -58,7 +59,7 @@ ORDER BY symbol`
 	// filtered on block_timestamp.
 	QueryTrades = `SELECT aggregate_id, sequence, tx_hash, log_index, block_number, block_timestamp, filled_at,
     symbol, base_symbol, direction, amount, price_usdc, gas_used, effective_gas_price,
-    pyth_price, pyth_conf, enriched_at, migrated, status, failure
+    pyth_price, pyth_conf, enriched_at, migrated, status, failure, reverted, revert_reason
 FROM onchain_trade_view FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, base_symbol))
   AND block_timestamp >= {from:DateTime64(6, 'UTC')} AND block_timestamp < {to:DateTime64(6, 'UTC')}
@@ -207,6 +208,10 @@ type Trade struct {
 	Migrated          bool             `json:"migrated"`
 	Status            string           `json:"status"`
 	Failure           string           `json:"failure,omitempty"`
+	// Reverted: the fill's block left the canonical chain (RevertReason
+	// "reorg") or an operator withdrew it ("manual"); it counts nowhere.
+	Reverted     bool   `json:"reverted"`
+	RevertReason string `json:"revert_reason,omitempty"`
 }
 
 // Trades returns on-chain fills, newest first, filtered by base symbol and
@@ -214,11 +219,11 @@ type Trade struct {
 func (db *DB) Trades(ctx context.Context, f Filter) ([]Trade, error) {
 	return query(ctx, db.conn, "trades", QueryTrades, f.params(true), func(r driver.Rows) (Trade, error) {
 		var tr Trade
-		var migrated uint8
+		var migrated, reverted uint8
 		err := r.Scan(&tr.ID, &tr.Sequence, &tr.TxHash, &tr.LogIndex, &tr.BlockNumber, &tr.BlockTimestamp, &tr.FilledAt,
 			&tr.Symbol, &tr.BaseSymbol, &tr.Direction, &tr.Amount, &tr.PriceUSDC, &tr.GasUsed, &tr.EffectiveGasPrice,
-			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure)
-		tr.Migrated = migrated != 0
+			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure, &reverted, &tr.RevertReason)
+		tr.Migrated, tr.Reverted = migrated != 0, reverted != 0
 		return tr, err
 	})
 }

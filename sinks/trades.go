@@ -17,6 +17,7 @@ var TradesTable = Table{Name: "onchain_trade_view", Columns: []string{
 	"symbol", "base_symbol", "direction", "amount", "price_usdc",
 	"gas_used", "effective_gas_price", "pyth_price", "pyth_conf", "pyth_publish_time", "enriched_at",
 	"migrated", "status", "failure", "state",
+	"reverted", "revert_reason", "fork_block", "reverted_at", "fill_sequence",
 }}
 
 // TradeState is what the trades projection folds per fill and stores in
@@ -76,11 +77,20 @@ func tradeRow(id string, seq uint64, s TradeState, js string) []any {
 			pythPublished = timePtr(pp.PublishTime)
 		}
 	}
+	var (
+		reason       string
+		forkBlock    uint64
+		revertedTime *time.Time
+	)
+	if r := st.Reversal; r != nil {
+		reason, forkBlock, revertedTime = string(r.Reason), r.ForkBlock, timePtr(r.RevertedAt)
+	}
 	return []any{
 		id, seq, tid.TxHash, tid.LogIndex, st.BlockNumber, ts(st.BlockTimestamp), ts(st.FilledAt),
 		st.Symbol, string(st.BaseSymbol), string(st.Direction), st.Amount, st.PriceUSDC,
 		gas, gasPrice, pythPrice, pythConf, pythPublished, enrichedTime,
 		boolU8(s.Migrated), lifecycleStatus(s.Lifecycle.Status), s.Lifecycle.Failure, js,
+		boolU8(st.Reverted()), reason, forkBlock, revertedTime, max(st.FillSequence, 1),
 	}
 }
 

@@ -17,7 +17,7 @@ const PnLGroup = "pnl"
 
 // PnL computes FIFO realized PnL per base symbol from the position's own
 // event order, both venues in one book, and emits one record per fill to
-// pnl.events. Events are applied strictly in sequence order (gapRule):
+// pnl.events (and one per reverted fill, flagged revert). Events are applied strictly in sequence order (gapRule):
 // a repeat is skipped, and an event beyond a gap (the broker lost an
 // earlier one, which is re-published later) waits in the state until the
 // gap is filled, instead of being applied ahead of it.
@@ -81,6 +81,10 @@ func applyPnL(book pnl.Book, in runner.Input, env topics.EventEnvelope) (pnl.Boo
 		fill = pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.BlockTimestamp}
 	case position.OffChainOrderFilled:
 		fill = pnl.Fill{Venue: pnl.Offchain, Direction: e.Direction, Quantity: e.SharesFilled, Price: e.Price, OccurredAt: e.BrokerTimestamp}
+	case position.OnChainFillReverted:
+		// Booked as the reverted fill's opposite at its price, when the
+		// position withdrew it (docs/design.md, "Reorgs").
+		fill = pnl.Revert(pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.RevertedAt})
 	default:
 		book.LastSequence = env.Sequence
 		return book, nil, nil

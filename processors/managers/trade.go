@@ -3,6 +3,7 @@ package managers
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/market"
@@ -25,7 +26,8 @@ type TradeConfig struct {
 const TradeManagerGroup = "trade-manager"
 
 // TradeManager turns every recorded fill (Filled or Migrated) into an
-// AcknowledgeOnChainFill for the position of its base symbol.
+// AcknowledgeOnChainFill for the position of its base symbol, and every
+// Reverted fill into a RevertOnChainFill.
 // onchain-trade topics are partitioned by base symbol, so one partition
 // carries a symbol's fills in chain order and the commands reach the
 // position in that order. It keeps how far it has read each trade, so a
@@ -58,6 +60,9 @@ func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]
 		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
 	}
 	var ack position.AcknowledgeOnChainFill
+	if e, ok := ev.(onchaintrade.Reverted); ok {
+		return revertFill(in, env, e, bad)
+	}
 	switch e := ev.(type) {
 	case onchaintrade.Filled:
 		ack = position.AcknowledgeOnChainFill{
@@ -78,8 +83,35 @@ func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]
 	}
 	th, ex := cfg.Threshold, cfg.Execution
 	ack.Threshold, ack.Execution = &th, &ex
+	// A fill witnessed again after a revert is a new incarnation of the
+	// trade: its sequence tells it (and its revert) from the first, and
+	// gives it a command id of its own (the position drops a repeated one).
+	cmdID := "ack:" + ack.TradeID.String()
+	if env.Sequence > 1 {
+		ack.FillSequence = env.Sequence
+		cmdID += "#" + strconv.FormatUint(env.Sequence, 10)
+	}
 	var cmd aggregate.Command = ack
-	o, err := commandOut(topics.Position, string(base), "ack:"+ack.TradeID.String(), env, in, cmd)
+	o, err := commandOut(topics.Position, string(base), cmdID, env, in, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return []runner.Output{o}, nil
+}
+
+// revertFill withdraws the reverted fill from its position.
+func revertFill(in runner.Input, env topics.EventEnvelope, e onchaintrade.Reverted,
+	bad func(error) ([]runner.Output, error)) ([]runner.Output, error) {
+	base, err := position.BaseSymbol(e.Symbol)
+	if err != nil {
+		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+	}
+	var cmd aggregate.Command = position.RevertOnChainFill{
+		Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, FillSequence: e.FillSequence,
+		Amount: e.Amount, Direction: e.Direction, PriceUSDC: e.PriceUSDC, Reason: string(e.Reason),
+	}
+	id := "revert:" + e.TradeID.String() + "#" + strconv.FormatUint(env.Sequence, 10)
+	o, err := commandOut(topics.Position, string(base), id, env, in, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,11 @@
 // so Filled and Migrated events agree (upstream's Filled had the base and
 // Migrated the tokenized form), and every field is validated.
 //
+// A fill whose block left the canonical chain is withdrawn by Revert
+// (event Reverted, which repeats the fill). A reverted trade accepts a new
+// Witness: the same transaction mined again in the canonical chain, at its
+// new block, recorded as Filled again (docs/design.md, "Reorgs").
+//
 // Decide checks the lifecycle first (a duplicate Witness is ErrAlreadyFilled
 // whatever it carries), then the fields, then the rules that depend on the
 // state. Every event Decide returns is one Evolve accepts.

@@ -12,13 +12,13 @@ import (
 func allCommands() []aggregate.Command {
 	m := migrateSPLG()
 	m.GasUsed, m.PythPrice = u64(90_000), coinPyth()
-	return []aggregate.Command{witnessSPLG(), enrichCOIN(), migrateSPLG(), m}
+	return []aggregate.Command{witnessSPLG(), enrichCOIN(), migrateSPLG(), m, revertSPLG()}
 }
 
 func allEvents() []aggregate.Event {
 	m := migratedSPLG()
 	m.GasUsed, m.PythPrice = u64(90_000), coinPyth()
-	return []aggregate.Event{filledSPLG(), enrichedCOIN(), migratedSPLG(), m}
+	return []aggregate.Event{filledSPLG(), enrichedCOIN(), migratedSPLG(), m, revertedSPLG()}
 }
 
 func TestDefinition(t *testing.T) {
@@ -30,8 +30,9 @@ func TestDefinition(t *testing.T) {
 
 func TestTypeNames(t *testing.T) {
 	want := map[string]bool{
-		"Witness": true, "Enrich": true, "Migrate": true,
+		"Witness": true, "Enrich": true, "Migrate": true, "Revert": true,
 		"OnChainTradeEvent::Filled": true, "OnChainTradeEvent::Enriched": true, "OnChainTradeEvent::Migrated": true,
+		"OnChainTradeEvent::Reverted": true,
 	}
 	got := map[string]bool{}
 	for _, c := range allCommands() {
@@ -48,7 +49,7 @@ func TestTypeNames(t *testing.T) {
 			t.Fatalf("missing %s in %v", n, got)
 		}
 	}
-	if len(ot.Commands) != 3 || len(ot.Events) != 3 {
+	if len(ot.Commands) != 4 || len(ot.Events) != 4 {
 		t.Fatalf("decoders: %d commands, %d events", len(ot.Commands), len(ot.Events))
 	}
 }
@@ -65,7 +66,7 @@ func TestCommandsRoundTripThroughJSON(t *testing.T) {
 				t.Fatalf("round trip:\n got %s\nwant %s", mustJSON(t, back), raw)
 			}
 			l := given()
-			if c.CommandType() == "Enrich" {
+			if c.CommandType() == "Enrich" || c.CommandType() == "Revert" {
 				l = given(filledSPLG())
 			}
 			want, err1 := ot.Decide(l, c, meta)

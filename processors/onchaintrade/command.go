@@ -46,13 +46,42 @@ type Migrate struct {
 	PythPrice      *market.PythPrice `json:"pyth_price,omitempty"`
 }
 
+// Revert withdraws a fill whose block is no longer canonical (a reorg), or
+// one an operator withdraws by hand. The trade keeps its id and history and
+// may be witnessed again: the same transaction mined in the canonical chain.
+type Revert struct {
+	TradeID market.TradeID `json:"trade_id"`
+	// BlockNumber is the block the fill being reverted was witnessed in: a
+	// revert of an earlier incarnation (the fill was witnessed again since)
+	// is refused instead of withdrawing the canonical one.
+	BlockNumber uint64       `json:"block_number"`
+	Reason      RevertReason `json:"reason"`
+	// ForkBlock is the first block whose ingested hash is no longer
+	// canonical, ForkHash that orphaned hash; required for reason "reorg"
+	// (ForkBlock <= BlockNumber), absent for "manual".
+	ForkBlock uint64 `json:"fork_block,omitempty"`
+	ForkHash  string `json:"fork_hash,omitempty"`
+}
+
+// RevertReason says why a fill was reverted.
+type RevertReason string
+
+const (
+	// RevertReorg: the fill's block left the canonical chain.
+	RevertReorg RevertReason = "reorg"
+	// RevertManual: an operator withdrew the fill.
+	RevertManual RevertReason = "manual"
+)
+
 func (Witness) CommandType() string { return "Witness" }
 func (Enrich) CommandType() string  { return "Enrich" }
 func (Migrate) CommandType() string { return "Migrate" }
+func (Revert) CommandType() string  { return "Revert" }
 
 // Commands decodes command payloads by type name.
 var Commands = aggregate.Decoder[aggregate.Command]{
 	"Witness": aggregate.As[Witness, aggregate.Command],
 	"Enrich":  aggregate.As[Enrich, aggregate.Command],
 	"Migrate": aggregate.As[Migrate, aggregate.Command],
+	"Revert":  aggregate.As[Revert, aggregate.Command],
 }

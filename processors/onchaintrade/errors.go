@@ -13,6 +13,11 @@ var (
 	ErrAlreadyFilled   = fmt.Errorf("trade already filled (%w)", aggregate.ErrAlreadyInitialized)
 	ErrNotFilled       = fmt.Errorf("trade not filled (%w)", aggregate.ErrUninitialized)
 	ErrAlreadyEnriched = errors.New("trade already enriched")
+	// ErrAlreadyReverted refuses a second Revert of the same fill.
+	ErrAlreadyReverted = errors.New("trade already reverted")
+	// ErrReverted refuses to enrich a reverted fill: its receipt belongs to
+	// a block that is no longer canonical.
+	ErrReverted = errors.New("trade is reverted")
 )
 
 // Validation errors shared by every aggregate (package aggregate).

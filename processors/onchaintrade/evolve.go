@@ -8,16 +8,24 @@ import (
 )
 
 // Evolve applies one event. Filled and Migrated are genesis events (on a
-// live trade they fail it); Enriched is the only transition and fails the
-// trade if it is already enriched. Every event is re-validated.
+// live trade they fail it), except that Filled on a reverted trade records
+// the fill again; Enriched fails the trade if it is already enriched or
+// reverted, Reverted if it is already reverted or does not repeat the
+// current fill. Every event is re-validated.
 func Evolve(l aggregate.Lifecycle[State], e aggregate.Event) aggregate.Lifecycle[State] {
 	switch e := e.(type) {
 	case Filled:
+		if l.Status == aggregate.Live && l.State.Reverted() {
+			seq := l.Version + 1
+			return aggregate.Transition(l, e.EventType(), func(s State) (State, error) { return s.refill(e, seq) })
+		}
 		return aggregate.Genesis(l, e.EventType(), func() (State, error) { return fromFilled(e) })
 	case Migrated:
 		return aggregate.Genesis(l, e.EventType(), func() (State, error) { return fromMigrated(e) })
 	case Enriched:
 		return aggregate.Transition(l, e.EventType(), func(s State) (State, error) { return s.enrich(e) })
+	case Reverted:
+		return aggregate.Transition(l, e.EventType(), func(s State) (State, error) { return s.revert(e) })
 	}
 	return unknown(l, e)
 }
@@ -76,7 +84,51 @@ func fromMigrated(e Migrated) (State, error) {
 	return s, nil
 }
 
+// refill is the state after a fill witnessed again, at sequence seq: a new
+// fill of the same trade id, with no enrichment (its receipt is new).
+func (s State) refill(e Filled, seq uint64) (State, error) {
+	if !s.Reverted() {
+		return s, ErrAlreadyFilled
+	}
+	if e.TradeID != s.TradeID {
+		return s, fieldErr("trade_id", fmt.Errorf("%s is not this trade (%s)", e.TradeID, s.TradeID))
+	}
+	n, err := fromFilled(e)
+	if err != nil {
+		return s, err
+	}
+	n.FillSequence = seq
+	return n, nil
+}
+
+// revert is the state after Reverted: the fill stays (the views show what
+// was withdrawn), marked with its reversal.
+func (s State) revert(e Reverted) (State, error) {
+	if s.Reverted() {
+		return s, ErrAlreadyReverted
+	}
+	var errs []error
+	if e.TradeID != s.TradeID || e.Symbol != s.Symbol || e.BaseSymbol != s.BaseSymbol ||
+		!e.Amount.Equal(s.Amount) || e.Direction != s.Direction || !e.PriceUSDC.Equal(s.PriceUSDC) ||
+		e.BlockNumber != s.BlockNumber || !e.BlockTimestamp.Equal(s.BlockTimestamp) || e.FillSequence != s.fillSequence() {
+		errs = append(errs, fmt.Errorf("reverted fill %s (block %d, fill sequence %d) is not the trade's fill %s (block %d, fill sequence %d)",
+			e.TradeID, e.BlockNumber, e.FillSequence, s.TradeID, s.BlockNumber, s.fillSequence()))
+	}
+	errs = append(errs, checkReason(e.Reason, e.ForkBlock, e.ForkHash, s.BlockNumber))
+	if e.RevertedAt.IsZero() {
+		errs = append(errs, fieldErr("reverted_at", errors.New("must be set")))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+	s.Reversal = &Reversal{Reason: e.Reason, ForkBlock: e.ForkBlock, ForkHash: e.ForkHash, RevertedAt: e.RevertedAt}
+	return s, nil
+}
+
 func (s State) enrich(e Enriched) (State, error) {
+	if s.Reverted() {
+		return s, ErrReverted
+	}
 	if s.Enrichment != nil {
 		return s, ErrAlreadyEnriched
 	}

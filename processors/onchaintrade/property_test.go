@@ -27,10 +27,14 @@ func genCommand(t *rapid.T) aggregate.Command {
 			Expo:  rapid.Int32Range(-40, 40).Draw(t, "pe"), Conf: "21005", PublishTime: ts,
 		}
 	}
-	switch rapid.IntRange(0, 2).Draw(t, "kind") {
+	switch rapid.IntRange(0, 3).Draw(t, "kind") {
 	case 0:
 		return ot.Witness{TradeID: tid, Symbol: sym, Amount: genAmount(t, "amount"), Direction: dir,
 			PriceUSDC: genAmount(t, "price"), BlockNumber: rapid.Uint64Range(0, 3).Draw(t, "block"), BlockTimestamp: ts}
+	case 3:
+		return ot.Revert{TradeID: tid, BlockNumber: rapid.Uint64Range(0, 3).Draw(t, "rblock"),
+			Reason:    rapid.SampledFrom([]ot.RevertReason{ot.RevertReorg, ot.RevertManual, ""}).Draw(t, "reason"),
+			ForkBlock: rapid.Uint64Range(0, 3).Draw(t, "fork"), ForkHash: rapid.SampledFrom([]string{"", forkHash, "0x1"}).Draw(t, "fhash")}
 	case 1:
 		return ot.Enrich{GasUsed: rapid.Uint64().Draw(t, "gas"), EffectiveGasPrice: rapid.Uint64().Draw(t, "gp"), PythPrice: pyth}
 	}

@@ -27,6 +27,31 @@ type State struct {
 	FilledAt time.Time `json:"filled_at"`
 	// Enrichment is nil until the trade is enriched.
 	Enrichment *Enrichment `json:"enrichment,omitempty"`
+	// FillSequence is the sequence of the event that recorded the current
+	// fill (1, or later for a fill witnessed again after a revert); 0 in
+	// states folded before it existed, which means 1.
+	FillSequence uint64 `json:"fill_sequence,omitempty"`
+	// Reversal is set while the fill is reverted; a new Witness clears it.
+	Reversal *Reversal `json:"reversal,omitempty"`
+}
+
+// Reversal is why and when a fill was withdrawn.
+type Reversal struct {
+	Reason     RevertReason `json:"reason"`
+	ForkBlock  uint64       `json:"fork_block,omitempty"`
+	ForkHash   string       `json:"fork_hash,omitempty"`
+	RevertedAt time.Time    `json:"reverted_at"`
+}
+
+// Reverted reports whether the trade's fill is withdrawn.
+func (s State) Reverted() bool { return s.Reversal != nil }
+
+// fillSequence is FillSequence with the default of older states.
+func (s State) fillSequence() uint64 {
+	if s.FillSequence == 0 {
+		return 1
+	}
+	return s.FillSequence
 }
 
 // Enrichment is the gas and oracle data added after the fill.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hedgeline/hedgeline/processors/market"
@@ -61,6 +62,55 @@ func (f fill) checkEvent(needBlock bool, base market.Symbol) error {
 		errs = append(errs, fieldErr("base_symbol", fmt.Errorf("%q is not the base of %q", base, f.Symbol)))
 	}
 	return errors.Join(errs...)
+}
+
+// check validates a Revert against the trade it addresses.
+func (c Revert) check(s State) error {
+	var errs []error
+	if tid, err := market.NewTradeID(c.TradeID.TxHash, c.TradeID.LogIndex); err != nil {
+		errs = append(errs, fieldErr("trade_id", err))
+	} else if tid != s.TradeID {
+		errs = append(errs, fieldErr("trade_id", fmt.Errorf("%s is not this trade (%s)", tid, s.TradeID)))
+	}
+	if c.BlockNumber != s.BlockNumber {
+		errs = append(errs, fieldErr("block_number", fmt.Errorf("the trade's current fill is in block %d, not %d", s.BlockNumber, c.BlockNumber)))
+	}
+	errs = append(errs, checkReason(c.Reason, c.ForkBlock, strings.ToLower(c.ForkHash), s.BlockNumber))
+	return errors.Join(errs...)
+}
+
+// checkReason: a reorg names its fork point, at or before the fill's block
+// (a fill before the fork is still canonical); a manual revert names none.
+func checkReason(r RevertReason, forkBlock uint64, forkHash string, block uint64) error {
+	switch r {
+	case RevertReorg:
+		var errs []error
+		if forkBlock == 0 || forkBlock > block {
+			errs = append(errs, fieldErr("fork_block", fmt.Errorf("%d is not in 1..%d (the fill's block)", forkBlock, block)))
+		}
+		if !isHash(forkHash) {
+			errs = append(errs, fieldErr("fork_hash", fmt.Errorf("%q is not 0x and 64 lowercase hex digits", forkHash)))
+		}
+		return errors.Join(errs...)
+	case RevertManual:
+		if forkBlock != 0 || forkHash != "" {
+			return fieldErr("fork_block", errors.New("a manual revert names no fork"))
+		}
+		return nil
+	}
+	return fieldErr("reason", fmt.Errorf("%q is not reorg or manual", r))
+}
+
+func isHash(h string) bool {
+	if len(h) != 66 || !strings.HasPrefix(h, "0x") {
+		return false
+	}
+	for _, c := range h[2:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkGas bounds a gas figure to what the legacy INTEGER columns (and

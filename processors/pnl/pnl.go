@@ -4,6 +4,11 @@
 // position closes the oldest lots first, and a fill larger than the
 // position reverses it.
 //
+// A reverted on-chain fill (its block left the canonical chain) is booked
+// as its opposite at the same price (Revert): the pair nets to no shares
+// and no cash, so realized PnL is exact once the position is flat again,
+// also when later fills had already closed the reverted fill's lot.
+//
 // The package is pure: no Kafka, no clock, no I/O. A processor keeps one
 // Book per symbol in its table and calls Apply for each fill it reads from
 // position.events; Apply returns the next Book and the Record to publish.
@@ -83,6 +88,20 @@ type Fill struct {
 	Price      decimal.Decimal // USD per share, > 0
 	Sequence   uint64          // position event sequence, > Book.LastSequence
 	OccurredAt time.Time
+	// Revert marks the fill that withdraws a reverted on-chain fill (see
+	// Revert); it is booked like any other.
+	Revert bool
+}
+
+// Revert is the fill that books the withdrawal of reverted, an on-chain
+// fill booked earlier: the opposite side, the same quantity and price.
+// Removing the reverted fill's lot instead would be wrong once a later
+// fill had closed part of it: that close's realized PnL would stay, and
+// the book's net would no longer be the position's.
+func Revert(reverted Fill) Fill {
+	f := reverted
+	f.Direction, f.Revert = reverted.Direction.Opposite(), true
+	return f
 }
 
 // Lot is an open slice of the position: Quantity shares (remaining, > 0)
@@ -182,6 +201,9 @@ type Record struct {
 	// instead of skipping past it. Absent in records of older books.
 	PreviousSequence *uint64   `json:"previous_sequence,omitempty"`
 	OccurredAt       time.Time `json:"occurred_at"`
+	// Revert: this record books the withdrawal of a reverted on-chain fill
+	// (Direction is the opposite of the reverted fill's).
+	Revert bool `json:"revert,omitempty"`
 }
 
 func checkPositive(sentinel error, v decimal.Decimal) error {
@@ -260,6 +282,7 @@ func (b Book) Apply(f Fill) (Book, Record, error) {
 		NetPositionAfter: net,
 		PositionSequence: f.Sequence,
 		OccurredAt:       f.OccurredAt.UTC(),
+		Revert:           f.Revert,
 	}, nil
 }
 

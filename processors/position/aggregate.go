@@ -9,6 +9,11 @@
 // exception: the legacy system may still have that exposure's order in
 // flight, so the first later command re-evaluates it.
 //
+// RevertOnChainFill withdraws an applied fill whose block left the canonical
+// chain; the position keeps a small window of its newest fills for that
+// (State.Revertible) and moves its chain-order watermark back, so the
+// canonical chain's fills are accepted again.
+//
 // Pure: no Kafka, ClickHouse, clock or randomness. Time comes from
 // aggregate.Meta.At and execution ids are UUIDv5 of symbol and sequence, so
 // replaying the same commands yields byte-identical events.

@@ -24,6 +24,7 @@ func everyEvent() []aggregate.Event {
 		offFilled("X", "1", market.Sell),
 		OffChainOrderFailed{ExecutionID: "X", Error: "rejected", FailedAt: t0},
 		ThresholdUpdated{OldThreshold: shares("1"), NewThreshold: dollars("5"), UpdatedAt: t0},
+		reverted(7, market.Sell, "0.123456", "150.25"),
 	}
 }
 

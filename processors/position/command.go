@@ -43,6 +43,27 @@ type AcknowledgeOnChainFill struct {
 	BlockTimestamp time.Time         `json:"block_timestamp"`
 	Threshold      *market.Threshold `json:"threshold,omitempty"`
 	Execution      *market.Execution `json:"execution,omitempty"`
+	// FillSequence is the OnChainTrade event sequence that recorded this
+	// fill: omitted (0) for a trade's first fill (sequence 1), set for a
+	// fill witnessed again after a revert. A revert names it, so a late
+	// revert of one incarnation never withdraws the next.
+	FillSequence uint64 `json:"fill_sequence,omitempty"`
+}
+
+// RevertOnChainFill withdraws an applied on-chain fill whose block left the
+// canonical chain (OnChainTrade Reverted). It repeats the fill, which must
+// match the one applied; the exposure it added leaves net, and the hedge
+// logic then trades it back.
+type RevertOnChainFill struct {
+	Symbol       string           `json:"symbol"`
+	TradeID      market.TradeID   `json:"trade_id"`
+	BlockNumber  uint64           `json:"block_number"`
+	FillSequence uint64           `json:"fill_sequence,omitempty"`
+	Amount       decimal.Decimal  `json:"amount"`
+	Direction    market.Direction `json:"direction"`
+	PriceUSDC    decimal.Decimal  `json:"price_usdc"`
+	// Reason is the trade's ("reorg", "manual"), for the audit trail.
+	Reason string `json:"reason"`
 }
 
 // PlaceOffChainOrder is the operator's manual hedge. It does not require the
@@ -81,6 +102,7 @@ type UpdateThreshold struct {
 func (Initialize) CommandType() string             { return "Initialize" }
 func (Migrate) CommandType() string                { return "Migrate" }
 func (AcknowledgeOnChainFill) CommandType() string { return "AcknowledgeOnChainFill" }
+func (RevertOnChainFill) CommandType() string      { return "RevertOnChainFill" }
 func (PlaceOffChainOrder) CommandType() string     { return "PlaceOffChainOrder" }
 func (CompleteOffChainOrder) CommandType() string  { return "CompleteOffChainOrder" }
 func (FailOffChainOrder) CommandType() string      { return "FailOffChainOrder" }
@@ -91,6 +113,7 @@ var Commands = aggregate.Decoder[aggregate.Command]{
 	"Initialize":             aggregate.As[Initialize, aggregate.Command],
 	"Migrate":                aggregate.As[Migrate, aggregate.Command],
 	"AcknowledgeOnChainFill": aggregate.As[AcknowledgeOnChainFill, aggregate.Command],
+	"RevertOnChainFill":      aggregate.As[RevertOnChainFill, aggregate.Command],
 	"PlaceOffChainOrder":     aggregate.As[PlaceOffChainOrder, aggregate.Command],
 	"CompleteOffChainOrder":  aggregate.As[CompleteOffChainOrder, aggregate.Command],
 	"FailOffChainOrder":      aggregate.As[FailOffChainOrder, aggregate.Command],
@@ -135,6 +158,21 @@ func (c AcknowledgeOnChainFill) validate() (market.Symbol, market.TradeID, error
 		errs = append(errs, checkExecution("execution", *c.Execution))
 	}
 	return base, id, errors.Join(errs...)
+}
+
+// validate returns the base symbol and the canonical trade id, like
+// AcknowledgeOnChainFill's.
+func (c RevertOnChainFill) validate() (market.Symbol, market.TradeID, error) {
+	base, err := BaseSymbol(c.Symbol)
+	if err != nil {
+		err = invalid("symbol", err)
+	}
+	id, idErr := market.NewTradeID(c.TradeID.TxHash, c.TradeID.LogIndex)
+	if idErr != nil {
+		idErr = invalid("trade_id", idErr)
+	}
+	return base, id, errors.Join(err, idErr, positive("amount", c.Amount), checkDirection("direction", c.Direction),
+		positive("price_usdc", c.PriceUSDC), required("reason", c.Reason))
 }
 
 func (c PlaceOffChainOrder) validate() error {

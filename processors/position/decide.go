@@ -29,6 +29,8 @@ func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta)
 		err = d.migrate(l, c)
 	case AcknowledgeOnChainFill:
 		err = d.acknowledge(l, c)
+	case RevertOnChainFill:
+		err = d.revert(l, c)
 	case PlaceOffChainOrder:
 		err = d.placeManual(l, c)
 	case CompleteOffChainOrder:
@@ -135,11 +137,41 @@ func (d *decision) acknowledge(l aggregate.Lifecycle[State], c AcknowledgeOnChai
 		return err
 	}
 	err = d.emit(OnChainOrderFilled{TradeID: tradeID, BlockNumber: c.BlockNumber, Amount: c.Amount,
-		Direction: c.Direction, PriceUSDC: c.PriceUSDC, BlockTimestamp: c.BlockTimestamp.UTC(), SeenAt: d.at})
+		Direction: c.Direction, PriceUSDC: c.PriceUSDC, BlockTimestamp: c.BlockTimestamp.UTC(), SeenAt: d.at,
+		FillSequence: seqField(c.FillSequence)})
 	if err != nil {
 		return err
 	}
 	return d.hedgeIfReady()
+}
+
+// revert withdraws an applied fill (a reorg): net moves back, and the
+// position hedges what that leaves over threshold, as after any fill.
+func (d *decision) revert(l aggregate.Lifecycle[State], c RevertOnChainFill) error {
+	base, tradeID, err := c.validate()
+	if err != nil {
+		return err
+	}
+	if err := l.Check(); err != nil {
+		return fmt.Errorf("revert of trade %s: position %s: %w", tradeID, base, err)
+	}
+	if err := d.sameSymbol(base); err != nil {
+		return err
+	}
+	err = d.emit(OnChainFillReverted{TradeID: tradeID, BlockNumber: c.BlockNumber, FillSequence: seqField(c.FillSequence),
+		Amount: c.Amount, Direction: c.Direction, PriceUSDC: c.PriceUSDC, Reason: c.Reason, RevertedAt: d.at})
+	if err != nil {
+		return err
+	}
+	return d.hedgeIfReady()
+}
+
+// seqField is how events spell a fill sequence: omitted for the first.
+func seqField(n uint64) uint64 {
+	if n <= 1 {
+		return 0
+	}
+	return n
 }
 
 // placeManual is the operator's override: the threshold is not required,

@@ -24,7 +24,30 @@ var (
 	ErrExceedsNet          = errors.New("shares exceed the net exposure")
 	ErrFractionalShares    = errors.New("execution accepts whole shares only")
 	ErrBrokerMismatch      = errors.New("broker is not the position's broker")
+	// ErrFillNotApplied refuses a revert of a fill the position does not
+	// hold: never applied, or settled (outside the revert window).
+	ErrFillNotApplied = errors.New("on-chain fill is not applied")
+	// ErrFillAlreadyReverted refuses a second revert of the same fill.
+	ErrFillAlreadyReverted = errors.New("on-chain fill already reverted")
+	// ErrRevertMismatch refuses a revert that does not repeat the fill.
+	ErrRevertMismatch = errors.New("revert does not match the applied fill")
 )
+
+// FillNotAppliedError says why a reverted fill is not one the position
+// holds.
+type FillNotAppliedError struct {
+	TradeID      market.TradeID
+	BlockNumber  uint64
+	FillSequence uint64
+	Reason       string
+}
+
+func (e *FillNotAppliedError) Error() string {
+	return fmt.Sprintf("revert of trade %s (block %d, fill sequence %d): not applied: %s",
+		e.TradeID, e.BlockNumber, e.FillSequence, e.Reason)
+}
+
+func (e *FillNotAppliedError) Unwrap() error { return ErrFillNotApplied }
 
 // DuplicateTradeError rejects an on-chain fill at or below the watermark.
 type DuplicateTradeError struct {
@@ -34,8 +57,12 @@ type DuplicateTradeError struct {
 }
 
 func (e *DuplicateTradeError) Error() string {
-	return fmt.Sprintf("trade %s (block %d, log %d) already applied or out of chain order: position has applied up to block %d, log %d (trade %s)",
-		e.TradeID, e.BlockNumber, e.TradeID.LogIndex, e.Watermark.BlockNumber, e.Watermark.LogIndex, e.Watermark.TradeID)
+	msg := fmt.Sprintf("trade %s (block %d, log %d) already applied or out of chain order: position has applied up to block %d, log %d",
+		e.TradeID, e.BlockNumber, e.TradeID.LogIndex, e.Watermark.BlockNumber, e.Watermark.LogIndex)
+	if e.Watermark.TradeID.TxHash != "" { // a watermark moved back by a revert has none
+		msg += " (trade " + e.Watermark.TradeID.String() + ")"
+	}
+	return msg
 }
 
 func (e *DuplicateTradeError) Unwrap() error { return ErrDuplicateTrade }

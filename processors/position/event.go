@@ -37,6 +37,22 @@ type OnChainOrderFilled struct {
 	PriceUSDC      decimal.Decimal  `json:"price_usdc"`
 	BlockTimestamp time.Time        `json:"block_timestamp"`
 	SeenAt         time.Time        `json:"seen_at"`
+	// FillSequence: see AcknowledgeOnChainFill (omitted for 1).
+	FillSequence uint64 `json:"fill_sequence,omitempty"`
+}
+
+// OnChainFillReverted withdraws an applied on-chain fill: its signed amount
+// leaves net and the gross volume. It repeats the fill (the PnL stage books
+// its opposite at PriceUSDC).
+type OnChainFillReverted struct {
+	TradeID      market.TradeID   `json:"trade_id"`
+	BlockNumber  uint64           `json:"block_number"`
+	FillSequence uint64           `json:"fill_sequence,omitempty"`
+	Amount       decimal.Decimal  `json:"amount"`
+	Direction    market.Direction `json:"direction"`
+	PriceUSDC    decimal.Decimal  `json:"price_usdc"`
+	Reason       string           `json:"reason"`
+	RevertedAt   time.Time        `json:"reverted_at"`
 }
 
 // OffChainOrderPlaced asks the order manager to hedge at the broker. The
@@ -82,6 +98,7 @@ type ThresholdUpdated struct {
 func (Initialized) EventType() string         { return "PositionEvent::Initialized" }
 func (Migrated) EventType() string            { return "PositionEvent::Migrated" }
 func (OnChainOrderFilled) EventType() string  { return "PositionEvent::OnChainOrderFilled" }
+func (OnChainFillReverted) EventType() string { return "PositionEvent::OnChainFillReverted" }
 func (OffChainOrderPlaced) EventType() string { return "PositionEvent::OffChainOrderPlaced" }
 func (OffChainOrderFilled) EventType() string { return "PositionEvent::OffChainOrderFilled" }
 func (OffChainOrderFailed) EventType() string { return "PositionEvent::OffChainOrderFailed" }
@@ -92,6 +109,7 @@ var Events = aggregate.Decoder[aggregate.Event]{
 	"PositionEvent::Initialized":         aggregate.As[Initialized, aggregate.Event],
 	"PositionEvent::Migrated":            aggregate.As[Migrated, aggregate.Event],
 	"PositionEvent::OnChainOrderFilled":  aggregate.As[OnChainOrderFilled, aggregate.Event],
+	"PositionEvent::OnChainFillReverted": aggregate.As[OnChainFillReverted, aggregate.Event],
 	"PositionEvent::OffChainOrderPlaced": aggregate.As[OffChainOrderPlaced, aggregate.Event],
 	"PositionEvent::OffChainOrderFilled": aggregate.As[OffChainOrderFilled, aggregate.Event],
 	"PositionEvent::OffChainOrderFailed": aggregate.As[OffChainOrderFailed, aggregate.Event],

@@ -43,6 +43,8 @@ func next(s State, e aggregate.Event) (State, error) {
 			AccumulatedShort: e.AccumulatedShort, Threshold: e.Threshold, Execution: e.Execution, LastUpdated: e.MigratedAt})
 	case OnChainOrderFilled:
 		return s.onChainFilled(e)
+	case OnChainFillReverted:
+		return s.onChainReverted(e)
 	case OffChainOrderPlaced:
 		return s.placed(e)
 	case OffChainOrderFilled:
@@ -101,8 +103,110 @@ func (s State) onChainFilled(e OnChainOrderFilled) (State, error) {
 		return s, err
 	}
 	price := e.PriceUSDC
+	if !s.holdsLiveFill() {
+		// Every fill in the window is reverted (or there is none yet, or
+		// the state predates the window): the watermark is settled.
+		s.Settled = s.LastFill
+	}
+	s.Revertible = s.pushRevertible(AppliedFill{BlockNumber: mark.BlockNumber, LogIndex: mark.LogIndex,
+		Digest: fillDigest(e.TradeID, e.FillSequence, e.Direction, e.Amount, e.PriceUSDC)})
 	s.LastPriceUSDC, s.LastFill, s.LastUpdated = &price, &mark, e.SeenAt
 	return s, nil
+}
+
+// pushRevertible appends f to a copy of the window (states are values that
+// Decide and Evolve both fold) and drops what leaves it, keeping Settled.
+func (s *State) pushRevertible(f AppliedFill) []AppliedFill {
+	w := make([]AppliedFill, 0, min(len(s.Revertible)+1, RevertWindowFills+1))
+	from := 0
+	for i, old := range s.Revertible {
+		if len(s.Revertible)+1-i <= RevertWindowFills && old.BlockNumber+RevertWindowBlocks >= f.BlockNumber {
+			break
+		}
+		if !old.Reverted {
+			m := old.mark()
+			s.Settled = &m
+		}
+		from = i + 1
+	}
+	w = append(w, s.Revertible[from:]...)
+	return append(w, f)
+}
+
+func (s State) holdsLiveFill() bool {
+	for _, f := range s.Revertible {
+		if !f.Reverted {
+			return true
+		}
+	}
+	return false
+}
+
+// onChainReverted withdraws the window's fill that e repeats.
+func (s State) onChainReverted(e OnChainFillReverted) (State, error) {
+	i, err := s.findRevertible(e)
+	if err != nil {
+		return s, err
+	}
+	if e.RevertedAt.IsZero() || e.Reason == "" {
+		return s, errors.New("invalid revert: reason and reverted_at are required")
+	}
+	var err2 error
+	if s.Net, err2 = market.Sub(s.Net, e.Direction.Signed(e.Amount)); err2 != nil {
+		return s, err2
+	}
+	if e.Direction == market.Buy {
+		s.AccumulatedLong = s.AccumulatedLong.Sub(e.Amount)
+	} else {
+		s.AccumulatedShort = s.AccumulatedShort.Sub(e.Amount)
+	}
+	w := append([]AppliedFill(nil), s.Revertible...)
+	w[i].Reverted = true
+	s.Revertible, s.LastFill = w, s.Settled
+	for j := len(w) - 1; j >= 0; j-- {
+		if !w[j].Reverted {
+			m := w[j].mark()
+			s.LastFill = &m
+			break
+		}
+	}
+	s.LastUpdated = e.RevertedAt
+	return s, nil
+}
+
+// findRevertible is the index of the window's fill e repeats (same place
+// in chain order, same digest), or why there is none.
+func (s State) findRevertible(e OnChainFillReverted) (int, error) {
+	mark := FillMark{BlockNumber: e.BlockNumber, LogIndex: e.TradeID.LogIndex}
+	digest := fillDigest(e.TradeID, e.FillSequence, e.Direction, e.Amount, e.PriceUSDC)
+	other := false
+	for i := len(s.Revertible) - 1; i >= 0; i-- {
+		f := s.Revertible[i]
+		if f.mark() != mark {
+			continue
+		}
+		if f.Digest != digest {
+			other = true
+			continue
+		}
+		if f.Reverted {
+			return -1, fmt.Errorf("%w: trade %s (block %d, fill sequence %d)", ErrFillAlreadyReverted,
+				e.TradeID, e.BlockNumber, fillSeq(e.FillSequence))
+		}
+		return i, nil
+	}
+	if other {
+		return -1, fmt.Errorf("%w: the fill applied at block %d, log %d is not trade %s (fill sequence %d) %s %s at %s",
+			ErrRevertMismatch, e.BlockNumber, e.TradeID.LogIndex, e.TradeID, fillSeq(e.FillSequence), e.Direction, e.Amount, e.PriceUSDC)
+	}
+	notApplied := func(why string) error {
+		return &FillNotAppliedError{TradeID: e.TradeID, BlockNumber: e.BlockNumber, FillSequence: fillSeq(e.FillSequence), Reason: why}
+	}
+	if s.LastFill == nil || s.LastFill.Before(mark) {
+		return -1, notApplied("it is beyond every applied fill")
+	}
+	return -1, notApplied(fmt.Sprintf("it is not among the position's revertible fills (the last %d applied, within %d blocks): "+
+		"it was refused when it came, or it is settled", RevertWindowFills, RevertWindowBlocks))
 }
 
 func (s State) placed(e OffChainOrderPlaced) (State, error) {

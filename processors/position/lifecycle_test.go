@@ -20,6 +20,7 @@ func everyCommand() []aggregate.Command {
 		complete("X", "1", market.Sell, "150"),
 		FailOffChainOrder{ExecutionID: "X", Error: "rejected"},
 		UpdateThreshold{Threshold: shares("2")},
+		revertOf(9, market.Buy, "1", "150"),
 	}
 }
 

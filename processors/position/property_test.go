@@ -24,6 +24,8 @@ type model struct {
 	accepted   []aggregate.Command
 	events     []aggregate.Event
 	rejected   bool
+	applied    []AcknowledgeOnChainFill // every applied fill, in order
+	reverted   map[int]bool             // indexes into applied
 }
 
 func micro(t *rapid.T, label string, max int) decimal.Decimal {
@@ -57,6 +59,13 @@ func (m *model) run(t *rapid.T, c aggregate.Command) error {
 				m.long = m.long.Add(e.Amount)
 			} else {
 				m.short = m.short.Add(e.Amount)
+			}
+		case OnChainFillReverted:
+			m.onChain = m.onChain.Sub(e.Direction.Signed(e.Amount))
+			if e.Direction == market.Buy {
+				m.long = m.long.Sub(e.Amount)
+			} else {
+				m.short = m.short.Sub(e.Amount)
 			}
 		case OffChainOrderPlaced:
 			m.open[e.ExecutionID] = true
@@ -148,17 +157,48 @@ func TestPositionProperties(t *testing.T) {
 		if err := m.run(t, first); err != nil {
 			t.Fatal(err)
 		}
+		m.applied, m.reverted = []AcknowledgeOnChainFill{first}, map[int]bool{}
 		t.Repeat(map[string]func(*rapid.T){
 			"": m.check,
 			"fill": func(t *rapid.T) {
-				if err := m.run(t, m.nextFill(t)); err != nil {
+				c := m.nextFill(t)
+				if err := m.run(t, c); err != nil {
 					t.Fatal(err)
+				}
+				m.applied = append(m.applied, c)
+			},
+			// A reorg withdraws one of the newest fills: applied once, a
+			// repeat is refused, one out of the window is not applied.
+			"revert": func(t *rapid.T) {
+				n := len(m.applied)
+				i := rapid.IntRange(max(0, n-RevertWindowFills-2), n-1).Draw(t, "reverted fill")
+				f := m.applied[i]
+				c := RevertOnChainFill{Symbol: f.Symbol, TradeID: f.TradeID, BlockNumber: f.BlockNumber,
+					Amount: f.Amount, Direction: f.Direction, PriceUSDC: f.PriceUSDC, Reason: "reorg"}
+				err := m.run(t, c)
+				switch {
+				case i < n-RevertWindowFills:
+					if !errors.Is(err, ErrFillNotApplied) {
+						t.Fatalf("revert of a settled fill: %v", err)
+					}
+				case m.reverted[i]:
+					if !errors.Is(err, ErrFillAlreadyReverted) {
+						t.Fatalf("repeated revert: %v", err)
+					}
+				case err != nil:
+					t.Fatal(err)
+				default:
+					m.reverted[i] = true
 				}
 			},
 			"redelivered fill": func(t *rapid.T) {
 				c := m.nextFill(t)
 				w := m.l.State.LastFill
-				c.BlockNumber, c.TradeID = w.BlockNumber, w.TradeID
+				if w == nil {
+					t.Skip("every fill reverted")
+				}
+				// A watermark moved back by a revert has no trade id: nextFill's.
+				c.BlockNumber, c.TradeID = w.BlockNumber, market.TradeID{TxHash: tx(w.BlockNumber*100 + w.LogIndex), LogIndex: w.LogIndex}
 				if rapid.Bool().Draw(t, "earlier") && w.BlockNumber > 0 {
 					c.BlockNumber--
 				}
