@@ -142,6 +142,7 @@ type Chain struct {
 	from   common.Address
 	signer types.Signer
 	nonce  uint64
+	queued []*types.Transaction // sent, not yet in the pool
 }
 
 // senderKey is the funded account every stub transaction comes from.
@@ -401,9 +402,7 @@ func (c *Chain) send(to common.Address, data []byte, gas uint64) common.Hash {
 		ChainID: big.NewInt(ChainID), Nonce: c.nonce, GasTipCap: tip, GasFeeCap: feeCap,
 		Gas: gas, To: &to, Data: data,
 	})
-	if err := c.eth.TxPool().Add([]*types.Transaction{tx}, false)[0]; err != nil {
-		c.t.Fatalf("chaintest: queue a transaction to %s (nonce %d): %v", to, c.nonce, err)
-	}
+	c.queued = append(c.queued, tx)
 	c.nonce++
 	return tx.Hash()
 }
@@ -414,6 +413,14 @@ func (c *Chain) Commit() uint64 {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Added in one synchronous batch: with asynchronous adds the block was
+	// sometimes built before the pool had promoted the last transactions.
+	for i, err := range c.eth.TxPool().Add(c.queued, true) {
+		if err != nil {
+			c.t.Fatalf("chaintest: add transaction %d of %d (to %s, nonce %d) to the pool: %v", i, len(c.queued), c.queued[i].To(), c.queued[i].Nonce(), err)
+		}
+	}
+	c.queued = nil
 	before := c.eth.BlockChain().CurrentBlock().Number.Uint64()
 	c.beacon.Commit()
 	head := c.eth.BlockChain().CurrentBlock().Number.Uint64()
@@ -436,6 +443,7 @@ func (c *Chain) AdjustTime(d time.Duration) uint64 {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.requireNothingQueued("AdjustTime")
 	if err := c.beacon.AdjustTime(d); err != nil {
 		c.t.Fatalf("chaintest: AdjustTime(%s): %v", d, err)
 	}
@@ -463,6 +471,7 @@ func (c *Chain) fork(parent common.Hash, keep bool) {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.requireNothingQueued("Fork")
 	if err := c.beacon.Fork(parent); err != nil {
 		c.t.Fatalf("chaintest: Fork at %s: %v", parent, err)
 	}
@@ -474,6 +483,13 @@ func (c *Chain) fork(parent common.Hash, keep bool) {
 		c.eth.TxPool().Clear()
 	}
 	c.nonce = c.eth.TxPool().Nonce(c.from)
+}
+
+func (c *Chain) requireNothingQueued(what string) {
+	c.t.Helper()
+	if len(c.queued) > 0 {
+		c.t.Fatalf("chaintest: %s with %d sent transactions not committed: Commit first", what, len(c.queued))
+	}
 }
 
 // abiString is the ABI encoding of a lone string return value.
