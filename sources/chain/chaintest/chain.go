@@ -356,6 +356,9 @@ func (c *Chain) Send(records ...Record) common.Hash {
 // SendTo is Send to another emitter (Config.Emitters).
 func (c *Chain) SendTo(emitter common.Address, records ...Record) common.Hash {
 	c.t.Helper()
+	if emitter != c.cfg.Orderbook && !slices.Contains(c.cfg.Emitters, emitter) {
+		c.t.Fatalf("chaintest: SendTo %s, which is neither the orderbook nor in Config.Emitters (the call would emit nothing)", emitter)
+	}
 	data := EncodeRecords(records...)
 	// Execution: per record the loop (~100), LOG1 (750 + 8/byte) and the
 	// memory of the largest record, well above what it uses.
