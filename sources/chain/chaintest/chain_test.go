@@ -316,3 +316,28 @@ func TestBlockTagsAndTimestamps(t *testing.T) {
 		t.Errorf("AdjustTime(1h) block time %d, want %d", h.Time, genesis+40+3600)
 	}
 }
+
+// Many transactions queued for one block all land in it (the pool used to
+// promote some of them only after the block was built).
+func TestManySendsFitOneBlock(t *testing.T) {
+	chain := New(t, Config{})
+	cl := dial(t, chain.RPCURL())
+	const txs = 10
+	for range 30 {
+		for range txs {
+			recs := make([]Record, 10)
+			for i := range recs {
+				recs[i] = Record{Topic0: topic("TakeOrderV3"), Data: make([]byte, 1000)}
+			}
+			chain.Send(recs...)
+		}
+		block := chain.Commit()
+		b, err := cl.BlockByNumber(context.Background(), new(big.Int).SetUint64(block))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Transactions()) != txs {
+			t.Fatalf("block %d has %d transactions, want %d", block, len(b.Transactions()), txs)
+		}
+	}
+}
