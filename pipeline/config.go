@@ -15,7 +15,7 @@ import (
 )
 
 // Roles a process can run; "all" runs every one.
-var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl", "sinks"}
+var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl", "sinks", "chain"}
 
 // kafkaFlags are shared by every command that talks to Kafka.
 type kafkaFlags struct {
@@ -58,6 +58,7 @@ func (k kafkaFlags) validate() []error {
 type runConfig struct {
 	kafka            kafkaFlags
 	stateDir         string
+	chain            chainFlags // the chain role's source (--chain-*)
 	embedded         bool
 	embeddedListen   string
 	roles            string
@@ -107,6 +108,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	c.ch.register(fs, "")
+	c.chain.register(fs, "chain-")
 	fs.IntVar(&c.embeddedCHPort, "embedded-clickhouse-port", 9000, "with --embedded and no --clickhouse: native port of the embedded ClickHouse")
 	fs.StringVar(&c.clickhouseLib, "clickhouse-lib", "", "path of libchdb.so for the embedded ClickHouse (default: HEDGELINE_CLICKHOUSE_LIB, the cache, or a verified download)")
 }
@@ -132,6 +134,8 @@ func (c runConfig) resolve() (settings, error) {
 			for _, a := range allRoles {
 				s.roles[a] = true
 			}
+		case r == "chain" && c.chain.rpcURL == "":
+			errs = append(errs, errors.New("--roles chain: needs --chain-rpc-url (and --chain-orderbook, --chain-owner)"))
 		case contains(allRoles, r):
 			s.roles[r] = true
 		default:

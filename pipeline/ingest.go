@@ -17,8 +17,9 @@ import (
 )
 
 func init() {
-	register("ingest", "produce Witness commands from a source (file: a JSONL file of fills)", runIngest).withArgs("file PATH",
-		"e.g. hedgeline ingest file samples/fills.jsonl --brokers 127.0.0.1:9092")
+	register("ingest", "produce Witness commands from a source: file (a JSONL file of fills) or chain (a Raindex orderbook over JSON-RPC)", runIngest).withArgs("file PATH | chain",
+		"e.g. hedgeline ingest file samples/fills.jsonl --brokers 127.0.0.1:9092\n"+
+			"     hedgeline ingest chain --brokers 127.0.0.1:9092 --rpc-url https://mainnet.base.org --orderbook 0x52CEB8eBEf648744fFDDE89F7Bc9C3aC35944775 --owner 0x71b94911FD1CE621FC40970450004c544e5287a8 --from-block 34844164")
 }
 
 func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
@@ -31,11 +32,23 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	out.register(fs)
 	var lf logFlags
 	lf.register(fs)
+	var cf chainFlags
+	cf.register(fs, "")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() == 1 && fs.Arg(0) == "chain" {
+		if errs := k.validate(); len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		log, err := lf.logger()
+		if err != nil {
+			return err
+		}
+		return runIngestChain(ctx, k, cf, log, stdout)
+	}
 	if fs.NArg() == 0 || fs.Arg(0) != "file" {
-		return usageErrorf("want a source: ingest file PATH")
+		return usageErrorf("want a source: ingest file PATH, or ingest chain")
 	}
 	if fs.NArg() != 2 {
 		return usageErrorf("want exactly one PATH after file, got %d", fs.NArg()-1)

@@ -190,6 +190,24 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		}
 	}
 
+	if set.roles["chain"] {
+		if cfg.chain.rpcURL == "" {
+			log.Info("no --chain-rpc-url: the chain source does not run")
+		} else {
+			kc, err := kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond))...)
+			if err != nil {
+				return fmt.Errorf("chain source kafka client: %w", err)
+			}
+			defer kc.Close()
+			src, closeRPC, err := cfg.chain.source(ctx, "chain-", kc, log, nil)
+			if err != nil {
+				return err
+			}
+			defer closeRPC()
+			background = append(background, src.Run)
+		}
+	}
+
 	var wg sync.WaitGroup
 	errs := make(chan error, len(procs)+len(background))
 	start := func(f func(context.Context) error) {

@@ -15,6 +15,12 @@ import (
 // symbol's fills stay in chain order) and command id "witness:tx:log", so a
 // fill produced twice is refused by the trade, not counted twice.
 func WitnessRecord(f Fill, issuedAt time.Time) (key string, value []byte, err error) {
+	return WitnessCommand(f, issuedAt, "witness:"+f.TradeID.String(), "file-source")
+}
+
+// WitnessCommand is WitnessRecord with the command id and causation (the
+// source's name) chosen by the caller.
+func WitnessCommand(f Fill, issuedAt time.Time, commandID, causation string) (key string, value []byte, err error) {
 	id := f.TradeID.String()
 	payload, err := json.Marshal(onchaintrade.Witness{
 		TradeID: f.TradeID, Symbol: f.Symbol.String(), Amount: f.Amount, Direction: f.Direction,
@@ -24,9 +30,9 @@ func WitnessRecord(f Fill, issuedAt time.Time) (key string, value []byte, err er
 		return "", nil, fmt.Errorf("encode witness %s: %w", id, err)
 	}
 	value, err = topics.EncodeCommand(topics.CommandEnvelope{
-		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: "witness:" + id,
+		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: commandID,
 		CommandType: (onchaintrade.Witness{}).CommandType(), CommandVersion: topics.CommandVersion,
-		IssuedAt: issuedAt.UTC(), CorrelationID: "fill:" + id, CausationID: "file-source", Payload: payload,
+		IssuedAt: issuedAt.UTC(), CorrelationID: "fill:" + id, CausationID: causation, Payload: payload,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("encode witness envelope %s: %w", id, err)

@@ -1,0 +1,128 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hedgeline/hedgeline/topics"
+)
+
+// Checkpoint is where a source stands: every block up to Block is ingested
+// and every command of it acknowledged. Recent remembers the blocks with
+// fills of the last RecentBlocks blocks, with their hashes, so a reorg of
+// any of them is seen and its fills reverted.
+type Checkpoint struct {
+	Orderbook string     `json:"orderbook"`
+	Owner     string     `json:"owner"`
+	Block     uint64     `json:"block"`
+	Hash      string     `json:"hash"`
+	Recent    []BlockRef `json:"recent,omitempty"`
+}
+
+// BlockRef is an ingested block with fills.
+type BlockRef struct {
+	Number uint64    `json:"number"`
+	Hash   string    `json:"hash"`
+	Fills  []FillRef `json:"fills"`
+}
+
+// FillRef is enough of an ingested fill to revert it.
+type FillRef struct {
+	TradeID string `json:"trade_id"` // "0x<tx>:<log index>"
+	Base    string `json:"base"`     // the base symbol: the record key's prefix
+}
+
+// RecentBlocks is how far back a reorg is looked for. Base's reorgs are a
+// few blocks deep; a deeper one stops the source loudly.
+const RecentBlocks = 256
+
+// checkpointKey identifies a source: one checkpoint per orderbook and owner.
+func checkpointKey(orderbook, owner string) string {
+	return strings.ToLower(orderbook) + "|" + strings.ToLower(owner)
+}
+
+// checkpoints reads and writes Checkpoint records on topics.ChainCheckpoints.
+type checkpoints struct {
+	cl  *kgo.Client
+	key string
+}
+
+// load returns the last checkpoint of the source, or ok=false.
+func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err error) {
+	adm := kadm.NewClient(c.cl)
+	ends, err := adm.ListEndOffsets(ctx, topics.ChainCheckpoints)
+	if err != nil {
+		return cp, false, fmt.Errorf("checkpoint: end offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics.ChainCheckpoints)
+	if err != nil {
+		return cp, false, fmt.Errorf("checkpoint: start offsets: %w", err)
+	}
+	want := map[int32]kgo.Offset{}
+	left := map[int32]int64{}
+	var lerr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			lerr = fmt.Errorf("checkpoint: %s[%d]: %w", o.Topic, o.Partition, o.Err)
+			return
+		}
+		s, _ := starts.Lookup(o.Topic, o.Partition)
+		if o.Offset > s.Offset {
+			want[o.Partition] = kgo.NewOffset().At(s.Offset)
+			left[o.Partition] = o.Offset
+		}
+	})
+	if lerr != nil || len(want) == 0 {
+		return cp, false, lerr
+	}
+	rd, err := kgo.NewClient(append(c.seeds(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.ChainCheckpoints: want}))...)
+	if err != nil {
+		return cp, false, err
+	}
+	defer rd.Close()
+	for len(left) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return cp, false, fmt.Errorf("checkpoint: reading %s: %w", topics.ChainCheckpoints, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return cp, false, fmt.Errorf("checkpoint: reading %s: %w", topics.ChainCheckpoints, ferr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= left[r.Partition] {
+				delete(left, r.Partition)
+			}
+			if string(r.Key) != c.key {
+				return
+			}
+			var got Checkpoint
+			if json.Unmarshal(r.Value, &got) == nil {
+				cp, ok = got, true
+			}
+		})
+	}
+	return cp, ok, nil
+}
+
+func (c checkpoints) seeds() []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(c.cl.OptValue(kgo.SeedBrokers).([]string)...)}
+}
+
+// save writes cp and returns once the broker acknowledged it.
+func (c checkpoints) save(ctx context.Context, cp Checkpoint) error {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	if err := c.cl.ProduceSync(ctx, &kgo.Record{Topic: topics.ChainCheckpoints, Key: []byte(c.key), Value: b}).FirstErr(); err != nil {
+		return fmt.Errorf("checkpoint at block %d: %w", cp.Block, err)
+	}
+	return nil
+}
