@@ -3,10 +3,13 @@ package chain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hedgeline/hedgeline/topics"
@@ -55,9 +58,20 @@ type checkpoints struct {
 // load returns the last checkpoint of the source, or ok=false.
 func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err error) {
 	adm := kadm.NewClient(c.cl)
-	ends, err := adm.ListEndOffsets(ctx, topics.ChainCheckpoints)
-	if err != nil {
-		return cp, false, fmt.Errorf("checkpoint: end offsets: %w", err)
+	var ends kadm.ListedOffsets
+	// A client's metadata can predate the topic's creation by a moment.
+	for attempt := 0; ; attempt++ {
+		if ends, err = adm.ListEndOffsets(ctx, topics.ChainCheckpoints); err != nil {
+			return cp, false, fmt.Errorf("checkpoint: end offsets: %w", err)
+		}
+		if e := ends.Error(); !errors.Is(e, kerr.UnknownTopicOrPartition) || attempt == 20 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return cp, false, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	starts, err := adm.ListStartOffsets(ctx, topics.ChainCheckpoints)
 	if err != nil {

@@ -40,7 +40,7 @@ const (
 // Infura, QuickNode, drpc, geth's own limits).
 var tooLargeHints = []string{
 	"more than", "too large", "too wide", "too many results", "range is too", "block range",
-	"exceed maximum", "exceeds the range", "response size", "limit exceeded", "returned more",
+	"exceed maximum", "exceeds the range", "exceeds limit", "limited to", "response size", "limit exceeded", "returned more",
 }
 
 // rateHints are rate limits worded as errors (they also come as HTTP 429).
