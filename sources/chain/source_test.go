@@ -71,7 +71,9 @@ func decimalsOf(sym string) uint8 {
 	return 18
 }
 
-func rec(topic common.Hash, data []byte) chaintest.Record { return chaintest.Record{Topic0: topic, Data: data} }
+func rec(topic common.Hash, data []byte) chaintest.Record {
+	return chaintest.Record{Topic0: topic, Data: data}
+}
 
 // emitScenario writes DOMAIN.md's vectors and the cases around them, one
 // block each, and returns the fills the owner must get, in chain order
