@@ -1223,8 +1223,11 @@ func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers [
 			problems = append(problems, fmt.Sprintf("onchain trade %s: not a fill of this test", id))
 			continue
 		}
-		if len(h.events) != 1 || h.events[0].EventType != (onchaintrade.Filled{}).EventType() {
-			problems = append(problems, fmt.Sprintf("onchain trade %s: %d events, want one Filled", id, len(h.events)))
+		// A Filled, then at most one Enriched (the chain source's gas and
+		// Pyth data).
+		enrichedOK := len(h.events) == 1 || (len(h.events) == 2 && h.events[1].EventType == (onchaintrade.Enriched{}).EventType())
+		if !enrichedOK || h.events[0].EventType != (onchaintrade.Filled{}).EventType() {
+			problems = append(problems, fmt.Sprintf("onchain trade %s: %d events, want one Filled (and at most one Enriched)", id, len(h.events)))
 			continue
 		}
 		ev, err := onchaintrade.Events.Decode(h.events[0].EventType, h.events[0].Payload)

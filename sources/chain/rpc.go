@@ -34,6 +34,7 @@ const (
 	errTransient errKind = iota // retry after a backoff: 429, 5xx, timeouts, resets
 	errTooLarge                 // eth_getLogs range or result too large: halve the range
 	errFatal                    // the caller's context ended
+	errAnswer                   // the node answered, with an error that will not change (a revert): no retry
 )
 
 // tooLargeHints are how providers word "ask for fewer blocks" (Alchemy,
@@ -60,6 +61,12 @@ func classify(err error) errKind {
 		}
 	}
 	msg := strings.ToLower(err.Error())
+	// A contract that reverts (an unknown Pyth feed, a token without
+	// symbol()) answers the same every time.
+	var de rpc.DataError
+	if errors.As(err, &de) || strings.Contains(msg, "execution reverted") {
+		return errAnswer
+	}
 	for _, h := range rateHints {
 		if strings.Contains(msg, h) {
 			return errTransient
