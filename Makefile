@@ -23,13 +23,15 @@ run: build
 	@echo "          the ClickHouse engine, 177 MB, into $${XDG_CACHE_HOME:-$$HOME/.cache}/hedgeline/chdb, with progress)"
 	./$(BIN) demo $(RUN_ARGS)
 
-# Benchmarks (BENCHMARKS.md): the micro benchmarks of the hot paths, then
+# Benchmarks (BENCHMARKS.md): the micro benchmarks of the hot paths, the
+# chain source's backfill of a 100k-fill simulated chain, then
 # the suite on the embedded stack (bench/cmd/hedgeline-bench runs bin/hedgeline
 # as child processes) printing one table; about 15 minutes on 2 cores. Nothing
 # here fails the tests. BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms -count 3 \
 	  ./processors/runner ./processors/position ./processors/pnl ./topics | tee bench.out
+	$(GO) test -run '^$$' -bench BenchmarkBackfill -benchtime 1x ./sources/chain | tee -a bench.out
 	$(GO) run ./bench/cmd/hedgeline-bench --bin $(BIN) --out bench-results.md $(BENCH_ARGS) | tee -a bench.out
 
 # gofmt + go vet, and staticcheck when the Go proxy serves it.

@@ -40,9 +40,15 @@ type FillRef struct {
 	Base    string `json:"base"`     // the base symbol: the record key's prefix
 }
 
-// RecentBlocks is how far back a reorg is looked for. Base's reorgs are a
-// few blocks deep; a deeper one stops the source loudly.
-const RecentBlocks = 256
+// RecentBlocks is how far back a reorg is looked for, and RecentFills the
+// most fills remembered for it (a checkpoint is one Kafka record: ~80 bytes
+// a fill). Base's reorgs are a few blocks deep, and a safe or finalized
+// cutoff makes them rarer still; a reorg below what is remembered is logged
+// as such.
+const (
+	RecentBlocks = 256
+	RecentFills  = 4000
+)
 
 // checkpointKey identifies a source: one checkpoint per orderbook and owner.
 func checkpointKey(orderbook, owner string) string {

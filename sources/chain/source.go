@@ -500,7 +500,8 @@ func rejection(l types.Log, why error) (*kgo.Record, error) {
 }
 
 // remember adds the range's blocks with fills to recent and keeps the last
-// RecentBlocks blocks below end.
+// RecentBlocks blocks below end, and at most RecentFills fills (the newest
+// blocks'; a block's fills are kept whole).
 func remember(recent []BlockRef, fills []fill, end uint64) []BlockRef {
 	for _, f := range fills {
 		if n := len(recent); n == 0 || recent[n-1].Number != f.f.BlockNumber {
@@ -509,8 +510,13 @@ func remember(recent []BlockRef, fills []fill, end uint64) []BlockRef {
 		b := &recent[len(recent)-1]
 		b.Fills = append(b.Fills, FillRef{TradeID: f.f.TradeID.String(), Base: string(f.f.Symbol.Base)})
 	}
+	n := 0
+	for _, b := range recent {
+		n += len(b.Fills)
+	}
 	i := 0
-	for i < len(recent) && end >= RecentBlocks && recent[i].Number < end-RecentBlocks {
+	for i < len(recent) && (end >= RecentBlocks && recent[i].Number < end-RecentBlocks || n > RecentFills) {
+		n -= len(recent[i].Fills)
 		i++
 	}
 	return recent[i:]

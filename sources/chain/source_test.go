@@ -40,7 +40,7 @@ func testChain(t *testing.T) *chaintest.Chain {
 	})
 }
 
-func startKafka(t *testing.T) *kgo.Client {
+func startKafka(t testing.TB) *kgo.Client {
 	t.Helper()
 	b, err := kafka.Start(kafka.Config{Listen: "127.0.0.1:0", Partitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
