@@ -22,9 +22,10 @@ import (
 
 // TestChainSourceEndToEnd: fills emitted as real TakeOrderV3 logs on a
 // simulated chain (over HTTP JSON-RPC) are ingested by `hedgeline ingest
-// chain`, hedged by the pipeline, and pnl.events equals the independent
-// FIFO of the fills as they are on chain. A second run of the same range
-// produces nothing new.
+// chain` (the first half) and the chain role of `run` (the rest, resuming
+// after the checkpoint), hedged by the pipeline, and pnl.events equals the
+// independent FIFO of the fills as they are on chain. Another run over the
+// same blocks produces nothing.
 func TestChainSourceEndToEnd(t *testing.T) {
 	owner := common.HexToAddress("0x71b94911FD1CE621FC40970450004c544e5287a8")
 	gen := kitGenFills(kitSeed(t, "chain fills"), 120, 4, 1)
@@ -81,30 +82,42 @@ func TestChainSourceEndToEnd(t *testing.T) {
 	addr := kitStartBroker(t)
 	dir := t.TempDir()
 	ledger := filepath.Join(dir, "ledger.jsonl")
-	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger))
-	ingest := func() string {
+	chainArgs := func(prefix string) []string {
+		return []string{"--" + prefix + "rpc-url", c.RPCURL(), "--" + prefix + "orderbook", c.Orderbook().Hex(),
+			"--" + prefix + "owner", strings.ToLower(owner.Hex()), "--" + prefix + "from-block", "1",
+			"--" + prefix + "cutoff", "latest", "--" + prefix + "confirmations", "0", "--" + prefix + "batch-blocks", "25"}
+	}
+	ingest := func(until uint64) string {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		err := dispatch(ctx, []string{"ingest", "chain", "--brokers", addr, "--partitions", fmt.Sprint(testPartitions),
-			"--rpc-url", c.RPCURL(), "--orderbook", c.Orderbook().Hex(), "--owner", strings.ToLower(owner.Hex()),
-			"--from-block", "1", "--until-block", fmt.Sprint(head), "--cutoff", "latest", "--confirmations", "0",
-			"--batch-blocks", "25", "--log-level", "warn"}, &out, io.Discard)
-		if err != nil {
+		args := append([]string{"ingest", "chain", "--brokers", addr, "--partitions", fmt.Sprint(testPartitions),
+			"--until-block", fmt.Sprint(until), "--log-level", "error"}, chainArgs("")...)
+		if err := dispatch(ctx, args, &out, io.Discard); err != nil {
 			t.Fatalf("ingest chain: %v\n%s", err, out.String())
 		}
 		return out.String()
 	}
-	out := ingest()
-	if !strings.Contains(out, fmt.Sprintf("%d fills", len(fills))) {
-		t.Fatalf("ingest chain printed %q, want %d fills", out, len(fills))
+	// The first half with `ingest chain`, the rest by the chain role of
+	// `run`, which resumes after the checkpoint the first one left.
+	mid := head / 2
+	out := ingest(mid)
+	firstHalf := 0
+	for _, f := range fills {
+		if f.BlockNumber <= mid {
+			firstHalf++
+		}
 	}
+	if !strings.Contains(out, fmt.Sprintf(": %d fills", firstHalf)) {
+		t.Fatalf("ingest chain printed %q, want %d fills", out, firstHalf)
+	}
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger, chainArgs("chain-")...))
 	snap := kitWaitSettled(t, addr, fills, settleTimeout)
 	kitCheckFinal(t, snap, fills, []string{ledger})
 
-	// The checkpoint says everything up to head is done: a second run
+	// The checkpoint says everything up to head is done: another run
 	// ingests nothing.
-	if out := ingest(); !strings.Contains(out, " 0 fills") {
+	if out := ingest(head); !strings.Contains(out, ": 0 fills") {
 		t.Errorf("a second run over the same blocks printed %q, want 0 fills", out)
 	}
 }

@@ -94,7 +94,10 @@ func (s *Source) gas(ctx context.Context, tx common.Hash) (onchaintrade.Enrich, 
 // uint64 conf, int32 expo, uint256 publishTime}, four ABI words.
 func (s *Source) pyth(ctx context.Context, feed common.Hash, block uint64) (*market.PythPrice, error) {
 	var out []byte
-	err := s.retry.do(ctx, "Pyth getPriceUnsafe", func(ctx context.Context) error {
+	// Analytics only: a few attempts, then the trade goes without a price.
+	r := s.retry
+	r.attempts = 3
+	err := r.do(ctx, "Pyth getPriceUnsafe", func(ctx context.Context) error {
 		var err error
 		out, err = s.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &s.cfg.Pyth, Data: append(append([]byte{}, selectorGetPriceUnsafe...), feed[:]...)},
 			new(big.Int).SetUint64(block))

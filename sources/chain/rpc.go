@@ -44,6 +44,10 @@ var tooLargeHints = []string{
 	"exceed maximum", "exceeds the range", "exceeds limit", "limited to", "response size", "limit exceeded", "returned more",
 }
 
+// answerHints are answers that will not change on a retry: a revert, or a
+// node without the historical state a past-block eth_call needs.
+var answerHints = []string{"execution reverted", "missing trie node", "header not found", "historical state", "state not available", "pruned"}
+
 // rateHints are rate limits worded as errors (they also come as HTTP 429).
 var rateHints = []string{"rate limit", "too many requests", "capacity exceeded", "throughput"}
 
@@ -64,8 +68,13 @@ func classify(err error) errKind {
 	// A contract that reverts (an unknown Pyth feed, a token without
 	// symbol()) answers the same every time.
 	var de rpc.DataError
-	if errors.As(err, &de) || strings.Contains(msg, "execution reverted") {
+	if errors.As(err, &de) {
 		return errAnswer
+	}
+	for _, h := range answerHints {
+		if strings.Contains(msg, h) {
+			return errAnswer
+		}
 	}
 	for _, h := range rateHints {
 		if strings.Contains(msg, h) {

@@ -158,10 +158,19 @@ func New(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-// Run ingests until ctx ends, or, with UntilBlock, until every block up to
-// it is ingested (then it returns nil). Failures of the node are retried;
-// in a tail they are logged and retried after PollInterval forever.
+// Run ingests until ctx ends (then it returns nil), or, with UntilBlock,
+// until every block up to it is ingested (nil; ctx.Err() if stopped
+// before). Failures of the node are retried; in a tail they are logged and
+// retried after PollInterval forever.
 func (s *Source) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if err != nil && ctx.Err() != nil && s.cfg.UntilBlock == 0 {
+		return nil // a tail ends when it is stopped; an unfinished backfill says so
+	}
+	return err
+}
+
+func (s *Source) run(ctx context.Context) error {
 	cp, ok, err := s.cps.load(ctx)
 	if err != nil {
 		return err
