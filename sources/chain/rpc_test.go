@@ -29,9 +29,23 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("eth_getLogs 1-5: %w", context.DeadlineExceeded), errTransient},
 		{context.Canceled, errFatal},
 		{errors.New("connection reset by peer"), errTransient},
+		{jsonRPCError{code: -32005, msg: "query returned more than 10000 results"}, errTooLarge},
+		{jsonRPCError{code: 3, msg: "execution reverted", data: "0x14aebe68"}, errAnswer},
 	} {
 		if got := classify(tc.err); got != tc.want {
 			t.Errorf("classify(%q) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }
+
+// jsonRPCError is shaped like go-ethereum's JSON-RPC errors: every one has
+// ErrorCode and ErrorData, whether or not it carries data.
+type jsonRPCError struct {
+	code int
+	msg  string
+	data any
+}
+
+func (e jsonRPCError) Error() string  { return e.msg }
+func (e jsonRPCError) ErrorCode() int { return e.code }
+func (e jsonRPCError) ErrorData() any { return e.data }
