@@ -157,6 +157,7 @@ type logFetcher struct {
 	topics    []common.Hash
 	batch     uint64 // current range, in blocks
 	maxBatch  uint64
+	ceiling   uint64 // the smallest range found too large lately: growth stays below it
 	successes int
 	retry     retrier
 	halvings  *counter
@@ -179,8 +180,18 @@ func (f *logFetcher) next(ctx context.Context, from, to uint64) ([]types.Log, ui
 		if err == nil {
 			// Grow back after a run of successes: a busy stretch of chain
 			// that needed small ranges does not slow the rest down.
-			if f.successes++; f.successes >= 4 && f.batch < f.maxBatch {
-				f.batch, f.successes = min(2*f.batch, f.maxBatch), 0
+			// Each refused range cost the provider a full query, so the
+			// ceiling is forgotten only slowly (after 64 successes).
+			f.successes++
+			if f.ceiling != 0 && f.successes%64 == 0 {
+				f.ceiling = 0
+			}
+			if f.successes%4 == 0 && f.batch < f.maxBatch {
+				next := min(2*f.batch, f.maxBatch)
+				if f.ceiling != 0 {
+					next = min(next, f.ceiling-1)
+				}
+				f.batch = max(f.batch, next)
 			}
 			return logs, end, nil
 		}
@@ -190,6 +201,7 @@ func (f *logFetcher) next(ctx context.Context, from, to uint64) ([]types.Log, ui
 		if f.batch == 1 {
 			return nil, 0, fmt.Errorf("%w (even a single block is too large for this provider)", err)
 		}
+		f.ceiling = f.batch
 		f.batch, f.successes = max(1, f.batch/2), 0
 		f.halvings.add(1)
 		f.retry.log.Info("eth_getLogs range too large; halving it", "blocks", f.batch, "err", err)
