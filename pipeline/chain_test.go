@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +120,91 @@ func TestChainSourceEndToEnd(t *testing.T) {
 	// ingests nothing.
 	if out := ingest(head); !strings.Contains(out, ": 0 fills") {
 		t.Errorf("a second run over the same blocks printed %q, want 0 fills", out)
+	}
+}
+
+// TestChainReorgReHedges: the chain role ingests three fills and hedges
+// them (the owner bought 6 shares on chain; the hedges sold 6). A fork then
+// drops the block of the third fill (3 shares): the source reverts it, the
+// position is 3 short, and it hedges back with a Buy of 3. Nothing else
+// changes: the first two fills stand.
+func TestChainReorgReHedges(t *testing.T) {
+	owner := common.HexToAddress("0x71b94911FD1CE621FC40970450004c544e5287a8")
+	c := chaintest.New(t, chaintest.Config{Tokens: []chaintest.Token{{Symbol: "USDC", Decimals: 6}, {Symbol: "tAAPL", Decimals: 18}}})
+	buy := func(shares, usdc string) {
+		topic, data := raintest.TakeOrderV3(raintest.TakeOrder{
+			Order: raintest.Order{Owner: owner, Inputs: []raintest.IO{{Token: c.Token("tAAPL"), Decimals: 18}}, Outputs: []raintest.IO{{Token: c.Token("USDC"), Decimals: 6}}},
+			Input: raintest.Dec(usdc), Output: raintest.Dec(shares)})
+		c.Emit(chaintest.Record{Topic0: topic, Data: data})
+	}
+	buy("1", "230")
+	buy("2", "460")
+	_, second := c.Head()
+	buy("3", "690")
+
+	addr := kitStartBroker(t)
+	dir := t.TempDir()
+	ledger := filepath.Join(dir, "ledger.jsonl")
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger,
+		"--chain-rpc-url", c.RPCURL(), "--chain-orderbook", c.Orderbook().Hex(), "--chain-owner", owner.Hex(),
+		"--chain-from-block", "1", "--chain-cutoff", "latest", "--chain-confirmations", "0", "--chain-poll-interval", "50ms",
+		"--chain-pyth-address", ""))
+
+	position := func() (net string, pending bool, reverted int, err error) {
+		recs, err := readTopic(context.Background(), []string{addr}, "position.events")
+		if err != nil {
+			return "", false, 0, err
+		}
+		for _, r := range recs {
+			if bytes.Contains(r.Value, []byte("PositionEvent::OnChainFillReverted")) {
+				reverted++
+			}
+		}
+		states, err := foldPositions(recs)
+		if err != nil {
+			return "", false, 0, err
+		}
+		s, ok := states["AAPL"]
+		if !ok {
+			return "", false, reverted, fmt.Errorf("no AAPL position yet")
+		}
+		return s.State.Net.String(), s.State.Pending != nil, reverted, nil
+	}
+	settled := func(wantReverted int) func() (bool, string) {
+		return func() (bool, string) {
+			net, pending, reverted, err := position()
+			if err != nil {
+				return false, err.Error()
+			}
+			return net == "0" && !pending && reverted == wantReverted, fmt.Sprintf("net %s, hedge pending %v, %d reverted", net, pending, reverted)
+		}
+	}
+	kitWaitFor(t, time.Minute, "the three fills hedged", settled(0))
+
+	c.Fork(second) // the third fill's block leaves the chain
+	c.Commit()
+	c.Commit()
+	kitWaitFor(t, time.Minute, "the third fill reverted and hedged back", settled(1))
+
+	b, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"side":"Buy"`) || !strings.Contains(last, `"quantity":"3"`) {
+		t.Errorf("the last hedge is %s, want a Buy of 3 (the reverted fill's shares back)", last)
+	}
+	recs, err := readTopic(context.Background(), []string{addr}, "onchain-trade.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reverts := 0
+	for _, r := range recs {
+		if bytes.Contains(r.Value, []byte(`"Reverted"`)) || bytes.Contains(r.Value, []byte("::Reverted")) {
+			reverts++
+		}
+	}
+	if reverts != 1 {
+		t.Errorf("%d trades reverted, want only the third", reverts)
 	}
 }
