@@ -61,9 +61,10 @@ func diskFullRetry(cfg runConfig, broker *kafka.Broker) func(error) (string, boo
 			return fmt.Sprintf("disk full: %s could not write %s%s", stateComponent(cfg, path), path, freeSpace(path, cfg.stateDir)), true
 		}
 		// The broker answers a produce it could not store with a bare
-		// server error; its own log says why. Only that error counts:
-		// anything else (a codec bug, a poison input) still stops.
-		if broker != nil && isUnknownServerError(err) {
+		// server error, or refuses one it has no room for with a storage
+		// error; its own log says why. Only those errors count: anything
+		// else (a codec bug, a poison input) still stops.
+		if broker != nil && (isUnknownServerError(err) || isStorageError(err)) {
 			if f, ok := broker.LastWriteFailure(); ok && time.Since(f.At) < time.Minute {
 				return fmt.Sprintf("disk full: the embedded Kafka broker could not write its log %s%s", f.Path, freeSpace(f.Path, broker.DataDir())), true
 			}
@@ -78,6 +79,13 @@ func diskFullRetry(cfg runConfig, broker *kafka.Broker) func(error) (string, boo
 func isUnknownServerError(err error) bool {
 	return errors.Is(err, sarama.ErrUnknown) || errors.Is(err, kerr.UnknownServerError) ||
 		strings.Contains(err.Error(), sarama.ErrUnknown.Error()) || strings.Contains(err.Error(), kerr.UnknownServerError.Message)
+}
+
+// isStorageError reports KAFKA_STORAGE_ERROR (the embedded broker refused
+// a produce it had no room for), as sarama or franz-go reports it.
+func isStorageError(err error) bool {
+	return errors.Is(err, sarama.ErrKafkaStorageError) || errors.Is(err, kerr.KafkaStorageError) ||
+		strings.Contains(err.Error(), sarama.ErrKafkaStorageError.Error()) || strings.Contains(err.Error(), kerr.KafkaStorageError.Message)
 }
 
 // stateComponent names what writes path.

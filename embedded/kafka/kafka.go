@@ -60,7 +60,9 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/internal/diskspace"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
@@ -237,6 +239,9 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	b.cluster = c
 	b.addr = c.ListenAddrs()[0]
+	if b.dataDir != "" {
+		c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.KafkaStorageError, Count: -1, When: b.noRoom})
+	}
 	// Fix 3 (reaper.go): expire group members kfake forgot to time out.
 	b.reaper = newReaper(la.l)
 	b.reaper.watch(c)
@@ -434,4 +439,39 @@ func (a *logAdapter) captureErrors(on bool) []error {
 	errs := a.errs
 	a.errs = nil
 	return errs
+}
+
+// produceReserve is the space a produce must leave free on the data dir's
+// file system, or it is refused before kfake writes it.
+const produceReserve = 64 << 10
+
+// noRoom refuses a produce the data dir has no room for, with
+// KAFKA_STORAGE_ERROR as Kafka does on a failed log write: a retriable
+// error, which an idempotent producer retries in order, holding back the
+// batches behind it. kfake itself answers a write that fails with a
+// non-retriable UNKNOWN_SERVER_ERROR after it counted the batch's sequence:
+// sarama then moves the batches queued behind it to a new epoch and sends
+// them, so they land ahead of the failed one, which its stage emits again
+// only after a restart (a position then refused those fills as out of
+// chain order). The check runs on kfake's goroutine right before the write;
+// a writer outside kfake can still take the space in between, which the
+// reserve makes unlikely.
+func (b *Broker) noRoom(req kmsg.Request) bool {
+	pr, ok := req.(*kmsg.ProduceRequest)
+	if !ok {
+		return false
+	}
+	var size uint64
+	for _, t := range pr.Topics {
+		for _, p := range t.Partitions {
+			size += uint64(len(p.Records))
+		}
+	}
+	u, err := diskspace.Of(b.dataDir)
+	if err != nil || u.Free >= size+produceReserve {
+		return false
+	}
+	b.log.noSpace(kfake.LogLevelWarn, fmt.Sprintf("produce of %d bytes refused with KAFKA_STORAGE_ERROR: write %s: no space left on device (%s, %d bytes kept free)",
+		size, b.dataDir, u, produceReserve))
+	return true
 }

@@ -93,8 +93,8 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	// Every goka processor of the stage (one per start) gets its own marks:
 	// they track the inputs of that processor's partitions.
 	build := func() (*goka.Processor, error) {
-		marks := newMarks()
-		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, hasher, log, dropped), processorOptions(st, cfg, marks, hasher, log)...)
+		marks, f := newMarks(), new(fence)
+		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, f, hasher, log, dropped), processorOptions(st, cfg, marks, f, hasher, log)...)
 	}
 	proc, err := build()
 	if err != nil {
@@ -105,8 +105,23 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 }
 
 // defineGroup is the stage's goka group graph, its callback using marks.
-func defineGroup[S any](st Stage[S], cfg Config, marks *marks, hasher func() hash.Hash32, log *slog.Logger, dropped func(error) error) *goka.GroupGraph {
+func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher func() hash.Hash32, log *slog.Logger, dropped func(error) error) *goka.GroupGraph {
 	cb := func(ctx goka.Context, msg any) {
+		// After a failed write nothing more is handled (fence.go); a
+		// failure in this callback (ctx.Fail panics) closes the fence too.
+		if err := f.check(); err != nil {
+			ctx.Fail(err)
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				err, ok := r.(error)
+				if !ok {
+					err = fmt.Errorf("%v", r)
+				}
+				f.fail(err)
+				panic(r)
+			}
+		}()
 		in := Input{
 			Topic: string(ctx.Topic()), Key: ctx.Key(), Partition: ctx.Partition(),
 			Offset: ctx.Offset(), Timestamp: ctx.Timestamp(),
@@ -162,12 +177,12 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, hasher func() has
 	return goka.DefineGroup(goka.Group(st.Group), edges...)
 }
 
-func processorOptions[S any](st Stage[S], cfg Config, marks *marks, hasher func() hash.Hash32, log *slog.Logger) []goka.ProcessorOption {
+func processorOptions[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher func() hash.Hash32, log *slog.Logger) []goka.ProcessorOption {
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
 		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
+		goka.WithProducerBuilder(f.producerBuilder(goka.ProducerBuilderWithConfig(sc))),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, cfg.topicManagerConfig())),
 		goka.WithLogger(gokaLogger{log}),
 		goka.WithHasher(hasher),
