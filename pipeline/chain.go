@@ -137,7 +137,11 @@ func runIngestChain(ctx context.Context, k kafkaFlags, c chainFlags, log *slog.L
 		return err
 	}
 	last = src.Progress()
-	fmt.Fprintf(stdout, "ingested blocks %d-%d in %s: %d fills, %d owner logs reported as no fill, %d fills reverted\n",
-		c.fromBlock, c.untilBlock, time.Since(start).Round(time.Millisecond), last.Fills, last.Skipped, last.Reverted)
+	through := c.untilBlock
+	if through == 0 && last.Next > 0 { // a tail stopped by a signal
+		through = last.Next - 1
+	}
+	fmt.Fprintf(stdout, "ingested through block %d in %s: %d fills, %d owner logs reported as no fill, %d fills reverted\n",
+		through, time.Since(start).Round(time.Millisecond), last.Fills, last.Skipped, last.Reverted)
 	return nil
 }
