@@ -119,8 +119,8 @@ func TestPlaceTwiceReturnsFirstOrder(t *testing.T) {
 	if !second.Existing || second.BrokerOrderID != first.BrokerOrderID || !second.AcceptedAt.Equal(first.AcceptedAt) {
 		t.Fatalf("second place %+v, want the first %+v with Existing", second, first)
 	}
-	if f.created != 1 {
-		t.Fatalf("alpaca created %d orders, want 1", f.created)
+	if f.ordersCreated() != 1 {
+		t.Fatalf("alpaca created %d orders, want 1", f.ordersCreated())
 	}
 	if f.count("GET", "/v2/orders:by_client_order_id") != 1 {
 		t.Fatal("second place did not look the order up by client order id")
@@ -132,7 +132,9 @@ func TestPlaceTwiceReturnsFirstOrder(t *testing.T) {
 func TestPlaceLostResponseRetryCreatesNoSecondOrder(t *testing.T) {
 	f, srv := newFake(t)
 	b := newBroker(t, srv.URL, nil)
+	f.mu.Lock()
 	f.dropCreate = true
+	f.mu.Unlock()
 	o := hedge("exec-lost", "1", market.Sell)
 	_, err := b.Place(context.Background(), o)
 	if err == nil {
@@ -145,8 +147,8 @@ func TestPlaceLostResponseRetryCreatesNoSecondOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Existing || f.created != 1 {
-		t.Fatalf("retry: %+v, %d orders created", p, f.created)
+	if !p.Existing || f.ordersCreated() != 1 {
+		t.Fatalf("retry: %+v, %d orders created", p, f.ordersCreated())
 	}
 }
 
@@ -256,11 +258,11 @@ func TestRateLimitCarriesTheWait(t *testing.T) {
 		{"Retry-After", now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
 		{"X-RateLimit-Reset", "1796050805", 5 * time.Second}, // now + 5 s in unix seconds
 	} {
-		f.hook = func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
 			w.Header().Set(tc.header, tc.value)
 			apiError(w, http.StatusTooManyRequests, 42910000, "rate limit exceeded")
 			return true
-		}
+		})
 		_, err := b.Place(context.Background(), hedge("exec-rl", "1", market.Buy))
 		var rl *RateLimitError
 		if !errors.As(err, &rl) || rl.RetryAfter != tc.want {
@@ -296,7 +298,7 @@ func TestTransientAndPermanentErrors(t *testing.T) {
 		}, true, false},
 		{"403 forbidden", func(w http.ResponseWriter) { apiError(w, 403, 40310100, "forbidden") }, false, true},
 	} {
-		f.hook = func(w http.ResponseWriter, r *http.Request, _ []byte) bool { tc.answer(w); return true }
+		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool { tc.answer(w); return true })
 		_, err := b.Place(context.Background(), hedge("exec-err", "1", market.Buy))
 		if err == nil {
 			t.Fatalf("%s: no error", tc.name)
@@ -388,14 +390,14 @@ func TestSecretNeverInLogsOrErrors(t *testing.T) {
 	f.set(p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "1"})
 	keep(b.Status(ctx, p.BrokerOrderID))
 	for _, code := range []int{401, 403, 422, 429, 500} {
-		f.hook = func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
 			apiError(w, code, code*100000, "refused")
 			return true
-		}
+		})
 		keep(b.Place(ctx, hedge("exec-s2", "1", market.Buy)))
 		keep(b.Clock(ctx))
 	}
-	f.hook = nil
+	f.setHook(nil)
 	bad := newBroker(t, srv.URL, sink, func(c *Config) { c.KeyID = "wrong" })
 	keep(bad.Place(ctx, hedge("exec-s3", "1", market.Buy)))
 	cfg := b.cfg

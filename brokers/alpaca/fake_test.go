@@ -161,6 +161,18 @@ func (f *fakeAlpaca) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (f *fakeAlpaca) setHook(h func(w http.ResponseWriter, r *http.Request, body []byte) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = h
+}
+
+func (f *fakeAlpaca) ordersCreated() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.created
+}
+
 // set changes fields of a stored order, as Alpaca would as it executes.
 func (f *fakeAlpaca) set(id string, kv map[string]any) {
 	f.mu.Lock()
