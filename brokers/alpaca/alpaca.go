@@ -149,6 +149,8 @@ type Broker struct {
 	base string
 	http *http.Client
 	log  *slog.Logger
+	// sleep waits in WaitUntilOpen (tests record it instead).
+	sleep func(context.Context, time.Duration) error
 }
 
 var _ brokers.Broker = (*Broker)(nil)
@@ -169,10 +171,11 @@ func New(cfg Config) (*Broker, error) {
 		log = slog.Default()
 	}
 	return &Broker{
-		cfg:  cfg,
-		base: strings.TrimRight(cfg.BaseURL, "/"),
-		http: cfg.HTTPClient,
-		log:  log.With("component", "alpaca"),
+		cfg:   cfg,
+		base:  strings.TrimRight(cfg.BaseURL, "/"),
+		http:  cfg.HTTPClient,
+		log:   log.With("component", "alpaca"),
+		sleep: sleepCtx,
 	}, nil
 }
 
@@ -373,6 +376,44 @@ func (b *Broker) Clock(ctx context.Context) (MarketClock, error) {
 func (b *Broker) IsOpen(ctx context.Context) (bool, error) {
 	c, err := b.Clock(ctx)
 	return c.IsOpen, err
+}
+
+// maxClosedWait caps one sleep of WaitUntilOpen, so a holiday or a clock
+// correction is seen within a minute.
+const maxClosedWait = time.Minute
+
+// WaitUntilOpen blocks while the market is closed (re-reading the clock at
+// next_open, at least once a minute) and returns how long the market stays
+// open. A clock error is returned, not retried.
+func (b *Broker) WaitUntilOpen(ctx context.Context) (time.Duration, error) {
+	logged := false
+	for {
+		c, err := b.Clock(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if c.IsOpen {
+			return c.NextClose.Sub(c.Timestamp), nil
+		}
+		if !logged {
+			b.log.Info("market closed, waiting for the open", "next_open", c.NextOpen)
+			logged = true
+		}
+		if err := b.sleep(ctx, min(c.NextOpen.Sub(c.Timestamp), maxClosedWait)); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // classify wraps an HTTP failure into the brokers error contract.

@@ -418,3 +418,40 @@ func TestSecretNeverInLogsOrErrors(t *testing.T) {
 		t.Fatalf("log capture did not see the broker's lines:\n%s", sink.String())
 	}
 }
+
+// Market closed: WaitUntilOpen sleeps until next_open (capped at a minute)
+// and returns only once the clock reports open, with the time to the close.
+func TestWaitUntilOpen(t *testing.T) {
+	f, srv := newFake(t)
+	b := newBroker(t, srv.URL, nil)
+	clocks := []string{
+		`{"timestamp":"2026-11-30T09:29:30-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`,
+		`{"timestamp":"2026-11-30T09:30:00.5-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`,
+	}
+	f.clock = `{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	var slept []time.Duration
+	b.sleep = func(ctx context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		f.mu.Lock()
+		f.clock, clocks = clocks[0], clocks[1:]
+		f.mu.Unlock()
+		return nil
+	}
+	left, err := b.WaitUntilOpen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 2 || slept[0] != time.Minute || slept[1] != 30*time.Second {
+		t.Fatalf("slept %v, want [1m 30s]", slept)
+	}
+	if want := 6*time.Hour + 29*time.Minute + 59*time.Second + 500*time.Millisecond; left != want {
+		t.Fatalf("open for %s, want %s", left, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.clock = `{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	b.sleep = sleepCtx
+	if _, err := b.WaitUntilOpen(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled wait: %v", err)
+	}
+}
