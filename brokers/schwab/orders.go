@@ -150,8 +150,8 @@ type placeBody struct {
 }
 
 type placeLeg struct {
-	Instruction string          `json:"instruction"`
-	Quantity    decimal.Decimal `json:"quantity"`
+	Instruction string      `json:"instruction"`
+	Quantity    json.Number `json:"quantity"` // a JSON number; decimal.Decimal marshals as a string
 	Instrument  struct {
 		Symbol    string `json:"symbol"`
 		AssetType string `json:"assetType"`
@@ -176,6 +176,8 @@ func instruction(d market.Direction) string {
 //     ClockSkew) are searched for the same symbol, instruction and quantity
 //     not yet claimed by another client order id; the earliest is adopted
 //     (Existing). Only when none matches is the order posted again.
+//     Identical market orders are fungible, so when several attempts lost
+//     their answers each gets a distinct order, not necessarily its own.
 //
 // Limits: it is exactly as durable as the Journal (the in-memory one
 // forgets on restart); an identical order entered by hand or by another
@@ -221,7 +223,7 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 	if err != nil {
 		return brokers.Placement{}, fmt.Errorf("%s: %w", name, err)
 	}
-	leg := placeLeg{Instruction: e.Instruction, Quantity: o.Shares}
+	leg := placeLeg{Instruction: e.Instruction, Quantity: json.Number(o.Shares.String())}
 	leg.Instrument.Symbol, leg.Instrument.AssetType = string(o.Symbol), "EQUITY"
 	body := placeBody{OrderType: "MARKET", Session: "NORMAL", Duration: "DAY", OrderStrategyType: "SINGLE", OrderLegs: []placeLeg{leg}}
 	r, err := b.do(ctx, http.MethodPost, "/trader/v1/accounts/"+url.PathEscape(hash)+"/orders", name, body)
