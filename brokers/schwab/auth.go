@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -182,6 +183,7 @@ func (o OAuth) token(ctx context.Context, form url.Values) (tokenResponse, error
 		return tokenResponse{}, &TransientError{Err: fmt.Errorf("read response: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
+		body = scrub(body, string(o.App.Secret), form.Get("code"), url.QueryEscape(form.Get("code")), form.Get("refresh_token"))
 		var e struct {
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
@@ -206,4 +208,32 @@ func (o OAuth) token(ctx context.Context, form url.Values) (tokenResponse, error
 		return tokenResponse{}, errors.New("token response has no access_token")
 	}
 	return r, nil
+}
+
+// MarshalJSON refuses: tokens are stored only encrypted, through the
+// broker-auth aggregate, never as plain JSON.
+func (Tokens) MarshalJSON() ([]byte, error) {
+	return nil, errors.New("schwab tokens are not serialized in plain text: store them through the broker-auth aggregate")
+}
+
+// LogValue logs when the tokens were fetched, never the tokens.
+func (t Tokens) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("access_fetched_at", t.AccessFetchedAt), slog.Time("refresh_fetched_at", t.RefreshFetchedAt))
+}
+
+type appJSON struct {
+	Key         string `json:"key"`
+	Secret      string `json:"secret"`
+	RedirectURI string `json:"redirect_uri"`
+	BaseURL     string `json:"base_url,omitempty"`
+}
+
+// MarshalJSON redacts the secret.
+func (a App) MarshalJSON() ([]byte, error) {
+	return json.Marshal(appJSON{Key: a.Key, Secret: a.Secret.String(), RedirectURI: a.RedirectURI, BaseURL: a.BaseURL})
+}
+
+// LogValue redacts the secret.
+func (a App) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("key", a.Key), slog.String("redirect_uri", a.RedirectURI), slog.String("base_url", a.base()))
 }

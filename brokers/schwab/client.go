@@ -194,6 +194,10 @@ func (b *Broker) do(ctx context.Context, method, path, name string, body any) (r
 		if err != nil {
 			return response{}, fmt.Errorf("%s: %w", name, &TransientError{Err: fmt.Errorf("read response: %w", err)})
 		}
+		if resp.StatusCode >= 400 {
+			t := b.Tokens()
+			data = scrub(data, string(tok), string(t.Access), string(t.Refresh), string(b.cfg.App.Secret))
+		}
 		r := response{status: resp.StatusCode, header: resp.Header, body: data}
 		switch {
 		case r.status == http.StatusUnauthorized && attempt == 0:

@@ -69,6 +69,7 @@ type fakeSchwab struct {
 	location   func(hash, id string) string
 	marketJSON string
 	hang       chan struct{} // when set, order status blocks until closed
+	srvEcho    string        // when set, injected failures echo it in their body
 }
 
 func newFake(t *testing.T) *fakeSchwab {
@@ -149,7 +150,7 @@ func (f *fakeSchwab) serve(w http.ResponseWriter, r *http.Request) {
 		if q[0] == 429 {
 			w.Header().Set("Retry-After", "7")
 		}
-		writeJSON(w, q[0], `{"message":"fake failure","errors":["injected"]}`)
+		writeJSON(w, q[0], `{"message":"fake failure `+f.srvEcho+`","errors":["injected"]}`)
 		return
 	}
 	switch {

@@ -1,6 +1,7 @@
 package schwab
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,4 +44,16 @@ func scrubURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// scrub replaces every secret in an error body by [redacted], in case a
+// server echoes a token or code back: error bodies end up in errors and
+// logs.
+func scrub(body []byte, secrets ...string) []byte {
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
+		}
+	}
+	return body
 }
