@@ -166,6 +166,17 @@ func TestPlaceRejected(t *testing.T) {
 		t.Fatalf("400: %v", err)
 	}
 	posts := f.count("POST /trader")
+	// The same id again: the rejection is repeated, nothing is posted or
+	// searched, and Find knows no order.
+	if _, err := b.Place(ctx, hedge("exec-1", "NOSUCH", 1, market.Buy)); !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "rejected earlier: HTTP 400") {
+		t.Fatalf("retry of a rejected order: %v", err)
+	}
+	if _, err := b.Find(ctx, "exec-1"); !errors.Is(err, brokers.ErrNotFound) {
+		t.Fatalf("Find rejected: %v", err)
+	}
+	if f.count("GET /trader/v1/accounts/"+hashA+"/orders") != 0 {
+		t.Fatal("searched the orders list for a rejected order")
+	}
 	frac := hedge("exec-2", "GME", 1, market.Buy)
 	frac.Shares = decimal.RequireFromString("0.5")
 	if _, err := b.Place(ctx, frac); !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "0.5 shares is not a whole number") {

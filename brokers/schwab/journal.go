@@ -17,6 +17,9 @@ type Entry struct {
 	AttemptedAt   time.Time       `json:"attempted_at"`
 	BrokerOrderID string          `json:"broker_order_id,omitempty"`
 	AcceptedAt    time.Time       `json:"accepted_at,omitzero"`
+	// Rejected is Schwab's refusal of the post: no order exists, and the
+	// orders list is never searched for one.
+	Rejected string `json:"rejected,omitempty"`
 }
 
 // Journal stores Entries. Schwab keeps no client order id, so the journal

@@ -205,6 +205,9 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 		if e.BrokerOrderID != "" {
 			return brokers.Placement{BrokerOrderID: e.BrokerOrderID, AcceptedAt: e.AcceptedAt, Existing: true}, nil
 		}
+		if e.Rejected != "" {
+			return brokers.Placement{}, fmt.Errorf("%s: rejected earlier: %s: %w", name, e.Rejected, brokers.ErrRejected)
+		}
 		found, err := b.search(ctx, e)
 		if err != nil {
 			return brokers.Placement{}, fmt.Errorf("%s: look for the earlier attempt: %w", name, err)
@@ -231,7 +234,14 @@ func (b *Broker) Place(ctx context.Context, o brokers.Order) (brokers.Placement,
 		return brokers.Placement{}, err
 	}
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		return brokers.Placement{}, r.fail(name)
+		err := r.fail(name)
+		if errors.Is(err, brokers.ErrRejected) {
+			e.Rejected = fmt.Sprintf("HTTP %d %s", r.status, r.errText())
+			if jerr := b.cfg.Journal.Put(e); jerr != nil {
+				return brokers.Placement{}, fmt.Errorf("%w (journal: %v)", err, jerr)
+			}
+		}
+		return brokers.Placement{}, err
 	}
 	id, err := orderIDFromLocation(r.header.Get("Location"), hash)
 	if err != nil {
@@ -318,7 +328,7 @@ func (b *Broker) Find(ctx context.Context, clientOrderID string) (brokers.KnownO
 	name := "schwab find " + clientOrderID
 	b.placeMu.Lock()
 	e, ok, err := b.cfg.Journal.Get(clientOrderID)
-	if err == nil && ok && e.BrokerOrderID == "" {
+	if err == nil && ok && e.BrokerOrderID == "" && e.Rejected == "" {
 		var found *Entry
 		if found, err = b.search(ctx, e); found != nil {
 			e = *found
