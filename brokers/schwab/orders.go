@@ -264,12 +264,12 @@ func orderIDFromLocation(loc, hash string) (string, error) {
 	}
 	u, err := url.Parse(loc)
 	if err != nil {
-		return "", errors.New("Location header does not parse as a URL")
+		return "", errors.New("the Location header does not parse as a URL")
 	}
 	parts := strings.Split(strings.TrimSuffix(u.Path, "/"), "/")
 	n := len(parts)
 	if n < 3 || parts[n-2] != "orders" || parts[n-3] != hash || !isOrderID(parts[n-1]) {
-		return "", errors.New("Location header is not .../accounts/{account}/orders/{numeric order id}")
+		return "", errors.New("the Location header is not .../accounts/{account}/orders/{numeric order id}")
 	}
 	return parts[n-1], nil
 }
