@@ -8,6 +8,8 @@ package main
 // against.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -78,25 +80,6 @@ func TestMain(m *testing.M) {
 // ---------------------------------------------------------------------------
 // Logs
 
-// logSink keeps what a broker or pipeline logged; a failed test prints the
-// tail, a passing one stays quiet.
-type kitLogSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *kitLogSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *kitLogSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 func kitTail(s string, lines int) string {
 	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(all) > lines {
@@ -115,7 +98,7 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 			t.Fatalf("HEDGELINE_TEST_LOG_LEVEL: %v", err)
 		}
 	}
-	sink := &kitLogSink{}
+	sink := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- %s log (tail) ---\n%s", name, kitTail(sink.String(), 80))

@@ -6,6 +6,8 @@ package sinks
 // gap fills, so the view ends equal to the one of the in-order stream.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"slices"
 	"strings"
@@ -188,7 +190,7 @@ func readGaps(t testing.TB, db *DB) []gapRow {
 
 // checkOpenGap asserts projection_gaps shows NVDA waiting for #2 and the
 // log warned about it.
-func checkOpenGap(t testing.TB, db *DB, log *logSink) {
+func checkOpenGap(t testing.TB, db *DB, log *testlog.Buffer) {
 	t.Helper()
 	gaps := readGaps(t, db)
 	if len(gaps) != 1 {

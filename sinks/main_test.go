@@ -9,7 +9,8 @@ package sinks
 // given data dir and port (embedded/clickhouse.Run) until SIGTERM.
 
 import (
-	"bytes"
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -152,26 +153,8 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// logSink keeps a test's logs; they are printed only if it fails.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func testLogger(t testing.TB) (*slog.Logger, *logSink) {
-	sink := &logSink{}
+func testLogger(t testing.TB) (*slog.Logger, *testlog.Buffer) {
+	sink := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := sink.String()

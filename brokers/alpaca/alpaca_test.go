@@ -1,14 +1,14 @@
 package alpaca
 
 import (
-	"bytes"
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +17,10 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// logSink collects every log line of a test, to search it for the secret.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func newBroker(t *testing.T, baseURL string, sink *logSink, mutate ...func(*Config)) *Broker {
+func newBroker(t *testing.T, baseURL string, sink *testlog.Buffer, mutate ...func(*Config)) *Broker {
 	t.Helper()
 	if sink == nil {
-		sink = &logSink{}
+		sink = &testlog.Buffer{}
 	}
 	cfg := Config{
 		BaseURL:    baseURL,
@@ -312,7 +294,7 @@ func TestTransientAndPermanentErrors(t *testing.T) {
 
 func TestBadKeysAreAClearErrorWithoutTheKeys(t *testing.T) {
 	_, srv := newFake(t)
-	sink := &logSink{}
+	sink := &testlog.Buffer{}
 	b := newBroker(t, srv.URL, sink, func(c *Config) { c.SecretKey = "wrong-" + testSecret })
 	_, err := b.Place(context.Background(), hedge("exec-auth", "1", market.Buy))
 	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, brokers.ErrRejected) {
@@ -372,7 +354,7 @@ func TestConfig(t *testing.T) {
 // the paths above, is searched for the secret.
 func TestSecretNeverInLogsOrErrors(t *testing.T) {
 	f, srv := newFake(t)
-	sink := &logSink{}
+	sink := &testlog.Buffer{}
 	b := newBroker(t, srv.URL, sink)
 	var errs []error
 	ctx := context.Background()

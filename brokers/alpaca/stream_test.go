@@ -1,6 +1,8 @@
 package alpaca
 
 import (
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,11 +108,11 @@ func tradeEvent(event, orderID, status, filledQty string, avg any) string {
 	return string(buf)
 }
 
-func startStream(t *testing.T, f *fakeStream, opts StreamOptions, secret string) (<-chan Update, <-chan error, *logSink) {
+func startStream(t *testing.T, f *fakeStream, opts StreamOptions, secret string) (<-chan Update, <-chan error, *testlog.Buffer) {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	sink := &logSink{}
+	sink := &testlog.Buffer{}
 	b := newBroker(t, srv.URL, sink, func(c *Config) { c.SecretKey = secret })
 	if !strings.HasPrefix(b.StreamURL(), "ws://127.0.0.1:") || !strings.HasSuffix(b.StreamURL(), "/stream") {
 		t.Fatalf("stream url %s", b.StreamURL())

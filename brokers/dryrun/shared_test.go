@@ -3,6 +3,8 @@
 package dryrun
 
 import (
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -270,7 +272,7 @@ func TestStatusOfOrderPlacedByAnotherProcess(t *testing.T) {
 func TestProcessKilledMidAppend(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testseed.Seed(t, "client order ids and kill points"), 1))
 	path := ledgerPath(t)
-	var logBuf syncBuffer
+	var logBuf testlog.Buffer
 	writer := open(t, Config{Ledger: path, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	reader := open(t, Config{Ledger: path})
 	p1 := place(t, writer, order("exec-1"))
@@ -330,22 +332,4 @@ func TestProcessKilledMidAppend(t *testing.T) {
 	if n := len(lines(t, path)); n != 3 {
 		t.Fatalf("ledger has %d lines, want 3", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

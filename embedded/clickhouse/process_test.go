@@ -1,7 +1,8 @@
 package clickhouse
 
 import (
-	"bytes"
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"os"
 	"strconv"
@@ -19,34 +20,16 @@ import (
 	"github.com/hedgeline/hedgeline/internal/testseed"
 )
 
-// syncBuffer is a log destination shared by the supervisor's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // spawnForTest starts a supervised engine with an HTTP port and fast
 // restarts, stopped at the end of the test.
-func spawnForTest(t *testing.T) (*Process, *syncBuffer) {
+func spawnForTest(t *testing.T) (*Process, *testlog.Buffer) {
 	t.Helper()
 	lib := testLib(t)
 	httpPort, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p, err := Spawn(ctx, ProcessConfig{

@@ -1,7 +1,8 @@
 package kafka
 
 import (
-	"bytes"
+	"github.com/hedgeline/hedgeline/internal/testlog"
+
 	"context"
 	"log/slog"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -374,7 +374,7 @@ func TestOffsetForLeaderEpochCapped(t *testing.T) {
 }
 
 func TestRunLogsAndStops(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -424,21 +424,4 @@ func TestListenOtherHost(t *testing.T) {
 	if h := m.Brokers[0].Host; h != "localhost" {
 		t.Fatalf("metadata host = %q, want localhost", h)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
