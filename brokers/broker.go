@@ -1,9 +1,10 @@
 // Package brokers defines how the order manager talks to a stock broker
 // that executes hedges: place a market order under an idempotency key (the
-// client order id, which is the execution id), then poll its status until
-// it is filled or failed. After a restart or rebalance, an order whose
-// placement outcome is unknown is found by its client order id. Implementations live in subpackages: dryrun (a
-// simulated broker with a durable ledger), and later alpaca and schwab.
+// client order id, which is the execution id) while the broker's market is
+// open, then learn its outcome, pushed (Streamer) or polled (Status). After
+// a restart or rebalance, an order whose placement outcome is unknown is
+// found by its client order id. Implementations live in subpackages: dryrun
+// (a simulated broker with a durable ledger), alpaca and schwab.
 //
 // Error contract for every implementation:
 //   - an error wrapping ErrRejected is permanent: the order can never
@@ -135,4 +136,40 @@ type Broker interface {
 	// broker never accepted it), so an order placed by an instance that
 	// died before recording the answer is confirmed, not placed again.
 	Find(ctx context.Context, clientOrderID string) (KnownOrder, error)
+	// Market says whether the broker's equity market is open now. Orders
+	// are placed only while it is; fills keep accumulating meanwhile.
+	Market(ctx context.Context) (MarketState, error)
+}
+
+// MarketState is the broker's market session as of At.
+type MarketState struct {
+	Open bool
+	// NextOpen is when a closed market opens next; zero when the broker
+	// does not say (the caller asks again after a while).
+	NextOpen time.Time
+	At       time.Time
+}
+
+// Update is an order event pushed by a broker.
+type Update struct {
+	ClientOrderID string
+	BrokerOrderID string
+	// Status is the order after the event. A non-terminal status
+	// (accepted, partially filled) needs nothing from the order manager.
+	Status OrderStatus
+	// Err is set when the event cannot be mapped (an unknown status, a
+	// fill without a price): the order is failed visibly with it.
+	Err error
+}
+
+// Streamer is a broker that pushes order updates, so a hedge is known
+// filled the moment it fills instead of at the next poll.
+type Streamer interface {
+	// Updates sends order events to out until ctx ends, reconnecting after
+	// a drop. listening(true) is called each time the stream is (again)
+	// listening, listening(false) each time it drops: events of the gap
+	// are not replayed, so the caller polls while it is down and
+	// reconciles every open order once it is back. It returns ctx's error,
+	// or an error when the stream can never work (refused credentials).
+	Updates(ctx context.Context, out chan<- Update, listening func(bool)) error
 }

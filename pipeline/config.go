@@ -63,6 +63,7 @@ type runConfig struct {
 	embeddedListen   string
 	roles            string
 	broker           string
+	brokers          brokerFlags // each broker's own flags (--alpaca-*, --schwab-*)
 	fractional       string // "", "true", "false": default per broker
 	thresholdShares  string
 	thresholdDollars string
@@ -90,7 +91,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.embedded, "embedded", false, "also start the embedded Kafka-protocol broker in this process")
 	fs.StringVar(&c.embeddedListen, "embedded-listen", kafka.DefaultListen, "listen address of the embedded broker")
 	fs.StringVar(&c.roles, "roles", "all", "comma-separated roles to run: all, or any of "+strings.Join(allRoles, ", "))
-	fs.StringVar(&c.broker, "broker", "dry-run", "broker that executes hedges: dry-run (alpaca and schwab: not yet)")
+	fs.StringVar(&c.broker, "broker", "dry-run", "broker that executes hedges: dry-run, alpaca or schwab")
+	c.brokers.register(fs)
 	fs.StringVar(&c.fractional, "fractional", "", "hedge fractional shares (default: true for alpaca, false otherwise)")
 	fs.StringVar(&c.thresholdShares, "threshold-shares", "", "hedge when |net| reaches this many shares (default 1)")
 	fs.StringVar(&c.thresholdDollars, "threshold-dollars", "", "hedge when |net| x last price reaches this many dollars")
@@ -145,8 +147,8 @@ func (c runConfig) resolve() (settings, error) {
 	b, err := market.ParseBroker(c.broker)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--broker: %w", err))
-	} else if b != market.DryRun {
-		errs = append(errs, fmt.Errorf("--broker: %s is not supported yet; use dry-run", b))
+	} else if err := c.brokers.validate(b); err != nil {
+		errs = append(errs, err)
 	}
 	s.execution = market.DefaultExecution(b)
 	switch c.fractional {

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/managers"
@@ -166,7 +165,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 	}
 
 	if set.roles["order-manager"] {
-		run, err := buildOrderManager(cfg, set, rc, log, add)
+		run, err := buildOrderManager(ctx, cfg, set, rc, log, add)
 		if err != nil {
 			return err
 		}
@@ -265,30 +264,20 @@ func buildAggregate[S any](def aggregate.Definition[S], rc runner.Config) (*runn
 
 // buildOrderManager wires the order placer, the tracker and the broker
 // poller (which reads the tracker's table through a goka view).
-func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
+func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runner.Config,
 	log *slog.Logger, add func(*runner.Processor, error) error) ([]func(context.Context) error, error) {
-	ledger := cfg.dryRunLedger
-	if ledger == "" {
-		ledger = filepath.Join(cfg.stateDir, "dry-run-ledger.jsonl")
-	}
-	if err := os.MkdirAll(filepath.Dir(ledger), 0o755); err != nil {
-		return nil, fmt.Errorf("dry-run ledger dir: %w", err)
-	}
-	broker, err := dryrun.Open(dryrun.Config{
-		Ledger: ledger, Price: set.price, FillDelay: cfg.dryRunFillDelay, Clock: set.clock,
-		FailureRate: cfg.dryRunFailRate, Fractional: set.execution.Fractional, Logger: log,
-	})
+	broker, err := openBroker(ctx, cfg, set, rc, log)
 	if err != nil {
-		return nil, fmt.Errorf("dry-run broker: %w", err)
+		return nil, err
 	}
 	producer, err := kgo.NewClient(topics.ClientOpts(rc.Brokers)...)
 	if err != nil {
-		broker.Close()
+		broker.close()
 		return nil, fmt.Errorf("order poller producer: %w", err)
 	}
 	view, err := runner.TableView(rc, managers.OrderTrackerGroup)
 	if err != nil {
-		broker.Close()
+		broker.close()
 		producer.Close()
 		return nil, err
 	}
@@ -296,12 +285,12 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 	// order placer's table records them (one small record per symbol).
 	posView, err := runner.TableView(rc, managers.OrderPlacerGroup)
 	if err != nil {
-		broker.Close()
+		broker.close()
 		producer.Close()
 		return nil, err
 	}
 	poller, err := managers.NewPoller(managers.PollerConfig{
-		Broker: broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},
+		Broker: broker.Broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},
 		Partitions: int32(cfg.kafka.partitions), Interval: cfg.pollInterval, StaleAfter: cfg.staleAfter,
 		NotPendingGrace: cfg.notPendingGrace, MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
 	})
@@ -332,7 +321,7 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		return errors.Join(<-errs, <-errs)
 	}
 	runPoller := func(ctx context.Context) error {
-		defer broker.Close()
+		defer broker.close()
 		defer producer.Close()
 		// Poll only once the views have caught up with their tables.
 		for !view.Recovered() || !posView.Recovered() {
@@ -344,7 +333,7 @@ func buildOrderManager(cfg runConfig, set settings, rc runner.Config,
 		}
 		return poller.Run(ctx)
 	}
-	return []func(context.Context) error{runViews, runPoller}, nil
+	return append([]func(context.Context) error{runViews, runPoller}, broker.background...), nil
 }
 
 // viewPositions reads which hedge a position has pending from the order

@@ -520,3 +520,16 @@ func (b *Broker) retryAfter(h http.Header) time.Duration {
 	}
 	return 0
 }
+
+// Market reads the clock as a brokers.MarketState.
+func (b *Broker) Market(ctx context.Context) (brokers.MarketState, error) {
+	c, err := b.Clock(ctx)
+	if err != nil {
+		return brokers.MarketState{}, err
+	}
+	st := brokers.MarketState{Open: c.IsOpen, At: c.Timestamp}
+	if !c.IsOpen {
+		st.NextOpen = c.NextOpen
+	}
+	return st, nil
+}

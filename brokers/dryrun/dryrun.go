@@ -45,6 +45,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
@@ -194,7 +195,16 @@ type Broker struct {
 	entries  []LedgerEntry  // line n of the ledger is entries[n-1]
 	byClient map[string]int // client order id -> index in entries
 	byBroker map[string]int // broker order id -> index in entries
+
+	// The push path (Updates): fills of orders this process accepted are
+	// sent here when they happen, while a listener is attached.
+	pushes    chan brokers.Update
+	listeners atomic.Int32
 }
+
+// pushBuffer is how many pushed updates wait for the listener before the
+// newest are dropped (the order manager's poll then finds those fills).
+const pushBuffer = 4096
 
 var _ brokers.Broker = (*Broker)(nil)
 
@@ -220,6 +230,7 @@ func Open(cfg Config) (*Broker, error) {
 		path:     cfg.Ledger,
 		byClient: map[string]int{},
 		byBroker: map[string]int{},
+		pushes:   make(chan brokers.Update, pushBuffer),
 	}
 	if cfg.Ledger == "" {
 		return b, nil
@@ -432,6 +443,7 @@ func (b *Broker) place(o brokers.Order) (brokers.Placement, error) {
 	if err := b.index(e); err != nil { // checked above: cannot happen
 		return brokers.Placement{}, fmt.Errorf("index accepted order: %w", err)
 	}
+	b.schedulePush(e)
 	b.log.Info("dry-run order accepted (would execute)", "client_order_id", e.ClientOrderID,
 		"broker_order_id", e.BrokerOrderID, "symbol", e.Symbol, "side", e.Side,
 		"quantity", e.Quantity.String(), "price", e.Price.String(), "accepted_at", e.AcceptedAt, "clock", clock)
@@ -524,6 +536,60 @@ func (b *Broker) status(e LedgerEntry) brokers.OrderStatus {
 		AvgPrice:     e.Price,
 		UpdatedAt:    filledAt,
 	}
+}
+
+// Market is always open: the dry-run broker trades around the clock.
+func (b *Broker) Market(context.Context) (brokers.MarketState, error) {
+	return brokers.MarketState{Open: true, At: b.cfg.Now()}, nil
+}
+
+// Updates pushes the fill of every order this process accepts while a
+// listener is attached, the moment its fill delay has passed (at once for
+// an order stamped with a historical time). One listener at a time; it is
+// listening as soon as Updates is called.
+func (b *Broker) Updates(ctx context.Context, out chan<- brokers.Update, listening func(bool)) error {
+	if !b.listeners.CompareAndSwap(0, 1) {
+		return errors.New("dry-run broker: updates already have a listener")
+	}
+	defer b.listeners.Store(0)
+	if listening != nil {
+		listening(true)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case u := <-b.pushes:
+			select {
+			case out <- u:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// schedulePush sends e's fill to the listener when it happens. Callers
+// hold b.mu.
+func (b *Broker) schedulePush(e LedgerEntry) {
+	if b.listeners.Load() == 0 {
+		return
+	}
+	st := b.status(e)
+	u := brokers.Update{ClientOrderID: e.ClientOrderID, BrokerOrderID: e.BrokerOrderID}
+	send := func() {
+		u.Status = b.status(e)
+		select {
+		case b.pushes <- u:
+		default:
+			b.log.Warn("dry-run push buffer full: the fill is left to the order poller", "client_order_id", e.ClientOrderID)
+		}
+	}
+	if st.State == brokers.StateFilled {
+		send()
+		return
+	}
+	time.AfterFunc(e.AcceptedAt.Add(b.cfg.FillDelay).Sub(b.cfg.Now()), send)
 }
 
 // Orders returns the accepted orders in ledger order, including those other

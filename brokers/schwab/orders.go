@@ -443,3 +443,12 @@ func (b *Broker) IsOpen(ctx context.Context) (bool, error) {
 	}
 	return *m.IsOpen, nil
 }
+
+// Market is IsOpen as a brokers.MarketState.
+func (b *Broker) Market(ctx context.Context) (brokers.MarketState, error) {
+	open, err := b.IsOpen(ctx)
+	if err != nil {
+		return brokers.MarketState{}, err
+	}
+	return brokers.MarketState{Open: open, At: b.cfg.Now()}, nil
+}
