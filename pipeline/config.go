@@ -64,7 +64,7 @@ type runConfig struct {
 	roles            string
 	broker           string
 	brokers          brokerFlags // each broker's own flags (--alpaca-*, --schwab-*)
-	fractional       string // "", "true", "false": default per broker
+	fractional       string      // "", "true", "false": default per broker
 	thresholdShares  string
 	thresholdDollars string
 	dryRunLedger     string
