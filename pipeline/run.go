@@ -300,9 +300,7 @@ func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runn
 	if err := add(runner.Build(managers.OrderPlacer(), rc)); err != nil {
 		return nil, err
 	}
-	tracker := managers.OrderTracker()
-	tracker.OnAssign = poller.Assign
-	if err := add(runner.Build(tracker, rc)); err != nil {
+	if err := add(runner.Build(poller.Tracking(managers.OrderTracker()), rc)); err != nil {
 		return nil, err
 	}
 	runViews := func(ctx context.Context) error {
@@ -354,6 +352,14 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 
 // viewOrders lists the order tracker's table through a goka view.
 type viewOrders struct{ v *goka.View }
+
+func (o viewOrders) Get(executionID string) ([]byte, error) {
+	v, err := o.v.Get(executionID)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
 
 func (o viewOrders) Each(fn func(key string, raw []byte) error) error {
 	it, err := o.v.Iterator()

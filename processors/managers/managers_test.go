@@ -308,6 +308,9 @@ func (f *flaky) Status(context.Context, string) (brokers.OrderStatus, error) {
 	f.calls++
 	return brokers.OrderStatus{}, errors.New("connection reset")
 }
+func (f *flaky) Market(context.Context) (brokers.MarketState, error) {
+	return brokers.MarketState{Open: true}, nil
+}
 func (f *flaky) Find(context.Context, string) (brokers.KnownOrder, error) {
 	f.calls++
 	return brokers.KnownOrder{}, errors.New("connection reset")
@@ -362,6 +365,7 @@ func (s *sentCommands) commands(t *testing.T) map[string]string {
 type nopOrders struct{}
 
 func (nopOrders) Each(func(string, []byte) error) error { return nil }
+func (nopOrders) Get(string) ([]byte, error)            { return nil, nil }
 
 // tableOrders is the tracker's table as a map, each order encoded as the
 // runner stores it (version 1, next offset, state JSON, no pending
@@ -373,12 +377,11 @@ type tableOrders struct {
 
 func (m tableOrders) Each(fn func(string, []byte) error) error {
 	for key, o := range m.orders {
-		state, err := json.Marshal(o)
+		raw, err := encodeTracked(o)
 		if err != nil {
 			return err
 		}
-		raw := binary.AppendUvarint(binary.AppendUvarint([]byte{1}, 0), uint64(len(state)))
-		if err := fn(key, append(raw, state...)); err != nil {
+		if err := fn(key, raw); err != nil {
 			return err
 		}
 	}
@@ -387,6 +390,25 @@ func (m tableOrders) Each(fn func(string, []byte) error) error {
 	default:
 	}
 	return nil
+}
+
+func (m tableOrders) Get(key string) ([]byte, error) {
+	o, ok := m.orders[key]
+	if !ok {
+		return nil, nil
+	}
+	return encodeTracked(o)
+}
+
+// encodeTracked encodes o as the runner stores it (version 1, next offset,
+// state JSON, no pending outputs).
+func encodeTracked(o TrackedOrder) ([]byte, error) {
+	state, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	raw := binary.AppendUvarint(binary.AppendUvarint([]byte{1}, 0), uint64(len(state)))
+	return append(raw, state...), nil
 }
 
 func table(orders ...TrackedOrder) tableOrders {

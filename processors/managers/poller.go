@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
@@ -23,6 +24,8 @@ import (
 // production, a map in tests.
 type Orders interface {
 	Each(fn func(key string, raw []byte) error) error
+	// Get returns one order's record, nil when the table has none.
+	Get(executionID string) ([]byte, error)
 }
 
 // Positions says which hedge a position has pending: in production a goka
@@ -57,9 +60,22 @@ type PollerConfig struct {
 	// NotPendingGrace (default DefaultNotPendingGrace) such an order fails.
 	Positions       Positions
 	NotPendingGrace time.Duration
-	Clock           func() time.Time
-	Logger          *slog.Logger
+	// MarketCheckEvery is how often the broker's market hours are read
+	// again (default DefaultMarketCheckEvery; at once when a closed
+	// market's next open has come).
+	MarketCheckEvery time.Duration
+	// StreamedPollEvery is how often a submitted order is polled while the
+	// broker's update stream is listening: a safety net only, outcomes
+	// arrive pushed (default DefaultStreamedPollEvery).
+	StreamedPollEvery time.Duration
+	Clock             func() time.Time
+	Logger            *slog.Logger
 }
+
+const (
+	DefaultMarketCheckEvery  = 30 * time.Second
+	DefaultStreamedPollEvery = 30 * time.Second
+)
 
 // Validate reports every problem at once.
 func (c PollerConfig) Validate() error {
@@ -83,13 +99,26 @@ func (c PollerConfig) Validate() error {
 // instance owns are polled, so two instances do not both work one order
 // (and if they briefly do during a rebalance, the broker's client order id
 // and the aggregate's guards make the second attempt harmless).
+//
+// Three things wake it: the tick (every Interval: the whole table is
+// walked), a hint from the tracker that an order is pending (placed at
+// once, without a walk: hint.go), and an order update pushed by the broker
+// (push.go). Pushed and polled outcomes become the same commands, with the
+// same ids, so an outcome seen both ways is recorded once.
 type Poller struct {
-	cfg  PollerConfig
-	wake chan struct{} // Assign asks Run for a tick now
+	cfg     PollerConfig
+	wake    chan struct{} // Assign asks Run for a tick now
+	hints   chan hint
+	updates chan brokers.Update
 
 	mu    sync.Mutex
 	owned []int32
 	fresh []int32 // owned since the last tick
+
+	// listening is whether the broker's update stream is up; relisten is
+	// set when it comes (back) up, so the next tick polls every submitted
+	// order once for the outcomes of the gap.
+	listening, relisten atomic.Bool
 
 	// Run's goroutine only.
 	retry    map[string]backoff // by execution id
@@ -104,6 +133,19 @@ type Poller struct {
 	// last event: replayed history has event times days old, and an order
 	// must not be failed as stale before anyone asked the broker.
 	sighted map[string]sighting
+	// lastPolled is when each submitted order was last asked about.
+	lastPolled map[string]time.Time
+	// recent are orders this poller recorded as submitted, for pushed
+	// updates that come before the tracker's view shows the submission.
+	recent map[string]TrackedOrder
+	// reconciled is set by the first complete tick: until then every
+	// in-flight order may be unknown to this instance, and hints wait.
+	reconciled bool
+	// positionLag is set by place when the position's pending hedge is
+	// not visible yet (a hint then retries shortly).
+	positionLag bool
+	market      marketGate
+	submitting  []TrackedOrder // submissions in the commands being produced
 }
 
 type sighting struct {
@@ -126,11 +168,19 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.NotPendingGrace <= 0 {
 		cfg.NotPendingGrace = DefaultNotPendingGrace
 	}
+	if cfg.MarketCheckEvery <= 0 {
+		cfg.MarketCheckEvery = DefaultMarketCheckEvery
+	}
+	if cfg.StreamedPollEvery <= 0 {
+		cfg.StreamedPollEvery = DefaultStreamedPollEvery
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), retry: map[string]backoff{}, unsure: map[string]bool{},
-		notPending: map[string]time.Time{}, sighted: map[string]sighting{}}, nil
+	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), hints: make(chan hint, hintBuffer),
+		updates: make(chan brokers.Update, updateBuffer),
+		retry:   map[string]backoff{}, unsure: map[string]bool{}, notPending: map[string]time.Time{},
+		sighted: map[string]sighting{}, lastPolled: map[string]time.Time{}, recent: map[string]TrackedOrder{}}, nil
 }
 
 // Assign records the tracker partitions this instance owns (pass it as the
@@ -162,19 +212,31 @@ func (p *Poller) takeAssignment() (owned, fresh []int32) {
 	return owned, fresh
 }
 
-// Run polls until ctx ends: every Interval, and at once after Assign.
+// Run polls until ctx ends: every Interval and at once after Assign,
+// placing hinted orders and recording pushed updates in between. When the
+// broker pushes updates (brokers.Streamer), it listens to them too.
 func (p *Poller) Run(ctx context.Context) error {
+	if s, ok := p.cfg.Broker.(brokers.Streamer); ok {
+		go p.listen(ctx, s)
+	}
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
 		if err := p.Tick(ctx); err != nil && ctx.Err() == nil {
 			p.cfg.Logger.Warn("order poller", "err", err)
 		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-p.wake:
+		case h := <-p.hints:
+			p.handleHint(ctx, h)
+			goto wait
+		case u := <-p.updates:
+			p.handleUpdate(ctx, u)
+			goto wait
 		}
 	}
 }
@@ -183,6 +245,9 @@ func (p *Poller) Run(ctx context.Context) error {
 // newly owned (see Assign) are marked to be reconciled first.
 func (p *Poller) Tick(ctx context.Context) error {
 	owned, fresh := p.takeAssignment()
+	if p.relisten.Swap(false) {
+		clear(p.lastPolled) // the stream is back: ask about every order once
+	}
 	var work []TrackedOrder
 	err := p.cfg.Orders.Each(func(key string, raw []byte) error {
 		part := topics.PartitionFor([]byte(key), p.cfg.Partitions)
@@ -200,6 +265,7 @@ func (p *Poller) Tick(ctx context.Context) error {
 			return fmt.Errorf("order %s: %w", key, err)
 		}
 		if st.Status == OrderDone {
+			delete(p.recent, key)
 			return nil
 		}
 		o, err := runner.DecodeState[TrackedOrder](raw)
@@ -231,7 +297,13 @@ func (p *Poller) Tick(ctx context.Context) error {
 	maps.DeleteFunc(p.unsure, func(id string, _ bool) bool { return !inWork[id] })
 	maps.DeleteFunc(p.notPending, func(id string, _ time.Time) bool { return !inWork[id] })
 	maps.DeleteFunc(p.sighted, func(id string, _ sighting) bool { return !inWork[id] })
+	maps.DeleteFunc(p.lastPolled, func(id string, _ time.Time) bool { return !inWork[id] })
+	now := p.cfg.Clock()
+	maps.DeleteFunc(p.recent, func(_ string, o TrackedOrder) bool { return now.Sub(o.LastUpdate) > recentFor })
 
+	// In-flight orders first: every order this instance may not know the
+	// fate of is settled with the broker before anything new is placed.
+	slices.SortStableFunc(work, func(a, b TrackedOrder) int { return p.placesNew(a) - p.placesNew(b) })
 	var cmds []*kgo.Record
 	p.settling = p.settling[:0]
 	for _, o := range work {
@@ -242,18 +314,47 @@ func (p *Poller) Tick(ctx context.Context) error {
 			cmds = append(cmds, c)
 		}
 	}
-	if len(cmds) == 0 {
-		return nil
-	}
-	if err := p.cfg.Producer.ProduceSync(ctx, cmds...).FirstErr(); err != nil {
-		// The broker's answers are not recorded: the orders stay unsure,
-		// so the next tick asks the broker again before deciding anything.
+	if err := p.produce(ctx, cmds); err != nil {
 		return err
 	}
+	p.reconciled = true
+	return nil
+}
+
+// recentFor is how long an order this poller submitted is remembered for
+// pushed updates that overtake the tracker's view.
+const recentFor = 10 * time.Minute
+
+// placesNew is 1 for an order whose next step is a new placement.
+func (p *Poller) placesNew(o TrackedOrder) int {
+	if o.Status == OrderPending && !p.unsure[o.ExecutionID] {
+		return 1
+	}
+	return 0
+}
+
+// produce sends the commands recording the broker's answers, then forgets
+// the backoff and reconcile marks of the orders answered for. If the send
+// fails the answers are not recorded: the orders stay unsure, so the next
+// tick asks the broker again before deciding anything.
+func (p *Poller) produce(ctx context.Context, cmds []*kgo.Record) error {
+	if len(cmds) > 0 {
+		if err := p.cfg.Producer.ProduceSync(ctx, cmds...).FirstErr(); err != nil {
+			p.settling, p.submitting = p.settling[:0], p.submitting[:0]
+			return err
+		}
+		now := p.cfg.Clock()
+		for _, o := range p.submitting {
+			p.recent[o.ExecutionID] = o
+			p.lastPolled[o.ExecutionID] = now // a new order needs no poll at once
+		}
+	}
+	p.submitting = p.submitting[:0]
 	for _, id := range p.settling {
 		delete(p.retry, id)
 		delete(p.unsure, id)
 	}
+	p.settling = p.settling[:0]
 	return nil
 }
 
@@ -274,6 +375,10 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	}
 	switch o.Status {
 	case OrderPending:
+		if !unsure && !p.marketOpen(ctx, now) {
+			p.holdWhileClosed(o, now)
+			return nil
+		}
 		if unsure {
 			// Its instance may have died between the broker's acceptance
 			// and recording it. Asking is a read, so this cannot trade
@@ -289,12 +394,21 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 				return nil
 			}
 			delete(p.unsure, o.ExecutionID)
+			if !p.marketOpen(ctx, now) {
+				p.holdWhileClosed(o, now)
+				return nil
+			}
 			if r := p.failIfStale(o, now); r != nil {
 				return r
 			}
 		}
 		return p.place(ctx, o, now)
 	case OrderSubmitted:
+		if last, ok := p.lastPolled[o.ExecutionID]; ok && !unsure && p.listening.Load() &&
+			now.Sub(last) < p.cfg.StreamedPollEvery {
+			return nil // its outcome comes pushed
+		}
+		p.lastPolled[o.ExecutionID] = now
 		return p.poll(ctx, o, now)
 	}
 	return nil
@@ -327,6 +441,7 @@ func (p *Poller) failIfStale(o TrackedOrder, now time.Time) *kgo.Record {
 }
 
 func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.Record {
+	p.positionLag = false
 	if p.cfg.Positions != nil {
 		pending, err := p.cfg.Positions.Pending(o.Symbol)
 		if err != nil {
@@ -339,6 +454,7 @@ func (p *Poller) place(ctx context.Context, o TrackedOrder, now time.Time) *kgo.
 				p.notPending[o.ExecutionID], since = now, now
 			}
 			if now.Sub(since) < p.cfg.NotPendingGrace {
+				p.positionLag = true
 				return nil // the placer's record may not be visible yet
 			}
 			p.settled(o)
@@ -401,6 +517,13 @@ func (p *Poller) poll(ctx context.Context, o TrackedOrder, now time.Time) *kgo.R
 		return p.command(o, "fail:", offchainorder.MarkFailed{
 			Error: fmt.Sprintf("broker does not know order %s (client order id %s)", o.BrokerOrderID, o.ExecutionID),
 		}, now)
+	case errors.Is(err, brokers.ErrRejected):
+		// A status the mapping does not know, a fill without a price:
+		// fail it where everyone sees it, never leave it waiting.
+		p.settled(o)
+		p.cfg.Logger.Error("broker reported an order the pipeline cannot map: failed", "execution_id", o.ExecutionID,
+			"broker_order_id", o.BrokerOrderID, "err", err)
+		return p.command(o, "fail:", offchainorder.MarkFailed{Error: "broker: " + err.Error()}, now)
 	case err != nil:
 		p.backOff(o, err, now)
 		return nil
@@ -448,6 +571,10 @@ func (p *Poller) command(o TrackedOrder, prefix string, c aggregate.Command, now
 			IssuedAt: now.UTC(), CorrelationID: o.ExecutionID, CausationID: "order-poller", Payload: payload,
 		})
 		if err == nil {
+			if sub, ok := c.(offchainorder.ConfirmSubmission); ok {
+				o.Status, o.BrokerOrderID, o.LastUpdate = OrderSubmitted, sub.BrokerOrderID, now
+				p.submitting = append(p.submitting, o)
+			}
 			return &kgo.Record{Topic: topics.OffchainOrderCommands, Key: []byte(o.ExecutionID), Value: b}
 		}
 	}

@@ -1,0 +1,81 @@
+package managers
+
+import (
+	"context"
+	"time"
+
+	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// hintBuffer is how many hints wait for the poller; beyond it they are
+// dropped and the next tick places those orders.
+const hintBuffer = 1024
+
+// hintRetries bound how long a hinted order waits for its position's
+// pending hedge to show in the view (hintRetries x hintRetryEvery), after
+// which the tick takes over.
+const (
+	hintRetries    = 40
+	hintRetryEvery = 25 * time.Millisecond
+)
+
+type hint struct {
+	order   TrackedOrder
+	attempt int
+}
+
+// Hint tells the poller the tracker has just recorded o as pending, so it
+// is placed now instead of at the next tick (the difference between a
+// hedge accepted in milliseconds and in up to Interval). Pass it from the
+// tracker stage; it never blocks. A hint is only a wake-up: placing is
+// idempotent by client order id, and the same checks as a tick's apply.
+func (p *Poller) Hint(o TrackedOrder) { p.sendHint(hint{order: o}) }
+
+func (p *Poller) sendHint(h hint) {
+	select {
+	case p.hints <- h:
+	default: // the tick will find it
+	}
+}
+
+func (p *Poller) handleHint(ctx context.Context, h hint) {
+	o := h.order
+	// Before the first complete tick, in-flight orders are reconciled
+	// first; an order already submitted here needs no placement.
+	if !p.reconciled || o.Status != OrderPending || !p.owns(o.ExecutionID) {
+		return
+	}
+	if _, done := p.recent[o.ExecutionID]; done {
+		return
+	}
+	rec := p.advance(ctx, o)
+	if rec == nil {
+		p.settling = p.settling[:0]
+		if p.positionLag && h.attempt < hintRetries {
+			h.attempt++
+			time.AfterFunc(hintRetryEvery, func() { p.sendHint(h) })
+		}
+		return
+	}
+	if err := p.produce(ctx, []*kgo.Record{rec}); err != nil && ctx.Err() == nil {
+		p.cfg.Logger.Warn("hinted order: command not recorded; left to the tick", "execution_id", o.ExecutionID, "err", err)
+	}
+}
+
+// Tracking is the order tracker stage wired to p: it tells p which
+// partitions it owns and hints every order that becomes pending. The
+// stage's state and outputs are unchanged: a hint is a side channel, and
+// an input redelivered after a crash hints again, harmlessly.
+func (p *Poller) Tracking(st runner.Stage[TrackedOrder]) runner.Stage[TrackedOrder] {
+	handle := st.Handle
+	st.OnAssign = p.Assign
+	st.Handle = func(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output, error) {
+		next, out, err := handle(o, in)
+		if err == nil && next.Status == OrderPending && o.Status != OrderPending {
+			p.Hint(next)
+		}
+		return next, out, err
+	}
+	return st
+}
