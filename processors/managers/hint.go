@@ -41,9 +41,13 @@ func (p *Poller) sendHint(h hint) {
 
 func (p *Poller) handleHint(ctx context.Context, h hint) {
 	o := h.order
-	// Before the first complete tick, in-flight orders are reconciled
-	// first; an order already submitted here needs no placement.
-	if !p.reconciled || o.Status != OrderPending || !p.owns(o.ExecutionID) {
+	if o.Status != OrderPending || !p.owns(o.ExecutionID) {
+		return
+	}
+	if !p.reconciled {
+		// In-flight orders are reconciled by the first complete tick
+		// before anything new is placed; the hint waits for it.
+		p.deferred = append(p.deferred, h)
 		return
 	}
 	if _, done := p.recent[o.ExecutionID]; done {

@@ -146,6 +146,7 @@ type Poller struct {
 	positionLag bool
 	market      marketGate
 	submitting  []TrackedOrder // submissions in the commands being produced
+	deferred    []hint         // hints that came before the first tick
 }
 
 type sighting struct {
@@ -317,7 +318,13 @@ func (p *Poller) Tick(ctx context.Context) error {
 	if err := p.produce(ctx, cmds); err != nil {
 		return err
 	}
-	p.reconciled = true
+	if !p.reconciled {
+		p.reconciled = true
+		for _, h := range p.deferred {
+			p.sendHint(h)
+		}
+		p.deferred = nil
+	}
 	return nil
 }
 
@@ -325,9 +332,9 @@ func (p *Poller) Tick(ctx context.Context) error {
 // pushed updates that overtake the tracker's view.
 const recentFor = 10 * time.Minute
 
-// placesNew is 1 for an order whose next step is a new placement.
+// placesNew is 1 for an order whose next step may be a placement.
 func (p *Poller) placesNew(o TrackedOrder) int {
-	if o.Status == OrderPending && !p.unsure[o.ExecutionID] {
+	if o.Status == OrderPending {
 		return 1
 	}
 	return 0
