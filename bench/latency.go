@@ -16,45 +16,69 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// HedgeLatencies pairs each hedge the dry-run broker accepted with the
-// Witness that caused it and returns accepted_at - produce time:
+// Latencies are the hedge latencies of one load: from a Witness produced
+// to its hedge accepted by the dry-run broker (Accepted), and to the hedge's
+// fill booked in the position (Booked).
+type Latencies struct {
+	Accepted, Booked []time.Duration
+	// NotAccepted and NotBooked count hedges of this load not there (yet).
+	NotAccepted, NotBooked int
+}
+
+// HedgeLatencies pairs each hedge with the Witness that caused it:
 //
-//	ledger client_order_id = execution id
-//	  -> position.events OffChainOrderPlaced with that execution_id; its
-//	     command_id is "ack:<trade id>" when a fill triggered it
-//	  -> the trade id's produce time, recorded by Produce in sent.
+//	position.events OffChainOrderPlaced, command_id "ack:<trade id>" when a
+//	  fill triggered it -> the trade id's produce time, recorded by Produce
+//	  in sent;
+//	the dry-run ledger line of its execution id (= client order id) ->
+//	  accepted_at;
+//	position.events OffChainOrderFilled of its execution id -> the record's
+//	  timestamp, the time the position booked the fill.
 //
 // Hedges triggered otherwise (a hedge fill that left the position above
 // the threshold: command_id "complete:...") and trades of other phases are
-// skipped. missing counts placements of this phase the broker has not
-// accepted (yet).
-func HedgeLatencies(ctx context.Context, brokers []string, ledger string, sent *Sent) (lat []time.Duration, missing int, err error) {
-	placed := map[string]string{} // execution id -> trade id
-	err = readTopic(ctx, brokers, topics.PositionEvents, func(r *kgo.Record) {
+// skipped.
+func HedgeLatencies(ctx context.Context, brokers []string, ledger string, sent *Sent) (Latencies, error) {
+	var out Latencies
+	placed := map[string]string{}    // execution id -> trade id
+	booked := map[string]time.Time{} // execution id -> fill booked
+	err := readTopic(ctx, brokers, topics.PositionEvents, func(r *kgo.Record) {
 		env, err := topics.DecodeEnvelope(r.Value)
-		if err != nil || env.EventType != (position.OffChainOrderPlaced{}).EventType() {
-			return
-		}
-		trade, ok := strings.CutPrefix(env.CommandID, "ack:")
-		if !ok {
-			return
-		}
-		if _, ours := sent.At(trade); !ours {
+		if err != nil {
 			return
 		}
 		var p struct {
 			ExecutionID string `json:"execution_id"`
 		}
-		if json.Unmarshal(env.Payload, &p) == nil {
-			placed[p.ExecutionID] = trade
+		switch env.EventType {
+		case (position.OffChainOrderFilled{}).EventType():
+			if json.Unmarshal(env.Payload, &p) == nil {
+				booked[p.ExecutionID] = r.Timestamp
+			}
+		case (position.OffChainOrderPlaced{}).EventType():
+			trade, ok := strings.CutPrefix(env.CommandID, "ack:")
+			if !ok {
+				return
+			}
+			if _, ours := sent.At(trade); ours && json.Unmarshal(env.Payload, &p) == nil {
+				placed[p.ExecutionID] = trade
+			}
 		}
 	})
 	if err != nil {
-		return nil, 0, err
+		return out, err
+	}
+	for id, trade := range placed {
+		t0, _ := sent.At(trade)
+		if at, ok := booked[id]; ok {
+			out.Booked = append(out.Booked, at.Sub(t0))
+		} else {
+			out.NotBooked++
+		}
 	}
 	f, err := os.Open(ledger)
 	if err != nil {
-		return nil, 0, err
+		return out, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -74,12 +98,13 @@ func HedgeLatencies(ctx context.Context, brokers []string, ledger string, sent *
 		delete(placed, l.ClientOrderID)
 		at, err := time.Parse(time.RFC3339Nano, l.AcceptedAt)
 		if err != nil {
-			return nil, 0, fmt.Errorf("ledger accepted_at %q: %w", l.AcceptedAt, err)
+			return out, fmt.Errorf("ledger accepted_at %q: %w", l.AcceptedAt, err)
 		}
 		t0, _ := sent.At(trade)
-		lat = append(lat, at.Sub(t0))
+		out.Accepted = append(out.Accepted, at.Sub(t0))
 	}
-	return lat, len(placed), sc.Err()
+	out.NotAccepted = len(placed)
+	return out, sc.Err()
 }
 
 // readTopic calls fn for every record of topic up to its end offsets now.

@@ -75,23 +75,23 @@ func (s *Suite) latency(ctx context.Context) error {
 			return err
 		}
 		have += n
-		// Hedges are placed by the order poller (every second): give the
-		// last ones time to reach the broker.
-		var lat []time.Duration
-		var missing int
+		// Give the last hedges time to reach the broker and be booked.
+		var lat Latencies
 		for deadline := time.Now().Add(15 * time.Second); ; {
-			if lat, missing, err = HedgeLatencies(ctx, st.Brokers(), st.Ledger(), sent); err != nil {
+			if lat, err = HedgeLatencies(ctx, st.Brokers(), st.Ledger(), sent); err != nil {
 				return err
 			}
-			if missing == 0 || time.Now().After(deadline) {
+			if (lat.NotAccepted == 0 && lat.NotBooked == 0) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(time.Second)
 		}
 		pings := ping.Stop()
-		s.res.lat[i] = latencyResult{rate: r, hedges: lat, missing: missing, ping: pings}
-		s.logf("hedge latency at %d fills/s: %d hedges, p50 %s p99 %s max %s (not accepted yet: %d); kafka round trip p50 %s p99 %s",
-			r, len(lat), ms(Percentile(lat, .5)), ms(Percentile(lat, .99)), ms(Percentile(lat, 1)), missing,
+		s.res.lat[i] = latencyResult{rate: r, lat: lat, ping: pings}
+		a, b := lat.Accepted, lat.Booked
+		s.logf("hedge latency at %d fills/s: %d hedges accepted p50 %s p99 %s max %s (not yet: %d); booked p50 %s p99 %s max %s (not yet: %d); kafka round trip p50 %s p99 %s",
+			r, len(a), ms(Percentile(a, .5)), ms(Percentile(a, .99)), ms(Percentile(a, 1)), lat.NotAccepted,
+			ms(Percentile(b, .5)), ms(Percentile(b, .99)), ms(Percentile(b, 1)), lat.NotBooked,
 			ms(Percentile(pings, .5)), ms(Percentile(pings, .99)))
 	}
 	return nil

@@ -22,10 +22,9 @@ type results struct {
 }
 
 type latencyResult struct {
-	rate    int
-	hedges  []time.Duration
-	missing int
-	ping    []time.Duration
+	rate int
+	lat  Latencies
+	ping []time.Duration
 }
 
 type coldResult struct {
@@ -102,15 +101,24 @@ func (r results) rows(cfg Config) []Row {
 		if l.rate == 0 {
 			continue
 		}
-		n := fmt.Sprintf("1 (%d hedges", len(l.hedges))
-		if l.missing > 0 {
-			n += fmt.Sprintf(", %d not accepted", l.missing)
+		ping := fmt.Sprintf("Kafka round trip: %s / %s / %s", ms(Percentile(l.ping, .5)), ms(Percentile(l.ping, .99)), ms(Percentile(l.ping, 1)))
+		for _, h := range []struct {
+			what    string
+			lat     []time.Duration
+			missing int
+		}{
+			{"Witness produced -> hedge accepted by the broker", l.lat.Accepted, l.lat.NotAccepted},
+			{"Witness produced -> hedge fill booked in the position", l.lat.Booked, l.lat.NotBooked},
+		} {
+			n := fmt.Sprintf("1 (%d hedges", len(h.lat))
+			if h.missing > 0 {
+				n += fmt.Sprintf(", %d missing", h.missing)
+			}
+			rows = append(rows, Row{
+				fmt.Sprintf("hedge latency at %d fills/s, %d symbols, %s: p50 / p99 / max", l.rate, cfg.LatencySymbols, h.what), n + ")",
+				fmt.Sprintf("%s / %s / %s", ms(Percentile(h.lat, .5)), ms(Percentile(h.lat, .99)), ms(Percentile(h.lat, 1))),
+				ping, ratio(Percentile(h.lat, .5), Percentile(l.ping, .5)) + " (p50)"})
 		}
-		rows = append(rows, Row{
-			fmt.Sprintf("hedge latency at %d fills/s, %d symbols: p50 / p99 / max", l.rate, cfg.LatencySymbols), n + ")",
-			fmt.Sprintf("%s / %s / %s", ms(Percentile(l.hedges, .5)), ms(Percentile(l.hedges, .99)), ms(Percentile(l.hedges, 1))),
-			fmt.Sprintf("Kafka round trip: %s / %s / %s", ms(Percentile(l.ping, .5)), ms(Percentile(l.ping, .99)), ms(Percentile(l.ping, 1))),
-			ratio(Percentile(l.hedges, .5), Percentile(l.ping, .5)) + " (p50)"})
 	}
 	if r.replay.events > 0 {
 		rows = append(rows, Row{fmt.Sprintf("replay: all ClickHouse views rebuilt from the log, over %s events", group(r.replay.events)), "1",
