@@ -77,6 +77,7 @@ type runConfig struct {
 	notPendingGrace  time.Duration
 	commandBacklog   int
 	fastGroups       bool
+	producerLinger   time.Duration
 	logLevel         string
 	logFormat        string
 	pprof            string
@@ -106,6 +107,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.commandBacklog, "command-backlog", 1000, "fills a position.commands partition may hold unprocessed before the trade manager waits (order outcomes queue behind at most this many)")
 	fs.DurationVar(&c.notPendingGrace, "not-pending-grace", 30*time.Second, "fail (never place) an order its position has not had pending for this long")
 	fs.BoolVar(&c.fastGroups, "fast-groups", false, "short consumer-group timeouts (tests, demos; not for production)")
+	fs.DurationVar(&c.producerLinger, "producer-linger", 0, "how long the stages' producers wait to batch records (0: send as soon as the previous request is answered; a hedge crosses six stages)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
@@ -202,6 +204,10 @@ func (c runConfig) resolve() (settings, error) {
 	if c.fastGroups {
 		s.tuning = runner.TestTuning()
 	}
+	if c.producerLinger < 0 {
+		errs = append(errs, fmt.Errorf("--producer-linger: want >= 0, got %s", c.producerLinger))
+	}
+	s.tuning.FlushFrequency = c.producerLinger
 	return s, errors.Join(errs...)
 }
 

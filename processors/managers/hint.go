@@ -12,12 +12,13 @@ import (
 // dropped and the next tick places those orders.
 const hintBuffer = 1024
 
-// hintRetries bound how long a hinted order waits for its position's
-// pending hedge to show in the view (hintRetries x hintRetryEvery), after
-// which the tick takes over.
+// A hinted order whose position's pending hedge is not in the view yet is
+// tried again after 1 ms, doubling to hintRetryMax, hintRetries times
+// (about a second), after which the tick takes over. The view usually
+// trails by a millisecond or two.
 const (
-	hintRetries    = 40
-	hintRetryEvery = 25 * time.Millisecond
+	hintRetries  = 45
+	hintRetryMax = 25 * time.Millisecond
 )
 
 type hint struct {
@@ -57,8 +58,9 @@ func (p *Poller) handleHint(ctx context.Context, h hint) {
 	if rec == nil {
 		p.settling = p.settling[:0]
 		if p.positionLag && h.attempt < hintRetries {
+			wait := min(time.Millisecond<<min(h.attempt, 10), hintRetryMax)
 			h.attempt++
-			time.AfterFunc(hintRetryEvery, func() { p.sendHint(h) })
+			time.AfterFunc(wait, func() { p.sendHint(h) })
 		}
 		return
 	}

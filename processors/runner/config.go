@@ -41,7 +41,10 @@ type Config struct {
 // Tuning holds the client timeouts. Production keeps Kafka's defaults;
 // tests shorten them so group changes take a second, not twenty.
 type Tuning struct {
-	FlushFrequency     time.Duration // producer linger; goka's 100 ms default makes EmitSync slow
+	// FlushFrequency is the producer linger. 0 sends as soon as the
+	// previous request is answered, batching whatever came meanwhile: a
+	// linger is paid once per hop, and a hedge crosses six.
+	FlushFrequency     time.Duration
 	HeartbeatInterval  time.Duration
 	SessionTimeout     time.Duration
 	AutoCommitInterval time.Duration
@@ -72,7 +75,7 @@ const gokaRejoinDelay = 5 * time.Second
 // DefaultTuning suits a production cluster.
 func DefaultTuning() Tuning {
 	return Tuning{
-		FlushFrequency:    5 * time.Millisecond,
+		FlushFrequency:    0,
 		HeartbeatInterval: 3 * time.Second,
 		SessionTimeout:    30 * time.Second,
 		// Commits trail processing by this much; the trade manager's
@@ -84,7 +87,7 @@ func DefaultTuning() Tuning {
 // TestTuning makes rebalances and crash recovery take seconds.
 func TestTuning() Tuning {
 	return Tuning{
-		FlushFrequency:     2 * time.Millisecond,
+		FlushFrequency:     0,
 		HeartbeatInterval:  300 * time.Millisecond,
 		SessionTimeout:     6 * time.Second,
 		AutoCommitInterval: 100 * time.Millisecond,
@@ -107,8 +110,8 @@ func (c Config) Validate() error {
 	if t.SessionTimeout <= t.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("session timeout %s must exceed heartbeat interval %s", t.SessionTimeout, t.HeartbeatInterval))
 	}
-	if t.AutoCommitInterval <= 0 || t.FlushFrequency <= 0 {
-		errs = append(errs, errors.New("tuning intervals must be positive"))
+	if t.AutoCommitInterval <= 0 || t.FlushFrequency < 0 {
+		errs = append(errs, errors.New("tuning: auto-commit interval must be positive, flush frequency not negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -134,7 +137,11 @@ func (c Config) Sarama() *sarama.Config {
 	s.Net.MaxOpenRequests = 1
 	s.Producer.Compression = sarama.CompressionNone
 	s.Producer.Flush.Frequency = c.Tuning.FlushFrequency
-	s.Producer.Flush.Bytes = 256 << 10
+	if c.Tuning.FlushFrequency > 0 {
+		s.Producer.Flush.Bytes = 256 << 10
+	} else {
+		s.Producer.Flush.Bytes = 0 // sarama lingers unless all three triggers are 0
+	}
 	s.Consumer.Group.Heartbeat.Interval = c.Tuning.HeartbeatInterval
 	s.Consumer.Group.Session.Timeout = c.Tuning.SessionTimeout
 	// goka waits a fixed 5 s after every rebalance before it joins again
