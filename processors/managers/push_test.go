@@ -381,4 +381,3 @@ func TestTickReconcilesBeforePlacingNew(t *testing.T) {
 		t.Fatalf("calls %v: want every in-flight order asked about before the new one is placed", calls)
 	}
 }
-
