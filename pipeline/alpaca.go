@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,7 +76,10 @@ func (f alpacaFlags) baseURL() string {
 	return m.BaseURL()
 }
 
-func openAlpaca(f alpacaFlags, log *slog.Logger) (openedBroker, error) {
+// openAlpaca builds the client and checks the keys with one clock read:
+// refused keys stop the start (nothing could be hedged); an unreachable
+// Alpaca does not (orders are retried until it answers).
+func openAlpaca(ctx context.Context, f alpacaFlags, log *slog.Logger) (openedBroker, error) {
 	if err := f.validate(); err != nil {
 		return openedBroker{}, fmt.Errorf("--broker alpaca: %w", err)
 	}
@@ -95,6 +99,15 @@ func openAlpaca(f alpacaFlags, log *slog.Logger) (openedBroker, error) {
 	log.Info("alpaca broker", "mode", f.mode, "base_url", base, "custom_url", f.url != "")
 	if f.mode == string(alpaca.Live) && f.url == "" {
 		log.Warn("alpaca live trading: hedges are real orders")
+	}
+	cctx, cancel := context.WithTimeout(ctx, alpacaHTTPTimeout)
+	defer cancel()
+	switch _, err := b.Clock(cctx); {
+	case errors.Is(err, alpaca.ErrUnauthorized):
+		httpClient.CloseIdleConnections()
+		return openedBroker{}, fmt.Errorf("--broker alpaca: %w", err)
+	case err != nil:
+		log.Warn("alpaca did not answer the clock at start; orders are retried until it does", "err", err)
 	}
 	return openedBroker{Broker: b, close: httpClient.CloseIdleConnections}, nil
 }

@@ -230,16 +230,22 @@ func TestAlpacaStreamDropsLoseNoOutcome(t *testing.T) {
 }
 
 // Neither API key shows in a log line (at debug level), in any record of
-// any topic, or in `run --help` when both come from the environment.
+// any topic, or in `run --help` when both come from the environment. The
+// run goes through the error paths, where keys leak most easily: 429s, a
+// 500, and a place whose response is lost (retried: still one order).
 func TestAlpacaKeysNeverLoggedOrPublished(t *testing.T) {
 	r := startAlpacaRig(t, slog.LevelDebug, func(f *alpacatest.Server) {
 		f.FillAfterPlacement(20*time.Millisecond, alpacaFillPrice)
 		f.RateLimitNext(2, "1")
 		f.FailNext(1, 500)
+		f.DropPlaceResponses(1)
 	})
 	fills := kitGenFills(kitSeed(t, "fills"), 12, 2, 36_300_000)
 	kitProduceFills(t, kitNewProducer(t, r.addr), fills)
 	r.settle(t, fills)
+	if first := r.fake.Orders()[0]; r.fake.PlaceAttempts(first.ClientOrderID) < 2 {
+		t.Errorf("hedge %s: %d place requests; its first answer was lost, want a retry", first.ClientOrderID, r.fake.PlaceAttempts(first.ClientOrderID))
+	}
 
 	logs := r.logs.String()
 	if !strings.Contains(logs, "hedgeline ready") || !strings.Contains(logs, "alpaca broker") || !strings.Contains(logs, "order placed") {
@@ -287,6 +293,30 @@ func TestAlpacaKeysNeverLoggedOrPublished(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, alpacaTestSecret) || strings.Contains(out+errOut, alpacaTestKeyID) {
 		t.Errorf("run --help shows a key from the environment:\n%s", out)
+	}
+}
+
+// Keys Alpaca refuses stop the start with an error that says so, without
+// the keys.
+func TestAlpacaRefusedKeysStopTheStart(t *testing.T) {
+	addr := kitStartBroker(t)
+	fake := alpacatest.NewServer(t, alpacaTestKeyID, alpacaTestSecret)
+	dir := t.TempDir()
+	wrong := "wrong-" + alpacaTestSecret
+	cfg := testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"), "--broker", "alpaca",
+		"--alpaca-url", fake.URL, "--alpaca-key-id", alpacaTestKeyID, "--alpaca-secret-key", wrong)
+	log, logs := kitLogSink(t, "pipeline", slog.LevelDebug)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := runPipeline(ctx, cfg, log, nil)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "refused the API keys") || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("run with refused keys: %v, want a start failure naming the refusal", err)
+	}
+	if s := err.Error() + logs.String(); strings.Contains(s, wrong) || strings.Contains(s, alpacaTestKeyID) {
+		t.Fatalf("a key in the error or the logs: %v\n%s", err, logs)
+	}
+	if n := fake.Count("GET", "/v2/clock"); n != 1 {
+		t.Fatalf("%d clock reads, want the one check", n)
 	}
 }
 

@@ -318,7 +318,7 @@ func tradeUpdate(event string, o map[string]any, at string, extra map[string]any
 	for k, v := range extra {
 		d[k] = v
 	}
-	buf, err := json.Marshal(map[string]any{"stream": "trade_updates", "data": d})
+	buf, err := json.Marshal(envelope{Stream: "trade_updates", Data: d})
 	if err != nil {
 		panic(err)
 	}

@@ -23,6 +23,12 @@ type streamState struct {
 	changed   chan struct{} // closed on every change of listening
 }
 
+// envelope is every stream message, "stream" first as Alpaca sends it.
+type envelope struct {
+	Stream string `json:"stream"`
+	Data   any    `json:"data"`
+}
+
 type streamConn struct {
 	c   *websocket.Conn
 	out chan []byte
@@ -207,7 +213,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ack, _ := json.Marshal(map[string]any{"stream": "listening", "data": map[string]any{"streams": append([]string{}, streams...)}})
+	ack, _ := json.Marshal(envelope{Stream: "listening", Data: map[string]any{"streams": append([]string{}, streams...)}})
 	if send(string(ack)) != nil || len(streams) == 0 {
 		return
 	}
