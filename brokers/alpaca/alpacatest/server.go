@@ -53,6 +53,7 @@ type Server struct {
 	autoFillAfter time.Duration
 	fillPrice     func(Order) decimal.Decimal
 	timers        []*time.Timer
+	atOpen        []func() // automatic fills held while the market is closed
 
 	stream streamState
 }
@@ -125,8 +126,13 @@ func (s *Server) SetNow(now func() time.Time) {
 // in an hour.
 func (s *Server) SetMarketOpen() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.clockRaw, s.open = "", true
+	held := s.atOpen
+	s.atOpen = nil
+	s.mu.Unlock()
+	for _, fill := range held {
+		fill()
+	}
 }
 
 // SetMarketClosed makes GET /v2/clock report the market closed, with
@@ -147,7 +153,9 @@ func (s *Server) SetClock(raw string) {
 }
 
 // FillAfterPlacement fills every order placed from now on after delay, in
-// full at price(order); price nil turns automatic fills off.
+// full at price(order); price nil turns automatic fills off. While the
+// generated clock says closed, the fill waits for SetMarketOpen, as a
+// market day order placed outside hours waits for the open.
 func (s *Server) FillAfterPlacement(delay time.Duration, price func(Order) decimal.Decimal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,6 +251,24 @@ func (s *Server) PartialFill(orderID string, qty, price decimal.Decimal) error {
 		return fmt.Errorf("alpacatest: partial fill of %s shares of order %s: more than left or not positive", qty, orderID)
 	}
 	return s.fillLocked(o, qty, price)
+}
+
+// HeldFills is how many automatic fills wait for the market to open.
+func (s *Server) HeldFills() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.atOpen)
+}
+
+func (s *Server) autoFillNow(id string, price decimal.Decimal) {
+	s.mu.Lock()
+	if !s.open {
+		s.atOpen = append(s.atOpen, func() { s.autoFillNow(id, price) })
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	_ = s.Fill(id, price)
 }
 
 // Cancel cancels an open order (event canceled).
@@ -600,7 +626,7 @@ func (s *Server) place(w http.ResponseWriter, body []byte) {
 	if s.autoFill {
 		price, after := s.fillPrice, s.autoFillAfter
 		placed := orderOf(o)
-		s.timers = append(s.timers, time.AfterFunc(after, func() { _ = s.Fill(id, price(placed)) }))
+		s.timers = append(s.timers, time.AfterFunc(after, func() { s.autoFillNow(id, price(placed)) }))
 	}
 	answer, err := json.Marshal(o)
 	if err != nil {

@@ -129,6 +129,30 @@ func TestClock(t *testing.T) {
 	}
 }
 
+// Automatic fills wait for the open, as day orders placed outside hours do.
+func TestAutoFillWaitsForTheOpen(t *testing.T) {
+	f := alpacatest.NewServer(t, keyID, secret)
+	f.SetMarketClosed(time.Hour)
+	f.FillAfterPlacement(0, func(alpacatest.Order) decimal.Decimal { return decimal.RequireFromString("10.25") })
+	if code, _ := call(t, f, "POST", "/v2/orders", placeBody, keyID, secret); code != 200 {
+		t.Fatalf("place: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.HeldFills() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the automatic fill was not held while closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if o, _ := f.OrderByClientID("exec-1"); o.Status == "filled" {
+		t.Fatalf("closed market: order %+v filled", o)
+	}
+	f.SetMarketOpen()
+	if o, _ := f.OrderByClientID("exec-1"); o.Status != "filled" || !o.FilledAvgPrice.Equal(decimal.RequireFromString("10.25")) {
+		t.Fatalf("after the open: %+v", o)
+	}
+}
+
 // A lost response: the order exists, the client got no answer.
 func TestDropPlaceResponse(t *testing.T) {
 	f := alpacatest.NewServer(t, keyID, secret)
