@@ -49,7 +49,7 @@ type openedBroker struct {
 func openBroker(ctx context.Context, cfg runConfig, set settings, rc runner.Config, log *slog.Logger) (openedBroker, error) {
 	switch set.execution.Broker {
 	case market.Alpaca:
-		return openAlpaca(cfg.brokers.alpaca, log)
+		return openAlpaca(ctx, cfg.brokers.alpaca, log)
 	case market.Schwab:
 		return openSchwab(ctx, cfg, rc, log)
 	case market.DryRun:

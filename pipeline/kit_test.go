@@ -98,6 +98,13 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 			t.Fatalf("HEDGELINE_TEST_LOG_LEVEL: %v", err)
 		}
 	}
+	log, _ := kitLogSink(t, name, level)
+	return log
+}
+
+// kitLogSink is testLogger at level, also giving its sink to search.
+func kitLogSink(t testing.TB, name string, level slog.Level) (*slog.Logger, *testlog.Buffer) {
+	t.Helper()
 	sink := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -109,7 +116,7 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 			_ = os.WriteFile(filepath.Join(d, name), []byte(sink.String()), 0o644)
 		}
 	})
-	return slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: level})).With("who", name)
+	return slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: level})).With("who", name), sink
 }
 
 // ---------------------------------------------------------------------------
@@ -185,7 +192,12 @@ type kitPipelineInstance struct {
 // ready. Stop it with stop (also done at cleanup).
 func kitStartPipeline(t testing.TB, name string, cfg runConfig) *kitPipelineInstance {
 	t.Helper()
-	log := testLogger(t, name)
+	return kitStartPipelineLog(t, name, cfg, testLogger(t, name))
+}
+
+// kitStartPipelineLog is kitStartPipeline logging to log.
+func kitStartPipelineLog(t testing.TB, name string, cfg runConfig, log *slog.Logger) *kitPipelineInstance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &kitPipelineInstance{name: name, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
@@ -871,13 +883,20 @@ type kitPosSummary struct {
 }
 
 // checkPosition replays a position's history with the whole-share,
-// threshold-1 dry-run rules and reports every broken rule: the first event
-// opens it (threshold 1 share, dry-run, whole shares), a hedge is placed
+// threshold-1 dry-run rules and reports every broken rule (see
+// kitCheckPositionAt).
+func kitCheckPosition(h *kitHistory) (kitPosSummary, []string) {
+	return kitCheckPositionAt(h, market.DryRun)
+}
+
+// kitCheckPositionAt replays a position's history with the whole-share,
+// threshold-1 rules of broker and reports every broken rule: the first
+// event opens it (threshold 1 share, broker, whole shares), a hedge is placed
 // only with nothing pending, in the direction opposite to net, for
 // trunc(|net|) shares at the last on-chain price with the deterministic
 // execution id of its sequence; an outcome matches the pending hedge; after
 // every command nothing pending means |net| < 1.
-func kitCheckPosition(h *kitHistory) (kitPosSummary, []string) {
+func kitCheckPositionAt(h *kitHistory, broker market.Broker) (kitPosSummary, []string) {
 	s := kitPosSummary{symbol: h.id, placed: map[string]position.OffChainOrderPlaced{},
 		filled: map[string]position.OffChainOrderFilled{}, failed: map[string]position.OffChainOrderFailed{}}
 	var problems []string
@@ -900,7 +919,7 @@ func kitCheckPosition(h *kitHistory) (kitPosSummary, []string) {
 			if i != 0 {
 				bad(e, "not the first event")
 			}
-			if string(v.Symbol) != h.id || v.Threshold.String() != "1 shares" || v.Execution.Broker != market.DryRun || v.Execution.Fractional {
+			if string(v.Symbol) != h.id || v.Threshold.String() != "1 shares" || v.Execution.Broker != broker || v.Execution.Fractional {
 				bad(e, "opened as %+v", v)
 			}
 		case position.OnChainOrderFilled:
@@ -933,7 +952,7 @@ func kitCheckPosition(h *kitHistory) (kitPosSummary, []string) {
 				bad(e, "execution id %s is not ExecutionID(%s, %d)", v.ExecutionID, h.id, e.Sequence)
 			case lastPrice == nil || v.ReferencePrice == nil || !v.ReferencePrice.Equal(*lastPrice):
 				bad(e, "reference price %v, last on-chain price %v", v.ReferencePrice, lastPrice)
-			case v.Broker != market.DryRun:
+			case v.Broker != broker:
 				bad(e, "broker %s", v.Broker)
 			}
 			if _, dup := s.placed[v.ExecutionID]; dup {
@@ -1191,6 +1210,18 @@ func kitRefusedUnplaced(h *kitHistory) bool {
 // events under one (aggregate_id, sequence) on any events topic.
 func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers []string) map[string]kitPosSummary {
 	t.Helper()
+	return kitCheckFinalAt(t, snap, fills, market.DryRun, func(placed map[string]position.OffChainOrderPlaced,
+		filled map[string]position.OffChainOrderFilled) []string {
+		return kitCheckLedgers(ledgers, placed, filled)
+	})
+}
+
+// kitCheckFinalAt is kitCheckFinal for hedges at broker, whose own record
+// of the orders checkOrders compares with the hedges the positions placed
+// and saw filled (by execution id).
+func kitCheckFinalAt(t testing.TB, snap *kitSnapshot, fills []file.Fill, broker market.Broker,
+	checkOrders func(placed map[string]position.OffChainOrderPlaced, filled map[string]position.OffChainOrderFilled) []string) map[string]kitPosSummary {
+	t.Helper()
 	var problems []string
 	problems = append(problems, snap.problems...)
 	one := decimal.NewFromInt(1)
@@ -1236,7 +1267,7 @@ func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers [
 	filled := map[string]position.OffChainOrderFilled{}
 	failedCount := 0
 	for sym, h := range snap.positions {
-		sum, ps := kitCheckPosition(h)
+		sum, ps := kitCheckPositionAt(h, broker)
 		problems = append(problems, ps...)
 		sums[sym] = sum
 		fs := bySym[sym]
@@ -1329,8 +1360,18 @@ func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers [
 		}
 	}
 
-	// Dry-run ledgers: no client order id twice; every filled hedge was
-	// accepted as placed, at the price it filled at.
+	problems = append(problems, checkOrders(placed, filled)...)
+
+	t.Logf("checked %d fills, %d positions, %d hedges filled, %d failed, %d repeated records dropped",
+		len(fills), len(snap.positions), len(filled), failedCount, snap.repeats)
+	kitReport(t, problems)
+	return sums
+}
+
+// kitCheckLedgers checks the dry-run ledgers: no client order id twice;
+// every filled hedge was accepted as placed, at the price it filled at.
+func kitCheckLedgers(ledgers []string, placed map[string]position.OffChainOrderPlaced, filled map[string]position.OffChainOrderFilled) []string {
+	var problems []string
 	inLedger := map[string]dryrun.LedgerEntry{}
 	for _, path := range ledgers {
 		entries, err := dryrun.ReadLedger(path)
@@ -1368,11 +1409,7 @@ func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers [
 			problems = append(problems, fmt.Sprintf("hedge %s filled at %s (%s), ledger says %s (%s)", id, f.Price, f.BrokerOrderID, e.Price, e.BrokerOrderID))
 		}
 	}
-
-	t.Logf("checked %d fills, %d positions, %d hedges filled, %d failed, %d orders in ledgers, %d repeated records dropped",
-		len(fills), len(snap.positions), len(filled), failedCount, len(inLedger), snap.repeats)
-	kitReport(t, problems)
-	return sums
+	return problems
 }
 
 // kitRejectionTopics are every aggregate's rejections topic.

@@ -1,6 +1,7 @@
 package alpaca
 
 import (
+	"fmt"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"context"
@@ -13,9 +14,17 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
+	"github.com/hedgeline/hedgeline/brokers/alpaca/alpacatest"
 	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
+
+const (
+	testKeyID  = "PKTESTKEYID0000000001"
+	testSecret = "s3cr3t-Sh0uld-N3ver-Leak-9f8e7d6c5b4a"
+)
+
+func newFake(t *testing.T) *alpacatest.Server { return alpacatest.NewServer(t, testKeyID, testSecret) }
 
 func newBroker(t *testing.T, baseURL string, sink *testlog.Buffer, mutate ...func(*Config)) *Broker {
 	t.Helper()
@@ -49,8 +58,8 @@ func TestPlaceSendsDocumentedRequest(t *testing.T) {
 		dir    market.Direction
 		side   string
 	}{{"3", market.Buy, "buy"}, {"0.125", market.Sell, "sell"}} {
-		f, srv := newFake(t)
-		b := newBroker(t, srv.URL, nil)
+		f := newFake(t)
+		b := newBroker(t, f.URL, nil)
 		cid := "0b9a3c5e-2f0d-4c61-9a49-6f7c1c2d3e4f"
 		p, err := b.Place(context.Background(), hedge(cid, tc.shares, tc.dir))
 		if err != nil {
@@ -59,10 +68,11 @@ func TestPlaceSendsDocumentedRequest(t *testing.T) {
 		if p.Existing || p.BrokerOrderID == "" {
 			t.Fatalf("placement %+v", p)
 		}
-		if want := time.Date(2026, 11, 30, 14, 30, 0, 125000000, time.UTC); !p.AcceptedAt.Equal(want) {
-			t.Errorf("accepted at %s, want submitted_at %s", p.AcceptedAt, want)
+		obj := f.Object(p.BrokerOrderID)
+		if want, _ := time.Parse(time.RFC3339Nano, obj["submitted_at"].(string)); !p.AcceptedAt.Equal(want) || obj["submitted_at"] == obj["created_at"] {
+			t.Errorf("accepted at %s, want submitted_at %s (not created_at %s)", p.AcceptedAt, want, obj["created_at"])
 		}
-		r := f.requests[0]
+		r := f.Requests()[0]
 		if r.Method != "POST" || r.Path != "/v2/orders" {
 			t.Fatalf("request %s %s", r.Method, r.Path)
 		}
@@ -87,8 +97,8 @@ func TestPlaceSendsDocumentedRequest(t *testing.T) {
 }
 
 func TestPlaceTwiceReturnsFirstOrder(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	o := hedge("exec-1", "2", market.Buy)
 	first, err := b.Place(context.Background(), o)
 	if err != nil {
@@ -101,10 +111,10 @@ func TestPlaceTwiceReturnsFirstOrder(t *testing.T) {
 	if !second.Existing || second.BrokerOrderID != first.BrokerOrderID || !second.AcceptedAt.Equal(first.AcceptedAt) {
 		t.Fatalf("second place %+v, want the first %+v with Existing", second, first)
 	}
-	if f.ordersCreated() != 1 {
-		t.Fatalf("alpaca created %d orders, want 1", f.ordersCreated())
+	if f.OrdersCreated() != 1 {
+		t.Fatalf("alpaca created %d orders, want 1", f.OrdersCreated())
 	}
-	if f.count("GET", "/v2/orders:by_client_order_id") != 1 {
+	if f.Count("GET", "/v2/orders:by_client_order_id") != 1 {
 		t.Fatal("second place did not look the order up by client order id")
 	}
 }
@@ -112,11 +122,9 @@ func TestPlaceTwiceReturnsFirstOrder(t *testing.T) {
 // A place whose response is lost: the retry with the same client order id
 // returns the order created by the first attempt, not a second order.
 func TestPlaceLostResponseRetryCreatesNoSecondOrder(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
-	f.mu.Lock()
-	f.dropCreate = true
-	f.mu.Unlock()
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
+	f.DropPlaceResponses(1)
 	o := hedge("exec-lost", "1", market.Sell)
 	_, err := b.Place(context.Background(), o)
 	if err == nil {
@@ -129,14 +137,14 @@ func TestPlaceLostResponseRetryCreatesNoSecondOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Existing || f.ordersCreated() != 1 {
-		t.Fatalf("retry: %+v, %d orders created", p, f.ordersCreated())
+	if !p.Existing || f.OrdersCreated() != 1 {
+		t.Fatalf("retry: %+v, %d orders created", p, f.OrdersCreated())
 	}
 }
 
 func TestStatusMapsEveryAlpacaStatus(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	p, err := b.Place(context.Background(), hedge("exec-st", "4", market.Buy))
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +163,7 @@ func TestStatusMapsEveryAlpacaStatus(t *testing.T) {
 		t.Fatalf("want all 16 documented statuses mapped, table has %d", len(stateOf))
 	}
 	for status, state := range want {
-		f.set(p.BrokerOrderID, map[string]any{"status": status, "filled_qty": "4", "filled_avg_price": "187.2345",
+		f.Set(p.BrokerOrderID, map[string]any{"status": status, "filled_qty": "4", "filled_avg_price": "187.2345",
 			"filled_at": "2026-11-30T14:30:01.5Z"})
 		got, err := b.Status(context.Background(), p.BrokerOrderID)
 		if err != nil {
@@ -179,10 +187,10 @@ func TestStatusMapsEveryAlpacaStatus(t *testing.T) {
 }
 
 func TestUnknownStatusFailsVisibly(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	p, _ := b.Place(context.Background(), hedge("exec-unk", "1", market.Buy))
-	f.set(p.BrokerOrderID, map[string]any{"status": "held_for_review"})
+	f.Set(p.BrokerOrderID, map[string]any{"status": "held_for_review"})
 	_, err := b.Status(context.Background(), p.BrokerOrderID)
 	if !errors.Is(err, ErrUnknownStatus) || !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), `"held_for_review"`) {
 		t.Fatalf("status error %v: want ErrUnknownStatus and ErrRejected naming the status", err)
@@ -193,11 +201,11 @@ func TestUnknownStatusFailsVisibly(t *testing.T) {
 }
 
 func TestFilledWithoutAveragePriceIsAnError(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	p, _ := b.Place(context.Background(), hedge("exec-noprice", "1", market.Buy))
 	for _, price := range []any{nil, "0"} {
-		f.set(p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "1", "filled_avg_price": price})
+		f.Set(p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "1", "filled_avg_price": price})
 		st, err := b.Status(context.Background(), p.BrokerOrderID)
 		if err == nil || !strings.Contains(err.Error(), "filled_avg_price") {
 			t.Fatalf("filled_avg_price %v: status %+v, err %v; want an error, never a fill at 0", price, st, err)
@@ -209,8 +217,8 @@ func TestFilledWithoutAveragePriceIsAnError(t *testing.T) {
 }
 
 func TestFind(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	p, _ := b.Place(context.Background(), hedge("exec/find+1", "1", market.Buy))
 	k, err := b.Find(context.Background(), "exec/find+1")
 	if err != nil {
@@ -225,13 +233,23 @@ func TestFind(t *testing.T) {
 	if _, err := b.Status(context.Background(), "00000000-0000-0000-0000-000000000000"); !errors.Is(err, brokers.ErrNotFound) {
 		t.Fatalf("status unknown: %v, want ErrNotFound", err)
 	}
-	_ = f
 }
 
 func TestRateLimitCarriesTheWait(t *testing.T) {
-	f, srv := newFake(t)
+	f := newFake(t)
 	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
-	b := newBroker(t, srv.URL, nil, func(c *Config) { c.Now = func() time.Time { return now } })
+	b := newBroker(t, f.URL, nil, func(c *Config) { c.Now = func() time.Time { return now } })
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+	}{{"3", 3 * time.Second}, {now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second}, {"", 0}} {
+		f.RateLimitNext(1, tc.value)
+		_, err := b.Status(context.Background(), "61e69015-8549-4bfd-b9c3-000000000001")
+		var rl *RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != tc.want || errors.Is(err, brokers.ErrRejected) {
+			t.Fatalf("Retry-After %q: err %v, want a transient RateLimitError of %s", tc.value, err, tc.want)
+		}
+	}
 	for _, tc := range []struct {
 		header, value string
 		want          time.Duration
@@ -240,9 +258,9 @@ func TestRateLimitCarriesTheWait(t *testing.T) {
 		{"Retry-After", now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
 		{"X-RateLimit-Reset", "1796050805", 5 * time.Second}, // now + 5 s in unix seconds
 	} {
-		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		f.SetHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
 			w.Header().Set(tc.header, tc.value)
-			apiError(w, http.StatusTooManyRequests, 42910000, "rate limit exceeded")
+			alpacatest.WriteError(w, http.StatusTooManyRequests, 42910000, "rate limit exceeded")
 			return true
 		})
 		_, err := b.Place(context.Background(), hedge("exec-rl", "1", market.Buy))
@@ -260,27 +278,35 @@ func TestRateLimitCarriesTheWait(t *testing.T) {
 }
 
 func TestTransientAndPermanentErrors(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond} })
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond} })
 	release := make(chan struct{})
 	defer close(release)
+	for _, status := range []int{500, 502, 503} {
+		f.FailNext(1, status)
+		_, err := b.Place(context.Background(), hedge("exec-5xx", "1", market.Buy))
+		if err == nil || errors.Is(err, brokers.ErrRejected) || errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), fmt.Sprint(status)) {
+			t.Errorf("%d: %v, want a transient error naming the status", status, err)
+		}
+	}
+	if _, err := b.Place(context.Background(), hedge("exec-5xx", "1", market.Buy)); err != nil || f.PlaceAttempts("exec-5xx") != 4 || f.OrdersCreated() != 1 {
+		t.Fatalf("after the 5xx: %v, %d attempts, %d orders; want one order on the 4th attempt", err, f.PlaceAttempts("exec-5xx"), f.OrdersCreated())
+	}
 	for _, tc := range []struct {
 		name     string
 		answer   func(w http.ResponseWriter)
 		rejected bool
 		unauth   bool
 	}{
-		{"500", func(w http.ResponseWriter) { apiError(w, 500, 50010000, "internal server error") }, false, false},
-		{"503 html", func(w http.ResponseWriter) { w.WriteHeader(503); _, _ = w.Write([]byte("<html>down</html>")) }, false, false},
 		{"timeout", func(w http.ResponseWriter) { <-release }, false, false},
-		{"422 validation", func(w http.ResponseWriter) { apiError(w, 422, 40010001, "qty must be > 0") }, true, false},
-		{"400 bad request", func(w http.ResponseWriter) { apiError(w, 400, 40010000, "request body format is invalid") }, true, false},
+		{"422 validation", func(w http.ResponseWriter) { alpacatest.WriteError(w, 422, 40010001, "qty must be > 0") }, true, false},
+		{"400 bad request", func(w http.ResponseWriter) { alpacatest.WriteError(w, 400, 40010000, "request body format is invalid") }, true, false},
 		{"403 buying power", func(w http.ResponseWriter) {
-			apiError(w, 403, 40310000, "insufficient buying power")
+			alpacatest.WriteError(w, 403, 40310000, "insufficient buying power")
 		}, true, false},
-		{"403 forbidden", func(w http.ResponseWriter) { apiError(w, 403, 40310100, "forbidden") }, false, true},
+		{"403 forbidden", func(w http.ResponseWriter) { alpacatest.WriteError(w, 403, 40310100, "forbidden") }, false, true},
 	} {
-		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool { tc.answer(w); return true })
+		f.SetHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool { tc.answer(w); return true })
 		_, err := b.Place(context.Background(), hedge("exec-err", "1", market.Buy))
 		if err == nil {
 			t.Fatalf("%s: no error", tc.name)
@@ -293,9 +319,9 @@ func TestTransientAndPermanentErrors(t *testing.T) {
 }
 
 func TestBadKeysAreAClearErrorWithoutTheKeys(t *testing.T) {
-	_, srv := newFake(t)
+	f := newFake(t)
 	sink := &testlog.Buffer{}
-	b := newBroker(t, srv.URL, sink, func(c *Config) { c.SecretKey = "wrong-" + testSecret })
+	b := newBroker(t, f.URL, sink, func(c *Config) { c.SecretKey = "wrong-" + testSecret })
 	_, err := b.Place(context.Background(), hedge("exec-auth", "1", market.Buy))
 	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, brokers.ErrRejected) {
 		t.Fatalf("401: %v, want ErrUnauthorized, not ErrRejected", err)
@@ -306,10 +332,10 @@ func TestBadKeysAreAClearErrorWithoutTheKeys(t *testing.T) {
 }
 
 func TestClock(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	// The documented GET /v2/clock response.
-	f.clock = `{"timestamp":"2026-11-30T10:15:00.123456789-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-30T10:15:00.123456789-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
 	c, err := b.Clock(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -317,15 +343,15 @@ func TestClock(t *testing.T) {
 	if !c.IsOpen || !c.NextClose.Equal(time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)) {
 		t.Fatalf("clock %+v", c)
 	}
-	f.clock = `{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
 	if open, err := b.IsOpen(context.Background()); err != nil || open {
 		t.Fatalf("closed market: open=%v err=%v", open, err)
 	}
-	f.clock = `{"timestamp":"2026-11-30T17:00:00-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-30T17:00:00-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
 	if _, err := b.Clock(context.Background()); err == nil || !strings.Contains(err.Error(), "next_close") {
 		t.Fatalf("open with a past close: %v, want an error", err)
 	}
-	f.clock = `{"timestamp":"2026-11-30T17:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-12-01T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-30T17:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-12-01T16:00:00-05:00"}`)
 	if _, err := b.Clock(context.Background()); err == nil || !strings.Contains(err.Error(), "next_open") {
 		t.Fatalf("closed with a past open: %v, want an error", err)
 	}
@@ -353,9 +379,9 @@ func TestConfig(t *testing.T) {
 // Every log line, every error and every rendering of the config, over all
 // the paths above, is searched for the secret.
 func TestSecretNeverInLogsOrErrors(t *testing.T) {
-	f, srv := newFake(t)
+	f := newFake(t)
 	sink := &testlog.Buffer{}
-	b := newBroker(t, srv.URL, sink)
+	b := newBroker(t, f.URL, sink)
 	var errs []error
 	ctx := context.Background()
 	keep := func(_ any, err error) {
@@ -369,18 +395,18 @@ func TestSecretNeverInLogsOrErrors(t *testing.T) {
 	keep(b.Place(ctx, hedge("", "-1", "Hold")))
 	keep(b.Status(ctx, "missing"))
 	keep(b.Find(ctx, "missing"))
-	f.set(p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "1"})
+	f.Set(p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "1"})
 	keep(b.Status(ctx, p.BrokerOrderID))
 	for _, code := range []int{401, 403, 422, 429, 500} {
-		f.setHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
-			apiError(w, code, code*100000, "refused")
+		f.SetHook(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+			alpacatest.WriteError(w, code, code*100000, "refused")
 			return true
 		})
 		keep(b.Place(ctx, hedge("exec-s2", "1", market.Buy)))
 		keep(b.Clock(ctx))
 	}
-	f.setHook(nil)
-	bad := newBroker(t, srv.URL, sink, func(c *Config) { c.KeyID = "wrong" })
+	f.SetHook(nil)
+	bad := newBroker(t, f.URL, sink, func(c *Config) { c.KeyID = "wrong" })
 	keep(bad.Place(ctx, hedge("exec-s3", "1", market.Buy)))
 	cfg := b.cfg
 	slog.New(slog.NewTextHandler(sink, nil)).Info("config", "alpaca", cfg)
@@ -404,19 +430,18 @@ func TestSecretNeverInLogsOrErrors(t *testing.T) {
 // Market closed: WaitUntilOpen sleeps until next_open (capped at a minute)
 // and returns only once the clock reports open, with the time to the close.
 func TestWaitUntilOpen(t *testing.T) {
-	f, srv := newFake(t)
-	b := newBroker(t, srv.URL, nil)
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
 	clocks := []string{
 		`{"timestamp":"2026-11-30T09:29:30-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`,
 		`{"timestamp":"2026-11-30T09:30:00.5-05:00","is_open":true,"next_open":"2026-12-01T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`,
 	}
-	f.clock = `{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
 	var slept []time.Duration
 	b.sleep = func(ctx context.Context, d time.Duration) error {
 		slept = append(slept, d)
-		f.mu.Lock()
-		f.clock, clocks = clocks[0], clocks[1:]
-		f.mu.Unlock()
+		f.SetClock(clocks[0])
+		clocks = clocks[1:]
 		return nil
 	}
 	left, err := b.WaitUntilOpen(context.Background())
@@ -431,7 +456,7 @@ func TestWaitUntilOpen(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	f.clock = `{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`
+	f.SetClock(`{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
 	b.sleep = sleepCtx
 	if _, err := b.WaitUntilOpen(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled wait: %v", err)

@@ -252,3 +252,38 @@ func readMsg(ctx context.Context, conn *websocket.Conn) (streamMsg, error) {
 	}
 	return m, nil
 }
+
+var _ brokers.Streamer = (*Broker)(nil)
+
+// Updates is Stream as a brokers.Streamer: every trade update is sent as a
+// brokers.Update (Err set when its order cannot be mapped), listening(true)
+// each time a connection listens and listening(false) each time one drops.
+// It returns ctx's error, or ErrUnauthorized when the stream refuses the
+// keys.
+func (b *Broker) Updates(ctx context.Context, out chan<- brokers.Update, listening func(bool)) error {
+	if listening == nil {
+		listening = func(bool) {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	raw := make(chan Update)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Stream(ctx, StreamOptions{
+			OnListening:  func() { listening(true) },
+			OnDisconnect: func(error) { listening(false) },
+		}, raw)
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case u := <-raw:
+			select {
+			case out <- brokers.Update{ClientOrderID: u.ClientOrderID, BrokerOrderID: u.BrokerOrderID, Status: u.Status, Err: u.Err}:
+			case <-ctx.Done():
+				return <-done
+			}
+		}
+	}
+}

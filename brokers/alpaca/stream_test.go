@@ -1,138 +1,56 @@
 package alpaca
 
 import (
-	"github.com/hedgeline/hedgeline/internal/testlog"
-
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/hedgeline/hedgeline/brokers"
+	"github.com/hedgeline/hedgeline/brokers/alpaca/alpacatest"
+	"github.com/hedgeline/hedgeline/internal/testlog"
+	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
 
-// fakeStream is Alpaca's /stream: auth, listen, then trade_updates in
-// binary frames as the paper endpoint sends them. Each connection sends the
-// events queued on it; closing drop ends the connection mid-stream.
-type fakeStream struct {
-	t        *testing.T
-	mu       sync.Mutex
-	conns    int
-	received [][]byte // client messages, in order
-	// events[i] are sent on connection i (0-based); a connection past the
-	// list just stays open.
-	events [][]string
-	// dropAfter[i] closes connection i after its events (abnormally).
-	dropAfter map[int]bool
-}
+// eventTime is the fake's clock in the stream tests: every event carries
+// it as its timestamp.
+var eventTime = time.Date(2026, 11, 30, 14, 30, 2, 1000, time.UTC)
 
-func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/stream" {
-		http.NotFound(w, r)
-		return
-	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer c.CloseNow()
-	f.mu.Lock()
-	n := f.conns
-	f.conns++
-	f.mu.Unlock()
-	ctx := r.Context()
-	read := func() map[string]any {
-		_, data, err := c.Read(ctx)
-		if err != nil {
-			return nil
-		}
-		f.mu.Lock()
-		f.received = append(f.received, data)
-		f.mu.Unlock()
-		var m map[string]any
-		_ = json.Unmarshal(data, &m)
-		return m
-	}
-	send := func(s string) { _ = c.Write(ctx, websocket.MessageBinary, []byte(s)) }
-	auth := read()
-	if auth == nil {
-		return
-	}
-	if auth["action"] != "auth" || auth["key"] != testKeyID || auth["secret"] != testSecret {
-		send(`{"stream":"authorization","data":{"status":"unauthorized","action":"authenticate"}}`)
-		return
-	}
-	send(`{"stream":"authorization","data":{"status":"authorized","action":"authenticate"}}`)
-	listen := read()
-	data, _ := listen["data"].(map[string]any)
-	if listen["action"] != "listen" || data == nil {
-		return
-	}
-	send(`{"stream":"listening","data":{"streams":["trade_updates"]}}`)
-	f.mu.Lock()
-	var evs []string
-	if n < len(f.events) {
-		evs = f.events[n]
-	}
-	drop := f.dropAfter[n]
-	f.mu.Unlock()
-	for _, e := range evs {
-		send(e)
-	}
-	if drop {
-		return // CloseNow: the connection dies without a close frame
-	}
-	<-ctx.Done()
-}
-
-// tradeEvent is a trade_updates message as documented: event, timestamp,
-// price/qty/position_qty for fills, and the full order object.
-func tradeEvent(event, orderID, status, filledQty string, avg any) string {
-	o := documentedOrder(orderID, "exec-"+orderID[len(orderID)-3:], "AAPL", "2", "buy")
-	o["status"] = status
-	o["filled_qty"] = filledQty
-	o["filled_avg_price"] = avg
-	d := map[string]any{"event": event, "order": o, "timestamp": "2026-11-30T14:30:02.000001Z",
-		"execution_id": "7922ab44-1ff3-4d0e-a3d2-5bd5a83c8ecb"}
-	if event == "fill" || event == "partial_fill" {
-		d["price"], d["qty"], d["position_qty"] = avg, filledQty, filledQty
-	}
-	buf, _ := json.Marshal(map[string]any{"stream": "trade_updates", "data": d})
-	return string(buf)
-}
-
-func startStream(t *testing.T, f *fakeStream, opts StreamOptions, secret string) (<-chan Update, <-chan error, *testlog.Buffer) {
+// startStream runs b.Stream against f until the test ends.
+func startStream(t *testing.T, f *alpacatest.Server, opts StreamOptions, secret string) (*Broker, <-chan Update, <-chan error, *testlog.Buffer) {
 	t.Helper()
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
 	sink := &testlog.Buffer{}
-	b := newBroker(t, srv.URL, sink, func(c *Config) { c.SecretKey = secret })
+	b := newBroker(t, f.URL, sink, func(c *Config) { c.SecretKey = secret })
 	if !strings.HasPrefix(b.StreamURL(), "ws://127.0.0.1:") || !strings.HasSuffix(b.StreamURL(), "/stream") {
 		t.Fatalf("stream url %s", b.StreamURL())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan Update, 16)
+	done := runUntilCleanup(t, func(ctx context.Context) error { return b.Stream(ctx, opts, out) })
+	return b, out, done, sink
+}
+
+// runUntilCleanup runs f in a goroutine, canceled and waited for when the
+// test ends; its error arrives on the channel.
+func runUntilCleanup(t *testing.T, f func(context.Context) error) <-chan error {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() {
-		done <- b.Stream(ctx, opts, out)
+		done <- f(ctx)
 		close(finished)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-finished
 	})
-	return out, done, sink
+	return done
 }
 
-func next(t *testing.T, out <-chan Update) Update {
+func next[U any](t *testing.T, out <-chan U) U {
 	t.Helper()
 	select {
 	case u := <-out:
@@ -140,54 +58,121 @@ func next(t *testing.T, out <-chan Update) Update {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no update within 10 s")
 	}
-	return Update{}
+	var zero U
+	return zero
+}
+
+func listening(t *testing.T, f *alpacatest.Server, n int) {
+	t.Helper()
+	if err := f.WaitListening(n, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawEvent is a trade_updates message about the fake's order id with its
+// object's fields changed.
+func rawEvent(t *testing.T, f *alpacatest.Server, event, id string, fields map[string]any) string {
+	t.Helper()
+	o := f.Object(id)
+	for k, v := range fields {
+		o[k] = v
+	}
+	buf, err := json.Marshal(map[string]any{"stream": "trade_updates",
+		"data": map[string]any{"event": event, "timestamp": "2026-11-30T14:30:02.000001Z", "order": o}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(buf)
 }
 
 func TestStreamDeliversOrderUpdates(t *testing.T) {
-	id := "61e69015-8549-4bfd-b9c3-01e75843f001"
-	f := &fakeStream{t: t, events: [][]string{{
-		`{"stream":"account_updates","data":{}}`, // other streams are skipped
-		tradeEvent("new", id, "new", "0", nil),
-		tradeEvent("partial_fill", id, "partially_filled", "0.5", "187.1"),
-		tradeEvent("fill", id, "filled", "2", "187.2345"),
-		tradeEvent("canceled", id, "canceled", "0", nil),
-		tradeEvent("rejected", id, "rejected", "0", nil),
-		tradeEvent("expired", id, "expired", "0", nil),
-	}}}
-	out, _, _ := startStream(t, f, StreamOptions{}, testSecret)
-	want := []struct {
-		event string
-		state brokers.State
-	}{{"new", brokers.StateSubmitted}, {"partial_fill", brokers.StateSubmitted}, {"fill", brokers.StateFilled},
-		{"canceled", brokers.StateFailed}, {"rejected", brokers.StateFailed}, {"expired", brokers.StateFailed}}
-	for _, w := range want {
-		u := next(t, out)
-		if u.Err != nil || u.Event != w.event || u.Status.State != w.state || u.BrokerOrderID != id || u.ClientOrderID != "exec-001" {
-			t.Fatalf("update %+v, want event %s state %s", u, w.event, w.state)
+	f := newFake(t)
+	f.SetNow(func() time.Time { return eventTime })
+	b, out, _, _ := startStream(t, f, StreamOptions{}, testSecret)
+	listening(t, f, 1)
+	ctx := context.Background()
+	place := func(cid string) string {
+		p, err := b.Place(ctx, hedge(cid, "2", market.Buy))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !u.At.Equal(time.Date(2026, 11, 30, 14, 30, 2, 1000, time.UTC)) {
-			t.Errorf("%s at %s, want the event timestamp", u.Event, u.At)
-		}
-		if w.event == "fill" && (!u.Status.AvgPrice.Equal(decimal.RequireFromString("187.2345")) || !u.Status.FilledShares.Equal(decimal.NewFromInt(2))) {
-			t.Errorf("fill %s x %s", u.Status.FilledShares, u.Status.AvgPrice)
+		return p.BrokerOrderID
+	}
+	f.Push(`{"stream":"account_updates","data":{}}`) // other streams are skipped
+	filled := place("exec-fill")
+	if err := f.PartialFill(filled, decimal.RequireFromString("0.5"), decimal.RequireFromString("187.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Fill(filled, decimal.RequireFromString("187.3")); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{"exec-fill": filled}
+	for cid, finish := range map[string]func(string) error{"exec-cancel": f.Cancel, "exec-reject": f.Reject, "exec-expire": f.Expire} {
+		ids[cid] = place(cid)
+		if err := finish(ids[cid]); err != nil {
+			t.Fatal(err)
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	type wantEv struct {
+		cid, event string
+		state      brokers.State
+	}
+	want := []wantEv{
+		{"exec-fill", "new", brokers.StateSubmitted}, {"exec-fill", "partial_fill", brokers.StateSubmitted},
+		{"exec-fill", "fill", brokers.StateFilled},
+	}
+	got := map[string][]Update{}
+	for range 3 + 2*3 {
+		u := next(t, out)
+		got[u.ClientOrderID] = append(got[u.ClientOrderID], u)
+	}
+	for cid, final := range map[string]string{"exec-cancel": "canceled", "exec-reject": "rejected", "exec-expire": "expired"} {
+		want = append(want, wantEv{cid, "new", brokers.StateSubmitted}, wantEv{cid, final, brokers.StateFailed})
+	}
+	seen := map[string]int{}
+	for _, w := range want {
+		i := seen[w.cid]
+		seen[w.cid]++
+		if i >= len(got[w.cid]) {
+			t.Fatalf("%s: no update %d (%s)", w.cid, i, w.event)
+		}
+		u := got[w.cid][i]
+		if u.Err != nil || u.Event != w.event || u.Status.State != w.state || u.BrokerOrderID != ids[w.cid] {
+			t.Fatalf("%s update %d: %+v, want event %s state %s", w.cid, i, u, w.event, w.state)
+		}
+		if !u.At.Equal(eventTime) {
+			t.Errorf("%s at %s, want the event timestamp", u.Event, u.At)
+		}
+		if w.state == brokers.StateFailed && !strings.Contains(u.Status.Error, w.event) {
+			t.Errorf("%s: failure reason %q does not name the status", w.cid, u.Status.Error)
+		}
+	}
+	fill := got["exec-fill"][2]
+	// 0.5 at 187.1 then 1.5 at 187.3: the average is 187.25.
+	if !fill.Status.AvgPrice.Equal(decimal.RequireFromString("187.25")) || !fill.Status.FilledShares.Equal(decimal.NewFromInt(2)) {
+		t.Errorf("fill %s x %s, want 2 x 187.25", fill.Status.FilledShares, fill.Status.AvgPrice)
+	}
+	msgs := f.StreamMessages()
 	var listen map[string]any
-	_ = json.Unmarshal(f.received[1], &listen)
+	_ = json.Unmarshal(msgs[1], &listen)
 	if got, _ := json.Marshal(listen); string(got) != `{"action":"listen","data":{"streams":["trade_updates"]}}` {
 		t.Fatalf("listen message %s", got)
 	}
 }
 
 func TestStreamBadOrdersFailVisibly(t *testing.T) {
-	id := "61e69015-8549-4bfd-b9c3-01e75843f002"
-	f := &fakeStream{t: t, events: [][]string{{
-		tradeEvent("fill", id, "filled", "2", nil),
-		tradeEvent("held", id, "held_for_review", "0", nil),
-	}}}
-	out, _, _ := startStream(t, f, StreamOptions{}, testSecret)
+	f := newFake(t)
+	b, out, _, _ := startStream(t, f, StreamOptions{}, testSecret)
+	listening(t, f, 1)
+	p, err := b.Place(context.Background(), hedge("exec-bad", "2", market.Buy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := next(t, out); u.Event != "new" {
+		t.Fatalf("first update %+v", u)
+	}
+	f.Push(rawEvent(t, f, "fill", p.BrokerOrderID, map[string]any{"status": "filled", "filled_qty": "2", "filled_avg_price": nil}))
+	f.Push(rawEvent(t, f, "held", p.BrokerOrderID, map[string]any{"status": "held_for_review"}))
 	if u := next(t, out); u.Err == nil || !strings.Contains(u.Err.Error(), "filled_avg_price") || u.Status.State != "" {
 		t.Fatalf("fill without price: %+v, want an error", u)
 	}
@@ -200,28 +185,36 @@ func TestStreamBadOrdersFailVisibly(t *testing.T) {
 // listens again, and receives what the new connection sends; OnListening
 // fires on each connection so the caller can reconcile by polling.
 func TestStreamReconnectsAfterDrop(t *testing.T) {
-	id := "61e69015-8549-4bfd-b9c3-01e75843f003"
-	f := &fakeStream{t: t,
-		events:    [][]string{{tradeEvent("new", id, "new", "0", nil)}, {}, {tradeEvent("fill", id, "filled", "2", "10.5")}},
-		dropAfter: map[int]bool{0: true, 1: true},
-	}
+	f := newFake(t)
 	var mu sync.Mutex
-	listening, disconnects := 0, 0
-	out, _, sink := startStream(t, f, StreamOptions{
+	listened, disconnects := 0, 0
+	b, out, _, sink := startStream(t, f, StreamOptions{
 		MinBackoff:   10 * time.Millisecond,
-		OnListening:  func() { mu.Lock(); listening++; mu.Unlock() },
+		OnListening:  func() { mu.Lock(); listened++; mu.Unlock() },
 		OnDisconnect: func(error) { mu.Lock(); disconnects++; mu.Unlock() },
 	}, testSecret)
+	listening(t, f, 1)
+	p, err := b.Place(context.Background(), hedge("exec-drop", "2", market.Buy))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if u := next(t, out); u.Event != "new" {
 		t.Fatalf("first update %+v", u)
+	}
+	f.DropStreams()
+	listening(t, f, 2)
+	f.DropStreams()
+	listening(t, f, 3)
+	if err := f.Fill(p.BrokerOrderID, decimal.RequireFromString("10.5")); err != nil {
+		t.Fatal(err)
 	}
 	if u := next(t, out); u.Event != "fill" || u.Status.State != brokers.StateFilled {
 		t.Fatalf("update after reconnect %+v", u)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if listening != 3 || disconnects != 2 {
-		t.Fatalf("listening %d times, %d disconnects; want 3 and 2", listening, disconnects)
+	if listened != 3 || disconnects != 2 {
+		t.Fatalf("listening %d times, %d disconnects; want 3 and 2", listened, disconnects)
 	}
 	if !strings.Contains(sink.String(), "reconnecting") || strings.Contains(sink.String(), testSecret) {
 		t.Fatalf("logs: %s", sink.String())
@@ -229,8 +222,8 @@ func TestStreamReconnectsAfterDrop(t *testing.T) {
 }
 
 func TestStreamUnauthorizedStops(t *testing.T) {
-	f := &fakeStream{t: t}
-	_, done, sink := startStream(t, f, StreamOptions{MinBackoff: time.Millisecond}, "wrong-"+testSecret)
+	f := newFake(t)
+	_, _, done, sink := startStream(t, f, StreamOptions{MinBackoff: time.Millisecond}, "wrong-"+testSecret)
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), testSecret) {
@@ -242,10 +235,8 @@ func TestStreamUnauthorizedStops(t *testing.T) {
 	if strings.Contains(sink.String(), testSecret) {
 		t.Fatal("secret in logs")
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.conns != 1 {
-		t.Fatalf("%d connections, want 1 (no retry with refused keys)", f.conns)
+	if n := f.StreamsAccepted(); n != 1 {
+		t.Fatalf("%d connections, want 1 (no retry with refused keys)", n)
 	}
 }
 
@@ -261,5 +252,58 @@ func TestStreamURLFollowsScheme(t *testing.T) {
 		if got := b.StreamURL(); got != want {
 			t.Errorf("%s -> %s, want %s", base, got, want)
 		}
+	}
+}
+
+// Updates is the brokers.Streamer face of Stream: events mapped to
+// brokers.Update (errors kept), listening(true) on every connection that
+// listens, listening(false) on every drop, and a refused key ends it.
+func TestUpdatesImplementsStreamer(t *testing.T) {
+	f := newFake(t)
+	b := newBroker(t, f.URL, nil)
+	var s brokers.Streamer = b
+	var mu sync.Mutex
+	var states []bool
+	out := make(chan brokers.Update, 16)
+	runUntilCleanup(t, func(ctx context.Context) error {
+		return s.Updates(ctx, out, func(on bool) { mu.Lock(); states = append(states, on); mu.Unlock() })
+	})
+	listening(t, f, 1)
+	p, err := b.Place(context.Background(), hedge("exec-upd", "3", market.Sell))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := next(t, out); u.ClientOrderID != "exec-upd" || u.BrokerOrderID != p.BrokerOrderID || u.Err != nil || u.Status.State != brokers.StateSubmitted {
+		t.Fatalf("new: %+v", u)
+	}
+	f.DropStreams()
+	listening(t, f, 2)
+	if err := f.Fill(p.BrokerOrderID, decimal.RequireFromString("99.125")); err != nil {
+		t.Fatal(err)
+	}
+	u := next(t, out)
+	if u.ClientOrderID != "exec-upd" || u.BrokerOrderID != p.BrokerOrderID || u.Err != nil || u.Status.State != brokers.StateFilled ||
+		!u.Status.AvgPrice.Equal(decimal.RequireFromString("99.125")) || !u.Status.FilledShares.Equal(decimal.NewFromInt(3)) {
+		t.Fatalf("fill: %+v", u)
+	}
+	f.Push(rawEvent(t, f, "fill", p.BrokerOrderID, map[string]any{"filled_avg_price": nil}))
+	f.Push(rawEvent(t, f, "held", p.BrokerOrderID, map[string]any{"status": "held_for_review"}))
+	if u := next(t, out); u.Err == nil || !strings.Contains(u.Err.Error(), "filled_avg_price") || u.ClientOrderID != "exec-upd" || u.Status.State != "" {
+		t.Fatalf("fill without a price: %+v, want Err", u)
+	}
+	if u := next(t, out); !errors.Is(u.Err, ErrUnknownStatus) || u.BrokerOrderID != p.BrokerOrderID {
+		t.Fatalf("unknown status: %+v, want Err", u)
+	}
+	mu.Lock()
+	if got := states; len(got) != 3 || !got[0] || got[1] || !got[2] {
+		t.Errorf("listening calls %v, want [true false true]", got)
+	}
+	mu.Unlock()
+
+	bad := newBroker(t, f.URL, nil, func(c *Config) { c.SecretKey = "wrong-" + testSecret })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bad.Updates(ctx, out, nil); !errors.Is(err, ErrUnauthorized) || ctx.Err() != nil {
+		t.Fatalf("refused keys: Updates returned %v, want ErrUnauthorized at once", err)
 	}
 }
