@@ -92,6 +92,29 @@ func seal(key Key, commandID, field, plaintext string) (EncryptedToken, error) {
 	return aead.Seal(nonce, nonce, []byte(plaintext), nil), nil
 }
 
+// Token fields, part of the nonce context of Encrypt.
+const (
+	FieldAccess  = "access"
+	FieldRefresh = "refresh"
+)
+
+// Encrypt seals a plaintext token for a command: field is FieldAccess or
+// FieldRefresh and commandID the id of the command that will carry it. The
+// producer (login, refresh) encrypts before producing, so no command ever
+// holds a plaintext token; the same inputs give the same bytes, so a
+// retried produce is the same command.
+func Encrypt(key Key, commandID, field, plaintext string) (EncryptedToken, error) {
+	switch {
+	case commandID == "":
+		return nil, ErrMissingCommandID
+	case plaintext == "":
+		return nil, fieldErr(field, errors.New("must not be empty"))
+	case !utf8.ValidString(plaintext):
+		return nil, fieldErr(field, errors.New("must be valid UTF-8"))
+	}
+	return seal(key, commandID, field, plaintext)
+}
+
 // Decrypt opens a token sealed under key (by this package or upstream).
 func Decrypt(key Key, t EncryptedToken) (string, error) {
 	aead, err := newGCM(key)
