@@ -46,7 +46,12 @@ func TestRunRefresh(t *testing.T) {
 	var stored []Tokens
 	b := f.broker(t, func(c *Config) {
 		c.Log, c.Sleep = log, sl.Sleep
-		c.OnRefresh = func(_ context.Context, tk Tokens) error { mu.Lock(); stored = append(stored, tk); mu.Unlock(); return nil }
+		c.OnRefresh = func(_ context.Context, tk Tokens) error {
+			mu.Lock()
+			stored = append(stored, tk)
+			mu.Unlock()
+			return nil
+		}
 	})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
