@@ -185,7 +185,13 @@ type kitPipelineInstance struct {
 // ready. Stop it with stop (also done at cleanup).
 func kitStartPipeline(t testing.TB, name string, cfg runConfig) *kitPipelineInstance {
 	t.Helper()
-	log := testLogger(t, name)
+	return kitStartPipelineLog(t, name, cfg, testLogger(t, name))
+}
+
+// kitStartPipelineLog is kitStartPipeline logging to log (a test that
+// inspects the pipeline's log lines).
+func kitStartPipelineLog(t testing.TB, name string, cfg runConfig, log *slog.Logger) *kitPipelineInstance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &kitPipelineInstance{name: name, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
