@@ -28,7 +28,7 @@ import (
 
 const (
 	testKeyHex   = "5f2b9c0e71a84d36b2e9f0c1d4a7653e8b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
-	otherKeyHex  = "0000000000000000000000000000000000000000000000000000000000000001"
+	otherKeyHex  = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9"
 	testCallback = schwabtest.RedirectURI
 )
 
@@ -276,7 +276,7 @@ func (c *fakeSchwabClock) sleep(ctx context.Context, d time.Duration) error {
 
 // TestSchwabRunEndToEnd: `run --broker schwab --schwab-url <fake>` after a
 // login. Fills hedge in whole shares at the fake, which fills them in two
-// legs (2 @ 22.7299 + 1 @ 22.7302 = 22.73 average); the polled fill
+// legs (e.g. 2 @ 22.7299 + 1 @ 22.7302 = 22.73 average); the polled fill
 // completes the hedge and PnL is booked at that price. Then the refresh
 // loop (on a fake clock) refreshes a minute before expiry and stores
 // AccessTokenRefreshed; a refused refresh token stops trading (one error
@@ -285,9 +285,11 @@ func (c *fakeSchwabClock) sleep(ctx context.Context, d time.Duration) error {
 func TestSchwabRunEndToEnd(t *testing.T) {
 	addr := kitStartBroker(t)
 	s := newSchwabSetup(t)
-	// Every hedge of this test is 3 shares.
+	// Two legs averaging 22.73: qty-1 @ 22.7299 and 1 @ 22.73+(qty-1)*0.0001.
 	s.fake.AutoFill = func(symbol, instruction string, qty decimal.Decimal) []schwabtest.Leg {
-		return []schwabtest.Leg{{Qty: decimal.NewFromInt(2), Price: decimal.RequireFromString("22.7299")}, {Qty: qty.Sub(decimal.NewFromInt(2)), Price: decimal.RequireFromString("22.7302")}}
+		rest := qty.Sub(decimal.NewFromInt(1))
+		return []schwabtest.Leg{{Qty: rest, Price: decimal.RequireFromString("22.7299")},
+			{Qty: decimal.NewFromInt(1), Price: decimal.RequireFromString("22.73").Add(rest.Mul(decimal.RequireFromString("0.0001")))}}
 	}
 	// Log in through a broker-auth-only run.
 	auth := kitStartPipeline(t, "auth", s.runConfig(t, addr, "--roles", "broker-auth"))
@@ -321,7 +323,7 @@ func TestSchwabRunEndToEnd(t *testing.T) {
 			Amount: decimal.RequireFromString(amount), PriceUSDC: decimal.RequireFromString(price)}
 	}
 	cl := kitNewProducer(t, addr)
-	fills := []file.Fill{gme(1, market.Buy, "1.5", "22.50"), gme(2, market.Buy, "2", "22.60")}
+	fills := []file.Fill{gme(1, market.Buy, "3.5", "22.50")} // net 3.5: sell 3
 	kitProduceFills(t, cl, fills)
 	snap := kitWaitSettled(t, addr, fills, settleTimeout, p.check)
 	checkSchwabHedges(t, snap, 1)
@@ -363,7 +365,7 @@ func TestSchwabRunEndToEnd(t *testing.T) {
 	kitWaitFor(t, 20*time.Second, "re-authentication stop logged", func() (bool, string) {
 		return strings.Contains(logs.String(), "schwab refresh token is no longer valid"), "not logged"
 	})
-	more := []file.Fill{gme(3, market.Sell, "4", "22.70")} // net -3.5: buy 3
+	more := []file.Fill{gme(3, market.Sell, "7", "22.70")} // net -6.5: buy 6
 	kitProduceFills(t, cl, more)
 	kitWaitFor(t, 20*time.Second, "Place failing with the re-login message", func() (bool, string) {
 		p.check(t)
