@@ -201,12 +201,27 @@ func TestBrokerAuthLogin(t *testing.T) {
 		t.Fatalf("%d events after a refused login", n)
 	}
 
+	// Without --code: the login page is printed, the redirected URL read
+	// from stdin.
+	s.fake.Mu.Lock()
+	s.fake.Code = "C0.b2F1dGgyLmNkYy5zY2h3YWIuY29t.AUTHCODE3@"
+	s.fake.Mu.Unlock()
+	t.Setenv(keyEnv, testKeyHex)
+	out3, errOut3, code := runCLIStdin(t, s.dir, testCallback+"/?code="+url.QueryEscape(s.fake.Code)+"&session=x\n",
+		append([]string{"broker-auth", "login", "--brokers", addr, "--timeout", "30s"}, s.flags()...)...)
+	if code != 0 || !strings.Contains(out3, "/v1/oauth/authorize?client_id="+schwabtest.AppKey) || !strings.Contains(out3, "Schwab login stored") {
+		t.Fatalf("login reading stdin: exit %d\n%s\n%s", code, out3, errOut3)
+	}
+	if n := len(authEvents(t, addr)); n != 2 {
+		t.Fatalf("%d events after the second login, want 2", n)
+	}
+
 	helpOut, _, code := runCLI(t, s.dir, "broker-auth", "login", "--help")
 	if code != 0 || !strings.Contains(helpOut, "--schwab-url") || !strings.Contains(helpOut, "--encryption-key-file") {
 		t.Fatalf("login --help: exit %d\n%s", code, helpOut)
 	}
 
-	all := logs.String() + out + errOut + st + stErr + out2 + errOut2 + allRecords(t, addr)
+	all := logs.String() + out + errOut + st + stErr + out2 + errOut2 + out3 + errOut3 + allRecords(t, addr)
 	if leaks := secretsIn(all); len(leaks) > 0 {
 		t.Fatalf("secrets leaked:\n%s", strings.Join(leaks, "\n"))
 	}
@@ -436,4 +451,17 @@ func checkSchwabHedges(t *testing.T, snap *kitSnapshot, n int) {
 		t.Fatal(err)
 	}
 	kitReport(t, kitComparePnL("GME", snap.pnl["GME"], ref, true))
+}
+
+// TestSchwabRunNeedsLogin: `run --broker schwab` without a stored login
+// stops at once with an error saying to log in.
+func TestSchwabRunNeedsLogin(t *testing.T) {
+	addr := kitStartBroker(t)
+	s := newSchwabSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := runPipeline(ctx, s.runConfig(t, addr, "--broker", "schwab"), testLogger(t, "pipeline"), nil)
+	if err == nil || !strings.Contains(err.Error(), "not authenticated: run `hedgeline broker-auth login`") {
+		t.Fatalf("run without a login: %v", err)
+	}
 }
