@@ -1382,7 +1382,7 @@ func kitCheckFinal(t testing.TB, snap *kitSnapshot, fills []file.Fill, ledgers [
 }
 
 // kitRejectionTopics are every aggregate's rejections topic.
-var kitRejectionTopics = []string{topics.OnChainTradeRejections, topics.PositionRejections, topics.OffchainOrderRejections}
+var kitRejectionTopics = []string{topics.OnChainTradeRejections, topics.PositionRejections, topics.OffchainOrderRejections, topics.BrokerAuthRejections}
 
 var kitIDs = regexp.MustCompile(`0x[0-9a-f]+(:[0-9]+)?|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]+`)
 

@@ -234,6 +234,7 @@ func TestBrokerAuthLogin(t *testing.T) {
 // is skipped (one info line); with --broker schwab it is an error naming
 // both ways to give the key.
 func TestBrokerAuthRoleNeedsKeyForSchwab(t *testing.T) {
+	t.Setenv(keyEnv, "") // restored after the test
 	os.Unsetenv(keyEnv)
 	cfg := runConfig{roles: "all", broker: "schwab", stateDir: "x"}
 	set := settings{roles: map[string]bool{"broker-auth": true, "order-manager": true}, execution: market.DefaultExecution(market.Schwab)}

@@ -25,6 +25,13 @@
 //   - GET /marketdata/v1/markets/equity: Market (open when the day's
 //     isOpen and now is inside sessionHours.regularMarket).
 //
+// Tokens (client.go): RunRefresh refreshes the access token a minute
+// before it expires (Config.Sleep and Now make it testable); each new
+// token goes to Config.OnRefresh to be stored. SetTokens takes a newer
+// login from the broker-auth aggregate. A refused or expired refresh token
+// stops every call with ErrReauthenticate (logged once) until SetTokens
+// brings a new login. The fake Schwab for tests is package schwabtest.
+//
 // Errors follow the brokers contract: 400, 403 and 422 wrap
 // brokers.ErrRejected, 404 is brokers.ErrNotFound, network errors,
 // timeouts, 429 and 5xx are *TransientError (with Retry-After), and a 401
