@@ -56,9 +56,10 @@ const nonceLabel = "hedgeline brokerauth nonce v1"
 // seal encrypts plaintext deterministically.
 //
 // GCM is catastrophically broken if one nonce ever encrypts two different
-// plaintexts under one key, so upstream drew a random nonce. Decide may not
-// use randomness (a replay must produce byte-identical events), so the
-// nonce is synthetic, as in SIV modes:
+// plaintexts under one key, so upstream drew a random nonce. Here the same
+// command must encrypt to the same bytes (a producer retrying a command
+// sends one command, and events copy its ciphertext), so the nonce is
+// synthetic, as in SIV modes:
 //
 //	subkey = HMAC-SHA256(key, "hedgeline brokerauth nonce v1")
 //	nonce  = HMAC-SHA256(subkey, len(commandID) ‖ commandID ‖ len(field) ‖ field ‖ plaintext)[:12]
