@@ -79,10 +79,9 @@ func brokerAuthKey(cfg runConfig, set settings, log *slog.Logger) (brokerauth.Ke
 	if err != nil {
 		return key, err
 	}
-	schwabRun := set.execution.Broker == market.Schwab && set.roles["order-manager"]
 	switch {
 	case !key.IsZero():
-	case schwabRun || set.execution.Broker == market.Schwab && set.roles["broker-auth"]:
+	case set.execution.Broker == market.Schwab && (set.roles["order-manager"] || set.roles["broker-auth"]):
 		return key, fmt.Errorf("--broker schwab: %w", errNoKey)
 	case set.roles["broker-auth"]:
 		delete(set.roles, "broker-auth")
@@ -226,7 +225,7 @@ func awaitAuthAnswer(ctx context.Context, brokers []string, rec *kgo.Record, com
 		}
 	})
 	if len(from) != 2 {
-		return authAnswer{}, fmt.Errorf("topics %s and %s must exist (`hedgeline topics --create`, or start `hedgeline run`)", topics.BrokerAuthEvents, topics.BrokerAuthRejections)
+		return authAnswer{}, fmt.Errorf("topics %s and %s are missing on %s", topics.BrokerAuthEvents, topics.BrokerAuthRejections, strings.Join(brokers, ","))
 	}
 	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(from))
 	if err != nil {
@@ -380,11 +379,11 @@ func brokerAuthLogin(ctx context.Context, args []string, stdin io.Reader, stdout
 		return json.NewEncoder(stdout).Encode(res)
 	}
 	_, err = fmt.Fprintf(stdout, "Schwab login stored (%s). The access token is refreshed automatically by `hedgeline run --broker schwab`;\nthe refresh token expires at %s: log in again before then.\n",
-		event(ans.event), res.RefreshTokenExpiresAt.Format(time.RFC3339))
+		eventName(ans.event), res.RefreshTokenExpiresAt.Format(time.RFC3339))
 	return err
 }
 
-func event(e *topics.EventEnvelope) string {
+func eventName(e *topics.EventEnvelope) string {
 	return fmt.Sprintf("%s #%d", e.EventType, e.Sequence)
 }
 
