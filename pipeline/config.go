@@ -15,7 +15,7 @@ import (
 )
 
 // Roles a process can run; "all" runs every one.
-var allRoles = []string{"onchain-trade", "position", "offchain-order", "trade-manager", "order-manager", "pnl", "sinks", "chain"}
+var allRoles = []string{"onchain-trade", "position", "offchain-order", "broker-auth", "trade-manager", "order-manager", "pnl", "sinks", "chain"}
 
 // kafkaFlags are shared by every command that talks to Kafka.
 type kafkaFlags struct {
@@ -64,6 +64,7 @@ type runConfig struct {
 	roles            string
 	broker           string
 	brokers          brokerFlags // each broker's own flags (--alpaca-*, --schwab-*)
+	key              keyFlags    // the broker-auth encryption key
 	fractional       string      // "", "true", "false": default per broker
 	thresholdShares  string
 	thresholdDollars string
@@ -94,6 +95,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.roles, "roles", "all", "comma-separated roles to run: all, or any of "+strings.Join(allRoles, ", "))
 	fs.StringVar(&c.broker, "broker", "dry-run", "broker that executes hedges: dry-run, alpaca or schwab")
 	c.brokers.register(fs)
+	c.key.register(fs)
 	fs.StringVar(&c.fractional, "fractional", "", "hedge fractional shares (default: true for alpaca, false otherwise)")
 	fs.StringVar(&c.thresholdShares, "threshold-shares", "", "hedge when |net| reaches this many shares (default 1)")
 	fs.StringVar(&c.thresholdDollars, "threshold-dollars", "", "hedge when |net| x last price reaches this many dollars")

@@ -195,7 +195,8 @@ func kitStartPipeline(t testing.TB, name string, cfg runConfig) *kitPipelineInst
 	return kitStartPipelineLog(t, name, cfg, testLogger(t, name))
 }
 
-// kitStartPipelineLog is kitStartPipeline logging to log.
+// kitStartPipelineLog is kitStartPipeline logging to log (a test that
+// inspects the pipeline's log lines).
 func kitStartPipelineLog(t testing.TB, name string, cfg runConfig, log *slog.Logger) *kitPipelineInstance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1413,7 +1414,7 @@ func kitCheckLedgers(ledgers []string, placed map[string]position.OffChainOrderP
 }
 
 // kitRejectionTopics are every aggregate's rejections topic.
-var kitRejectionTopics = []string{topics.OnChainTradeRejections, topics.PositionRejections, topics.OffchainOrderRejections}
+var kitRejectionTopics = []string{topics.OnChainTradeRejections, topics.PositionRejections, topics.OffchainOrderRejections, topics.BrokerAuthRejections}
 
 var kitIDs = regexp.MustCompile(`0x[0-9a-f]+(:[0-9]+)?|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]+`)
 

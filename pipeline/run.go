@@ -17,6 +17,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
+	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/managers"
 	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
@@ -129,6 +130,10 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		procs = append(procs, p)
 		return nil
 	}
+	authKey, err := brokerAuthKey(cfg, set, log) // without a key, drops the broker-auth role
+	if err != nil {
+		return err
+	}
 	for _, agg := range []struct {
 		role  string
 		build func() (*runner.Processor, error)
@@ -136,6 +141,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		{"onchain-trade", func() (*runner.Processor, error) { return buildAggregate(onchaintrade.Definition, rc) }},
 		{"position", func() (*runner.Processor, error) { return buildAggregate(position.Definition, rc) }},
 		{"offchain-order", func() (*runner.Processor, error) { return buildAggregate(offchainorder.Definition, rc) }},
+		{"broker-auth", func() (*runner.Processor, error) { return buildAggregate(brokerauth.NewDefinition(authKey), rc) }},
 	} {
 		if set.roles[agg.role] {
 			if err := add(agg.build()); err != nil {
@@ -406,7 +412,7 @@ func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) 
 // stateGroups are the goka groups that keep a table.
 var stateGroups = []string{
 	runner.GroupOf(topics.OnChainTrade), runner.GroupOf(topics.Position), runner.GroupOf(topics.OffchainOrder),
-	managers.OrderTrackerGroup, managers.PnLGroup, managers.TradeManagerGroup, managers.OrderPlacerGroup,
+	runner.GroupOf(topics.BrokerAuth), managers.OrderTrackerGroup, managers.PnLGroup, managers.TradeManagerGroup, managers.OrderPlacerGroup,
 }
 
 func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {

@@ -47,7 +47,7 @@ func TestParseCode(t *testing.T) {
 
 func TestExchangeCode(t *testing.T) {
 	f := newFake(t)
-	o := OAuth{App: f.app(), HTTP: f.srv.Client(), Now: f.clk.Now}
+	o := OAuth{App: f.app(), HTTP: f.Client(), Now: f.clk.Now}
 	code, err := ParseCode("https://127.0.0.1:8182/?code=C0.b2F1dGgyLmNkYy5zY2h3YWIuY29t.AUTHCODE%40&session=s")
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +59,8 @@ func TestExchangeCode(t *testing.T) {
 	if tok.Access != "ACCESS-TOKEN-1-xyz" || tok.Refresh != "REFRESH-TOKEN-qrs-987" || !tok.AccessFetchedAt.Equal(t0) || !tok.RefreshFetchedAt.Equal(t0) {
 		t.Fatalf("tokens %q %q %s %s", string(tok.Access), string(tok.Refresh), tok.AccessFetchedAt, tok.RefreshFetchedAt)
 	}
-	req := f.tokenReq[0]
-	if req["grant_type"] != "authorization_code" || req["code"] != f.code || req["redirect_uri"] != redirect || len(req) != 3 {
+	req := f.TokenRequests[0]
+	if req["grant_type"] != "authorization_code" || req["code"] != f.Code || req["redirect_uri"] != redirect || len(req) != 3 {
 		t.Fatalf("token request form %v", req)
 	}
 	if _, err := o.Exchange(ctx, "C0.wrong@"); err == nil || !strings.Contains(err.Error(), "HTTP 400 invalid_request Bad authorization code") {
@@ -87,41 +87,41 @@ func TestRefreshSchedule(t *testing.T) {
 	if _, err := b.IsOpen(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count("POST /v1/oauth/token"); n != 0 {
+	if n := f.Count("POST /v1/oauth/token"); n != 0 {
 		t.Fatalf("refreshed %d times at 28m59s", n)
 	}
 	f.clk.Advance(time.Second) // 29m: expires within a minute
 	if _, err := b.IsOpen(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count("POST /v1/oauth/token"); n != 1 || len(stored) != 1 {
+	if n := f.Count("POST /v1/oauth/token"); n != 1 || len(stored) != 1 {
 		t.Fatalf("at 29m: %d refreshes, %d stored; want 1", n, len(stored))
 	}
 	at := t0.Add(29 * time.Minute)
 	if s := stored[0]; s.Access != "ACCESS-TOKEN-1-xyz" || !s.AccessFetchedAt.Equal(at) || s.Refresh != "REFRESH-TOKEN-qrs-987" || !s.RefreshFetchedAt.Equal(t0) {
 		t.Fatalf("stored %+v", s)
 	}
-	if f.tokenReq[0]["grant_type"] != "refresh_token" || f.tokenReq[0]["refresh_token"] != f.refresh {
-		t.Fatalf("refresh form %v", f.tokenReq[0])
+	if f.TokenRequests[0]["grant_type"] != "refresh_token" || f.TokenRequests[0]["refresh_token"] != f.Refresh {
+		t.Fatalf("refresh form %v", f.TokenRequests[0])
 	}
 	f.clk.Advance(29 * time.Minute) // 58m: the new token is 29 min old
 	b.IsOpen(ctx)
-	if n := f.count("POST /v1/oauth/token"); n != 2 {
+	if n := f.Count("POST /v1/oauth/token"); n != 2 {
 		t.Fatalf("refreshes at 58m: %d, want 2", n)
 	}
 
-	f.clk.t = t0.Add(7*24*time.Hour - 2*time.Minute) // refresh still valid
+	f.clk.Set(t0.Add(7*24*time.Hour - 2*time.Minute)) // refresh still valid
 	if _, err := b.IsOpen(ctx); err != nil {
 		t.Fatalf("refresh token 2 minutes before expiry: %v", err)
 	}
-	f.clk.t = t0.Add(7 * 24 * time.Hour)
-	before := f.count("POST /v1/oauth/token")
+	f.clk.Set(t0.Add(7 * 24 * time.Hour))
+	before := f.Count("POST /v1/oauth/token")
 	f.clk.Advance(30 * time.Minute)
 	_, err := b.IsOpen(ctx)
 	if !errors.Is(err, ErrReauthenticate) || !strings.Contains(err.Error(), "hedgeline broker-auth login") || !strings.Contains(err.Error(), "expired at 2025-09-05T17:00:00Z") {
 		t.Fatalf("after 7 days: %v", err)
 	}
-	if f.count("POST /v1/oauth/token") != before {
+	if f.Count("POST /v1/oauth/token") != before {
 		t.Fatal("asked Schwab with an expired refresh token")
 	}
 }
@@ -129,7 +129,7 @@ func TestRefreshSchedule(t *testing.T) {
 func TestRefreshTokenRefused(t *testing.T) {
 	f := newFake(t)
 	b := f.broker(t)
-	f.refresh = "REFRESH-TOKEN-ROTATED" // Schwab no longer accepts ours
+	f.Refresh = "REFRESH-TOKEN-ROTATED" // Schwab no longer accepts ours
 	f.clk.Advance(30 * time.Minute)
 	_, err := b.IsOpen(ctx)
 	if !errors.Is(err, ErrReauthenticate) || !strings.Contains(err.Error(), "refresh_token_authentication_error") {
@@ -140,12 +140,12 @@ func TestRefreshTokenRefused(t *testing.T) {
 func TestUnauthorizedRefreshesAndRetriesOnce(t *testing.T) {
 	f := newFake(t)
 	b := f.broker(t)
-	f.revoke() // the server expired the token early
+	f.Revoke() // the server expired the token early
 	open, err := b.IsOpen(ctx)
 	if err != nil || !open {
 		t.Fatalf("IsOpen after 401: %v, %v", open, err)
 	}
-	if n, r := f.count("GET /marketdata"), f.count("POST /v1/oauth/token"); n != 2 || r != 1 {
+	if n, r := f.Count("GET /marketdata"), f.Count("POST /v1/oauth/token"); n != 2 || r != 1 {
 		t.Fatalf("%d market calls, %d refreshes; want 2 and 1", n, r)
 	}
 	if b.Tokens().Access != "ACCESS-TOKEN-1-xyz" {
@@ -153,14 +153,14 @@ func TestUnauthorizedRefreshesAndRetriesOnce(t *testing.T) {
 	}
 
 	// A token that is refused even fresh: one retry, then an error.
-	f.mu.Lock()
-	f.next["GET /marketdata/v1/markets"] = []int{401, 401, 401}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Fail["GET /marketdata/v1/markets/equity"] = []int{401, 401, 401}
+	f.Mu.Unlock()
 	_, err = b.IsOpen(ctx)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 401 again after refreshing") {
 		t.Fatalf("second 401: %v", err)
 	}
-	if n := f.count("GET /marketdata"); n != 4 {
+	if n := f.Count("GET /marketdata"); n != 4 {
 		t.Fatalf("market calls %d, want 4 (no loop)", n)
 	}
 }
@@ -169,9 +169,9 @@ func TestTransientErrors(t *testing.T) {
 	f := newFake(t)
 	b := f.broker(t)
 	for _, status := range []int{429, 500, 502, 503} {
-		f.mu.Lock()
-		f.next["GET /marketdata/v1/markets"] = []int{status}
-		f.mu.Unlock()
+		f.Mu.Lock()
+		f.Fail["GET /marketdata/v1/markets/equity"] = []int{status}
+		f.Mu.Unlock()
 		_, err := b.IsOpen(ctx)
 		var te *TransientError
 		if !errors.As(err, &te) {
@@ -183,9 +183,9 @@ func TestTransientErrors(t *testing.T) {
 	}
 
 	// A timeout: the client gives up, the error is transient.
-	f.hang = make(chan struct{})
-	defer close(f.hang)
-	hc := *f.srv.Client()
+	f.Hang = make(chan struct{})
+	defer close(f.Hang)
+	hc := *f.Client()
 	hc.Timeout = 50 * time.Millisecond
 	bt := f.broker(t, func(c *Config) { c.HTTP = &hc })
 	bt.accountHash = hashA

@@ -28,19 +28,19 @@ func TestPlaceRequestAndLocation(t *testing.T) {
 		t.Fatalf("placement %+v", p)
 	}
 	want := `{"orderType":"MARKET","session":"NORMAL","duration":"DAY","orderStrategyType":"SINGLE","orderLegCollection":[{"instruction":"BUY","quantity":3,"instrument":{"symbol":"GME","assetType":"EQUITY"}}]}`
-	if f.bodies[0] != want {
-		t.Fatalf("body\n%s\nwant\n%s", f.bodies[0], want)
+	if f.Bodies[0] != want {
+		t.Fatalf("body\n%s\nwant\n%s", f.Bodies[0], want)
 	}
-	if f.calls[1] != "POST /trader/v1/accounts/"+hashA+"/orders" {
-		t.Fatalf("calls %v", f.calls)
+	if f.Calls[1] != "POST /trader/v1/accounts/"+hashA+"/orders" {
+		t.Fatalf("calls %v", f.Calls)
 	}
 	// A relative Location is read too; a sell says SELL.
-	f.location = func(hash, id string) string { return "/trader/v1/accounts/" + hash + "/orders/" + id }
+	f.Location = func(hash, id string) string { return "/trader/v1/accounts/" + hash + "/orders/" + id }
 	if p, err := b.Place(ctx, hedge("exec-2", "GME", 1, market.Sell)); err != nil || p.BrokerOrderID != "1004055538154" {
 		t.Fatalf("relative Location: %+v, %v", p, err)
 	}
-	if !strings.Contains(f.bodies[1], `"instruction":"SELL","quantity":1`) {
-		t.Fatalf("sell body %s", f.bodies[1])
+	if !strings.Contains(f.Bodies[1], `"instruction":"SELL","quantity":1`) {
+		t.Fatalf("sell body %s", f.Bodies[1])
 	}
 }
 
@@ -50,11 +50,11 @@ func TestAccountIndex(t *testing.T) {
 	if _, err := b.Place(ctx, hedge("exec-1", "GME", 1, market.Buy)); err != nil {
 		t.Fatal(err)
 	}
-	if f.calls[1] != "POST /trader/v1/accounts/"+hashB+"/orders" {
-		t.Fatalf("calls %v", f.calls)
+	if f.Calls[1] != "POST /trader/v1/accounts/"+hashB+"/orders" {
+		t.Fatalf("calls %v", f.Calls)
 	}
 	b.Place(ctx, hedge("exec-2", "GME", 1, market.Buy))
-	if n := f.count("GET /trader/v1/accounts/accountNumbers"); n != 1 {
+	if n := f.Count("GET /trader/v1/accounts/accountNumbers"); n != 1 {
 		t.Fatalf("account looked up %d times, want once", n)
 	}
 	b = f.broker(t, func(c *Config) { c.AccountIndex = 2 })
@@ -71,7 +71,7 @@ func TestBadLocation(t *testing.T) {
 		"no id":       func(h, _ string) string { return "/trader/v1/accounts/" + h + "/orders/" },
 	} {
 		f := newFake(t)
-		f.location = loc
+		f.Location = loc
 		b := f.broker(t)
 		_, err := b.Place(ctx, hedge("exec-1", "GME", 1, market.Buy))
 		var te *TransientError
@@ -80,10 +80,10 @@ func TestBadLocation(t *testing.T) {
 			continue
 		}
 		// The retry finds the order the bad answer was about.
-		f.location = func(h, id string) string { return "/trader/v1/accounts/" + h + "/orders/" + id }
+		f.Location = func(h, id string) string { return "/trader/v1/accounts/" + h + "/orders/" + id }
 		p, err := b.Place(ctx, hedge("exec-1", "GME", 1, market.Buy))
-		if err != nil || !p.Existing || p.BrokerOrderID != "1004055538153" || len(f.orders) != 1 {
-			t.Errorf("%s: retry %+v, %v, %d orders", name, p, err, len(f.orders))
+		if err != nil || !p.Existing || p.BrokerOrderID != "1004055538153" || len(f.Orders) != 1 {
+			t.Errorf("%s: retry %+v, %v, %d orders", name, p, err, len(f.Orders))
 		}
 	}
 }
@@ -97,7 +97,7 @@ func TestPlaceIdempotent(t *testing.T) {
 	if err != nil || !again.Existing || again.BrokerOrderID != first.BrokerOrderID || !again.AcceptedAt.Equal(first.AcceptedAt) {
 		t.Fatalf("again %+v, %v; first %+v", again, err, first)
 	}
-	if n := f.count("POST /trader"); n != 1 {
+	if n := f.Count("POST /trader"); n != 1 {
 		t.Fatalf("%d orders posted", n)
 	}
 	if _, err := b.Place(ctx, hedge("exec-1", "GME", 3, market.Buy)); !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "already used for BUY 2 GME") {
@@ -120,7 +120,7 @@ func TestLostAnswer(t *testing.T) {
 	j.claimed = map[string]string{} // as if placed by hand
 	f.clk.Advance(5 * time.Minute)
 
-	f.loseAnswer = 2
+	f.LoseAnswer = 2
 	for _, id := range []string{"exec-1", "exec-2"} {
 		_, err := b.Place(ctx, hedge(id, "GME", 1, market.Buy))
 		var te *TransientError
@@ -129,8 +129,8 @@ func TestLostAnswer(t *testing.T) {
 		}
 		f.clk.Advance(time.Second)
 	}
-	if len(f.orders) != 3 {
-		t.Fatalf("%d orders at Schwab", len(f.orders))
+	if len(f.Orders) != 3 {
+		t.Fatalf("%d orders at Schwab", len(f.Orders))
 	}
 	k, err := f.broker(t, func(c *Config) { c.Journal = j }).Find(ctx, "exec-2")
 	if err != nil || (k.BrokerOrderID != "1004055538154" && k.BrokerOrderID != "1004055538155") || k.Status.State != brokers.StateSubmitted {
@@ -140,18 +140,18 @@ func TestLostAnswer(t *testing.T) {
 	if err != nil || !p.Existing || (p.BrokerOrderID != "1004055538154" && p.BrokerOrderID != "1004055538155") || p.BrokerOrderID == k.BrokerOrderID {
 		t.Fatalf("retry exec-1: %+v, %v; exec-2 has %s", p, err, k.BrokerOrderID)
 	}
-	if len(f.orders) != 3 || f.count("POST /trader") != 3 {
-		t.Fatalf("%d orders, %d posts: the retry placed again", len(f.orders), f.count("POST /trader"))
+	if len(f.Orders) != 3 || f.Count("POST /trader") != 3 {
+		t.Fatalf("%d orders, %d posts: the retry placed again", len(f.Orders), f.Count("POST /trader"))
 	}
 	// A post that never reached Schwab: the retry finds nothing and places.
-	f.mu.Lock()
-	f.next["POST orders"] = []int{503}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Fail["POST orders"] = []int{503}
+	f.Mu.Unlock()
 	if _, err := b.Place(ctx, hedge("exec-3", "GME", 1, market.Buy)); err == nil {
 		t.Fatal("503 not an error")
 	}
-	if p, err := b.Place(ctx, hedge("exec-3", "GME", 1, market.Buy)); err != nil || p.Existing || len(f.orders) != 4 {
-		t.Fatalf("retry after 503: %+v, %v, %d orders", p, err, len(f.orders))
+	if p, err := b.Place(ctx, hedge("exec-3", "GME", 1, market.Buy)); err != nil || p.Existing || len(f.Orders) != 4 {
+		t.Fatalf("retry after 503: %+v, %v, %d orders", p, err, len(f.Orders))
 	}
 	if _, err := b.Find(ctx, "never"); !errors.Is(err, brokers.ErrNotFound) {
 		t.Fatalf("Find unknown: %v", err)
@@ -165,7 +165,7 @@ func TestPlaceRejected(t *testing.T) {
 	if !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "HTTP 400 A validation error occurred while processing the request.; Symbol NOSUCH is not valid") {
 		t.Fatalf("400: %v", err)
 	}
-	posts := f.count("POST /trader")
+	posts := f.Count("POST /trader")
 	// The same id again: the rejection is repeated, nothing is posted or
 	// searched, and Find knows no order.
 	if _, err := b.Place(ctx, hedge("exec-1", "NOSUCH", 1, market.Buy)); !errors.Is(err, brokers.ErrRejected) || !strings.Contains(err.Error(), "rejected earlier: HTTP 400") {
@@ -174,7 +174,7 @@ func TestPlaceRejected(t *testing.T) {
 	if _, err := b.Find(ctx, "exec-1"); !errors.Is(err, brokers.ErrNotFound) {
 		t.Fatalf("Find rejected: %v", err)
 	}
-	if f.count("GET /trader/v1/accounts/"+hashA+"/orders") != 0 {
+	if f.Count("GET /trader/v1/accounts/"+hashA+"/orders") != 0 {
 		t.Fatal("searched the orders list for a rejected order")
 	}
 	frac := hedge("exec-2", "GME", 1, market.Buy)
@@ -185,12 +185,12 @@ func TestPlaceRejected(t *testing.T) {
 	if _, err := b.Place(ctx, brokers.Order{ClientOrderID: "x", Symbol: "GME", Shares: decimal.NewFromInt(1), Direction: "Hold"}); !errors.Is(err, brokers.ErrRejected) {
 		t.Fatalf("invalid: %v", err)
 	}
-	if f.count("POST /trader") != posts {
+	if f.Count("POST /trader") != posts {
 		t.Fatal("an invalid order was sent")
 	}
-	f.mu.Lock()
-	f.next["POST orders"] = []int{403, 422}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Fail["POST orders"] = []int{403, 422}
+	f.Mu.Unlock()
 	for _, id := range []string{"exec-3", "exec-4"} {
 		if _, err := b.Place(ctx, hedge(id, "GME", 1, market.Buy)); !errors.Is(err, brokers.ErrRejected) {
 			t.Fatalf("403/422: %v", err)
@@ -206,7 +206,7 @@ func TestGMEVector(t *testing.T) {
 	f := newFake(t)
 	var o map[string]any
 	json.Unmarshal([]byte(gme), &o)
-	f.orders["1004055538153"] = o
+	f.Orders["1004055538153"] = o
 	s, err := f.broker(t).Status(ctx, "1004055538153")
 	if err != nil {
 		t.Fatal(err)
@@ -238,12 +238,12 @@ func TestWeightedAverage(t *testing.T) {
 	b := f.broker(t)
 	p, _ := b.Place(ctx, hedge("exec-1", "GME", 4, market.Buy))
 	id := p.BrokerOrderID
-	f.setOrder(id, map[string]any{"filledQuantity": 3, "orderActivityCollection": legs([2]string{"3", "10.00"})})
+	f.SetOrder(id, map[string]any{"filledQuantity": 3, "orderActivityCollection": legs([2]string{"3", "10.00"})})
 	s, err := b.Status(ctx, id)
 	if err != nil || s.State != brokers.StateSubmitted || !s.FilledShares.Equal(decimal.NewFromInt(3)) || !s.AvgPrice.Equal(decimal.NewFromInt(10)) {
 		t.Fatalf("partial: %+v, %v", s, err)
 	}
-	f.setOrder(id, map[string]any{"status": "FILLED", "filledQuantity": 4, "closeTime": "2025-08-29T17:15:19+0000",
+	f.SetOrder(id, map[string]any{"status": "FILLED", "filledQuantity": 4, "closeTime": "2025-08-29T17:15:19+0000",
 		"orderActivityCollection": legs([2]string{"3", "10.00"}, [2]string{"1", "14.00"})})
 	s, err = b.Status(ctx, id)
 	if err != nil || s.State != brokers.StateFilled || !s.AvgPrice.Equal(decimal.NewFromInt(11)) || !s.FilledShares.Equal(decimal.NewFromInt(4)) {
@@ -256,9 +256,9 @@ func TestWeightedAverage(t *testing.T) {
 		"closeTime bad": {"closeTime": "29/08/2025 17:15"},
 		"zero price":    {"orderActivityCollection": legs([2]string{"4", "0"})},
 	} {
-		f.setOrder(id, map[string]any{"status": "FILLED", "filledQuantity": 4, "closeTime": "2025-08-29T17:15:19+0000",
+		f.SetOrder(id, map[string]any{"status": "FILLED", "filledQuantity": 4, "closeTime": "2025-08-29T17:15:19+0000",
 			"orderActivityCollection": legs([2]string{"3", "10.00"}, [2]string{"1", "14.00"})})
-		f.setOrder(id, fields)
+		f.SetOrder(id, fields)
 		if s, err := b.Status(ctx, id); err == nil {
 			t.Errorf("%s: %+v, want an error", name, s)
 		}
@@ -290,7 +290,7 @@ func TestStatusMapping(t *testing.T) {
 		if status == "REJECTED" {
 			fields["statusDescription"] = "Insufficient buying power"
 		}
-		f.setOrder(p.BrokerOrderID, fields)
+		f.SetOrder(p.BrokerOrderID, fields)
 		s, err := b.Status(ctx, p.BrokerOrderID)
 		if err != nil || s.State != st {
 			t.Errorf("%s: %+v, %v; want %s", status, s, err, st)
@@ -300,12 +300,12 @@ func TestStatusMapping(t *testing.T) {
 			t.Errorf("%s: error %q", status, s.Error)
 		}
 	}
-	f.setOrder(p.BrokerOrderID, map[string]any{"status": "REJECTED", "statusDescription": "Insufficient buying power"})
+	f.SetOrder(p.BrokerOrderID, map[string]any{"status": "REJECTED", "statusDescription": "Insufficient buying power"})
 	if s, _ := b.Status(ctx, p.BrokerOrderID); s.Error != "Schwab order status REJECTED: Insufficient buying power" {
 		t.Errorf("rejected reason %q", s.Error)
 	}
 	for _, status := range []string{"UNKNOWN", "PARTIALLY_FILLED", ""} {
-		f.setOrder(p.BrokerOrderID, map[string]any{"status": status})
+		f.SetOrder(p.BrokerOrderID, map[string]any{"status": status})
 		_, err := b.Status(ctx, p.BrokerOrderID)
 		if !errors.Is(err, ErrUnknownStatus) || !strings.Contains(err.Error(), fmt.Sprintf("status %q", status)) {
 			t.Errorf("status %q: %v", status, err)
@@ -329,18 +329,56 @@ func TestIsOpen(t *testing.T) {
 	if open, err := b.IsOpen(ctx); err != nil || !open {
 		t.Fatalf("trading day: %v, %v", open, err)
 	}
-	f.marketJSON = `{"equity":{"equity":{"date":"2025-08-30","marketType":"EQUITY","product":"equity","isOpen":false}}}`
+	f.MarketJSON = `{"equity":{"equity":{"date":"2025-08-30","marketType":"EQUITY","product":"equity","isOpen":false}}}`
 	if open, err := b.IsOpen(ctx); err != nil || open {
 		t.Fatalf("weekend: %v, %v", open, err)
 	}
-	f.marketJSON = `{"equity":{"EQ":{"date":"2025-08-29","isOpen":false}}}`
+	f.MarketJSON = `{"equity":{"EQ":{"date":"2025-08-29","isOpen":false}}}`
 	if open, err := b.IsOpen(ctx); err != nil || open {
 		t.Fatalf("after the close: %v, %v", open, err)
 	}
 	for _, body := range []string{`{}`, `{"equity":{"EQ":{"date":"2025-08-29"}}}`, `{"equity":{"A":{"isOpen":true},"B":{"isOpen":true}}}`} {
-		f.marketJSON = body
+		f.MarketJSON = body
 		if _, err := b.IsOpen(ctx); err == nil || !strings.Contains(err.Error(), "no equity.EQ.isOpen") {
 			t.Errorf("%s: %v", body, err)
 		}
+	}
+}
+
+// TestMarketHours: open only inside the regular session of a trading day
+// (the America/New_York offsets in the timestamps are honoured); before
+// the open NextOpen is the day's start; a closed day is closed.
+func TestMarketHours(t *testing.T) {
+	f := newFake(t)
+	b := f.broker(t)
+	open := time.Date(2025, 8, 29, 13, 30, 0, 0, time.UTC) // 09:30 EDT
+	for _, tc := range []struct {
+		at       time.Time
+		open     bool
+		nextOpen time.Time
+	}{
+		{open.Add(-time.Second), false, open},
+		{open, true, time.Time{}},
+		{t0, true, time.Time{}},
+		{open.Add(6*time.Hour + 30*time.Minute - time.Second), true, time.Time{}},
+		{open.Add(6*time.Hour + 30*time.Minute + 0), false, time.Time{}}, // 16:00 EDT: closed, next open unknown
+	} {
+		f.clk.Set(tc.at)
+		m, err := b.Market(ctx)
+		if err != nil || m.Open != tc.open || !m.NextOpen.Equal(tc.nextOpen) || !m.At.Equal(tc.at) {
+			t.Errorf("at %s: %+v, %v; want open %v next %s", tc.at, m, err, tc.open, tc.nextOpen)
+		}
+	}
+	if n := f.Count("GET /marketdata/v1/markets/equity"); n != 5 {
+		t.Fatalf("%d market hours calls on the documented path", n)
+	}
+	f.clk.Set(t0)
+	f.MarketJSON = `{"equity":{"equity":{"date":"2025-08-30","marketType":"EQUITY","product":"equity","isOpen":false}}}`
+	if m, err := b.Market(ctx); err != nil || m.Open || !m.NextOpen.IsZero() {
+		t.Fatalf("weekend: %+v, %v", m, err)
+	}
+	f.MarketJSON = strings.Replace(marketDay, `"start":"2025-08-29T09:30:00-04:00","end":"2025-08-29T16:00:00-04:00"`, `"start":"09:30","end":"16:00"`, 1)
+	if _, err := b.Market(ctx); err == nil || !strings.Contains(err.Error(), "regularMarket[0]") {
+		t.Fatalf("bad session times: %v", err)
 	}
 }

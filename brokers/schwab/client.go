@@ -37,7 +37,10 @@ type Config struct {
 	ClockSkew time.Duration
 	HTTP      *http.Client // http.DefaultClient when nil; set a Timeout
 	Now       func() time.Time
-	Log       *slog.Logger
+	// Sleep waits d or until ctx ends (RunRefresh); a timer when nil.
+	// Tests pass one that advances a fake clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+	Log   *slog.Logger
 }
 
 // Broker is the Schwab Trader API behind brokers.Broker. Safe for
@@ -47,9 +50,15 @@ type Broker struct {
 	oauth OAuth
 	log   *slog.Logger
 
-	mu          sync.Mutex // guards tokens and accountHash
+	mu          sync.Mutex // guards tokens, reauth, changed and accountHash
 	tokens      Tokens
 	accountHash string
+	// reauth is the refusal of the refresh token (wrapping
+	// ErrReauthenticate): every call fails with it, without asking Schwab,
+	// until SetTokens brings a new login.
+	reauth error
+	// changed is closed (and replaced) by SetTokens.
+	changed chan struct{}
 
 	placeMu sync.Mutex // one Place at a time: the journal check-then-post
 }
@@ -82,11 +91,15 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
 	return &Broker{
-		cfg:    cfg,
-		oauth:  OAuth{App: cfg.App, HTTP: cfg.HTTP, Now: cfg.Now},
-		log:    cfg.Log.With("broker", "schwab"),
-		tokens: cfg.Tokens,
+		cfg:     cfg,
+		oauth:   OAuth{App: cfg.App, HTTP: cfg.HTTP, Now: cfg.Now},
+		log:     cfg.Log.With("broker", "schwab"),
+		tokens:  cfg.Tokens,
+		changed: make(chan struct{}),
 	}, nil
 }
 
@@ -107,6 +120,9 @@ func (b *Broker) Tokens() Tokens {
 func (b *Broker) accessToken(ctx context.Context, force bool, stale brokerauth.Token) (brokerauth.Token, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.reauth != nil {
+		return "", b.reauth
+	}
 	now := b.cfg.Now()
 	t := b.tokens
 	// Another call refreshed since ours was refused: use its token.
@@ -119,7 +135,9 @@ func (b *Broker) accessToken(ctx context.Context, force bool, stale brokerauth.T
 	nt, err := b.oauth.Refresh(ctx, t)
 	if err != nil {
 		if errors.Is(err, ErrReauthenticate) {
-			b.log.Error("schwab refresh token is no longer valid; trading stops until `hedgeline broker-auth login`", "refresh_token_fetched_at", t.RefreshFetchedAt)
+			// Logged once: every call fails with it until a new login.
+			b.reauth = err
+			b.log.Error("schwab refresh token is no longer valid; trading stops until `hedgeline broker-auth login`", "err", err, "refresh_token_fetched_at", t.RefreshFetchedAt)
 		}
 		return "", err
 	}
@@ -131,6 +149,82 @@ func (b *Broker) accessToken(ctx context.Context, force bool, stale brokerauth.T
 	b.tokens = nt
 	b.log.Info("schwab access token refreshed", "expires_at", nt.AccessFetchedAt.Add(brokerauth.AccessTokenLifetime))
 	return nt.Access, nil
+}
+
+// SetTokens replaces the tokens with newer ones stored by the broker-auth
+// aggregate: a new login (a newer refresh token) always wins and ends a
+// re-authentication stop; an access token only when fetched later than
+// the current one (the broker's own refresh coming back through the
+// events topic changes nothing).
+func (b *Broker) SetTokens(t Tokens) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur := b.tokens
+	login := t.RefreshFetchedAt.After(cur.RefreshFetchedAt) || t.Refresh != cur.Refresh && !t.RefreshFetchedAt.Before(cur.RefreshFetchedAt)
+	newer := t.RefreshFetchedAt.Equal(cur.RefreshFetchedAt) && t.Refresh == cur.Refresh && t.AccessFetchedAt.After(cur.AccessFetchedAt)
+	if t.Refresh == "" || t.Access == "" || !login && !newer {
+		return
+	}
+	b.tokens = t
+	close(b.changed)
+	b.changed = make(chan struct{})
+	if login && b.reauth != nil {
+		b.reauth = nil
+		b.log.Info("new schwab login picked up: trading resumes", "refresh_token_fetched_at", t.RefreshFetchedAt)
+	}
+}
+
+// Reauthenticate returns the refusal that stopped trading (wrapping
+// ErrReauthenticate), nil while the login is good.
+func (b *Broker) Reauthenticate() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reauth
+}
+
+// refreshRetry is how long RunRefresh waits after a transient failure.
+const refreshRetry = 10 * time.Second
+
+// RunRefresh refreshes the access token brokerauth.RefreshMargin before it
+// expires, so calls rarely wait for a refresh, until ctx ends. A refused
+// or expired refresh token stops it (trading stops with it) until
+// SetTokens brings a new login; a transient failure is retried after
+// refreshRetry. It returns nil when ctx ends: it never stops the run.
+func (b *Broker) RunRefresh(ctx context.Context) error {
+	for ctx.Err() == nil {
+		b.mu.Lock()
+		t, stopped, changed := b.tokens, b.reauth != nil, b.changed
+		b.mu.Unlock()
+		if stopped {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			continue
+		}
+		due := t.AccessFetchedAt.Add(brokerauth.AccessTokenLifetime - brokerauth.RefreshMargin)
+		if d := due.Sub(b.cfg.Now()); d > 0 {
+			// Then look again: a call or a new login may have refreshed.
+			_ = b.cfg.Sleep(ctx, d)
+			continue
+		}
+		if _, err := b.accessToken(ctx, false, ""); err != nil && ctx.Err() == nil && !errors.Is(err, ErrReauthenticate) {
+			b.log.Warn("schwab access token refresh failed; retrying", "err", err, "retry_in", refreshRetry)
+			_ = b.cfg.Sleep(ctx, refreshRetry)
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // apiError is Schwab's error body: {"message": "...", "errors": ["..."]}.

@@ -1,6 +1,6 @@
 // Package schwab is the Charles Schwab Trader API behind brokers.Broker,
-// and the OAuth pieces its login needs. It is not wired into `hedgeline
-// run` yet.
+// and the OAuth pieces its login needs. `hedgeline broker-auth login`
+// stores the tokens; `hedgeline run --broker schwab` trades with them.
 //
 // OAuth (auth.go): App.AuthorizeURL is the page the user logs in on;
 // ParseCode takes the redirected URL (or the bare code) the user pastes
@@ -22,7 +22,15 @@
 //     ErrUnknownStatus), the price weighted over every execution leg;
 //   - GET /trader/v1/accounts/{hash}/orders?fromEnteredTime&toEnteredTime:
 //     finds an order whose placement answer was lost (see Place);
-//   - GET /marketdata/v1/markets?markets=equity: IsOpen.
+//   - GET /marketdata/v1/markets/equity: Market (open when the day's
+//     isOpen and now is inside sessionHours.regularMarket).
+//
+// Tokens (client.go): RunRefresh refreshes the access token a minute
+// before it expires (Config.Sleep and Now make it testable); each new
+// token goes to Config.OnRefresh to be stored. SetTokens takes a newer
+// login from the broker-auth aggregate. A refused or expired refresh token
+// stops every call with ErrReauthenticate (logged once) until SetTokens
+// brings a new login. The fake Schwab for tests is package schwabtest.
 //
 // Errors follow the brokers contract: 400, 403 and 422 wrap
 // brokers.ErrRejected, 404 is brokers.ErrNotFound, network errors,

@@ -30,7 +30,7 @@ func TestFileJournalRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.loseAnswer = 1
+	f.LoseAnswer = 1
 	if _, err := b.Place(ctx, hedge("exec-2", "GME", 2, market.Sell)); err == nil {
 		t.Fatal("lost answer: no error")
 	}
@@ -52,7 +52,7 @@ func TestFileJournalRestart(t *testing.T) {
 	if _, err := b2.Find(ctx, "exec-9"); err == nil {
 		t.Fatal("torn entry found")
 	}
-	if n := f.count("POST /trader"); n != 2 {
+	if n := f.Count("POST /trader"); n != 2 {
 		t.Fatalf("%d orders posted, want 2", n)
 	}
 

@@ -411,24 +411,37 @@ func (b *Broker) search(ctx context.Context, e Entry) (*Entry, error) {
 	return best, nil
 }
 
-// IsOpen reports whether the regular equity session is open now, from
-// GET /marketdata/v1/markets?markets=equity.
-func (b *Broker) IsOpen(ctx context.Context) (bool, error) {
+// marketHours is the answer of GET /marketdata/v1/markets/equity.
+type marketHours struct {
+	Equity map[string]struct {
+		Date         string `json:"date"`
+		IsOpen       *bool  `json:"isOpen"`
+		SessionHours struct {
+			RegularMarket []struct {
+				Start string `json:"start"`
+				End   string `json:"end"`
+			} `json:"regularMarket"`
+		} `json:"sessionHours"`
+	} `json:"equity"`
+}
+
+// Market reads GET /marketdata/v1/markets/equity (DOMAIN s.8.2): the
+// market is open when the day is a trading day (isOpen) and now falls in
+// one of its sessionHours.regularMarket [start, end) windows (timestamps
+// carry their America/New_York offset). NextOpen is the next regular
+// start of the day when there is one, else zero (the caller asks again).
+func (b *Broker) Market(ctx context.Context) (brokers.MarketState, error) {
 	const name = "schwab market hours"
-	r, err := b.do(ctx, http.MethodGet, "/marketdata/v1/markets?markets=equity", name, nil)
+	r, err := b.do(ctx, http.MethodGet, "/marketdata/v1/markets/equity", name, nil)
 	if err != nil {
-		return false, err
+		return brokers.MarketState{}, err
 	}
 	if r.status != http.StatusOK {
-		return false, r.fail(name)
+		return brokers.MarketState{}, r.fail(name)
 	}
-	var resp struct {
-		Equity map[string]struct {
-			IsOpen *bool `json:"isOpen"`
-		} `json:"equity"`
-	}
+	var resp marketHours
 	if err := json.Unmarshal(r.body, &resp); err != nil {
-		return false, fmt.Errorf("%s: decode: %w", name, err)
+		return brokers.MarketState{}, fmt.Errorf("%s: decode: %w", name, err)
 	}
 	// The product is "EQ" on a trading day; on a closed day Schwab answers
 	// with a single entry keyed "equity".
@@ -439,16 +452,34 @@ func (b *Broker) IsOpen(ctx context.Context) (bool, error) {
 		}
 	}
 	if !ok || m.IsOpen == nil {
-		return false, fmt.Errorf("%s: response has no equity.EQ.isOpen", name)
+		return brokers.MarketState{}, fmt.Errorf("%s: response has no equity.EQ.isOpen", name)
 	}
-	return *m.IsOpen, nil
+	now := b.cfg.Now()
+	st := brokers.MarketState{At: now}
+	if !*m.IsOpen {
+		return st, nil
+	}
+	for i, w := range m.SessionHours.RegularMarket {
+		start, err1 := time.Parse(time.RFC3339, w.Start)
+		end, err2 := time.Parse(time.RFC3339, w.End)
+		if err := errors.Join(err1, err2); err != nil || !end.After(start) {
+			return brokers.MarketState{}, fmt.Errorf("%s: regularMarket[%d] of %s: start %q, end %q: want RFC 3339 times, start before end", name, i, m.Date, w.Start, w.End)
+		}
+		switch {
+		case !now.Before(start) && now.Before(end):
+			st.Open = true
+		case now.Before(start) && (st.NextOpen.IsZero() || start.Before(st.NextOpen)):
+			st.NextOpen = start
+		}
+	}
+	if st.Open {
+		st.NextOpen = time.Time{}
+	}
+	return st, nil
 }
 
-// Market is IsOpen as a brokers.MarketState.
-func (b *Broker) Market(ctx context.Context) (brokers.MarketState, error) {
-	open, err := b.IsOpen(ctx)
-	if err != nil {
-		return brokers.MarketState{}, err
-	}
-	return brokers.MarketState{Open: open, At: b.cfg.Now()}, nil
+// IsOpen reports whether the regular equity session is open now.
+func (b *Broker) IsOpen(ctx context.Context) (bool, error) {
+	m, err := b.Market(ctx)
+	return m.Open, err
 }

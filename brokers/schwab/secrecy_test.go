@@ -28,12 +28,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			errs = append(errs, err)
 		}
 	}
-	o := OAuth{App: f.app(), HTTP: f.srv.Client(), Now: f.clk.Now}
+	o := OAuth{App: f.app(), HTTP: f.Client(), Now: f.clk.Now}
 	_, err := ParseCode("https://127.0.0.1:8182/?code=C0.b2F1dGgyLmNkYy5zY2h3YWIuY29t.AUTHCODE%40%ZZ")
 	note(err)
 	_, err = o.Exchange(ctx, "C0.b2F1dGgyLmNkYy5zY2h3YWIuY29t.AUTHCODX@")
 	note(err)
-	tok, err := o.Exchange(ctx, f.code)
+	tok, err := o.Exchange(ctx, f.Code)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,19 +44,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 	_, err = b.Place(ctx, hedge("exec-1", "GME", 1, market.Buy))
 	note(err)
-	f.revoke()
+	f.Revoke()
 	_, err = b.Status(ctx, "1004055538153")
 	note(err)
 	_, err = b.Place(ctx, hedge("exec-2", "NOSUCH", 1, market.Buy))
 	note(err)
-	f.mu.Lock()
-	f.next["GET order"] = []int{429, 503}
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Fail["GET order"] = []int{429, 503}
+	f.Mu.Unlock()
 	for range 2 {
 		_, err = b.Status(ctx, "1004055538153")
 		note(err)
 	}
-	f.loseAnswer = 1
+	f.LoseAnswer = 1
 	_, err = b.Place(ctx, hedge("exec-3", "GME", 1, market.Buy))
 	note(err)
 	_, err = b.Place(ctx, hedge("exec-3", "GME", 1, market.Buy))
@@ -66,16 +66,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 	note(err)
 
 	// A server that echoes the tokens in its error bodies.
-	echo := string(b.Tokens().Access) + " " + f.refresh
-	f.mu.Lock()
-	f.next["GET order"] = []int{400}
-	f.mu.Unlock()
-	f.srvEcho = echo
+	echo := string(b.Tokens().Access) + " " + f.Refresh
+	f.Mu.Lock()
+	f.Fail["GET order"] = []int{400}
+	f.Mu.Unlock()
+	f.Echo = echo
 	_, err = b.Status(ctx, "1004055538153")
 	note(err)
-	f.srvEcho = ""
+	f.Echo = ""
 
-	f.refresh = "REFRESH-TOKEN-ROTATED-abc"
+	f.Refresh = "REFRESH-TOKEN-ROTATED-abc"
 	f.clk.Advance(30 * time.Minute)
 	_, err = b.IsOpen(ctx)
 	note(err)

@@ -3,8 +3,10 @@
 //
 // The encryption key comes from configuration and is passed to
 // NewDefinition; it never appears in an event, a log line or an error, and
-// neither does a token's plaintext. Decide is deterministic even though it
-// encrypts: see seal in crypto.go for how the nonce is derived.
+// neither does a token's plaintext. Commands carry tokens already
+// encrypted by their producer (Encrypt; see seal in crypto.go for the
+// deterministic nonce); Decide checks they open under the key and stores
+// them as given.
 //
 // NotAuthenticated is the lifecycle's Uninitialized status and
 // Authenticated its Live status. StoreTokens is allowed in any status: on

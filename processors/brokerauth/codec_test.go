@@ -30,8 +30,8 @@ func TestEventTypeNamesHaveNoPrefix(t *testing.T) {
 
 func allCommands(t *testing.T) []aggregate.Command {
 	return []aggregate.Command{
-		ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok},
-		ba.RefreshAccessToken{NewAccessToken: newAccess},
+		store(t, accessTok, refreshTok),
+		refresh(t, newAccess),
 		legacyMigrate(t),
 	}
 }
@@ -52,8 +52,9 @@ func TestCommandsRoundTripThroughJSON(t *testing.T) {
 			t.Fatalf("%s:\n got %s\nwant %s", c.CommandType(), got, raw)
 		}
 	}
-	// tokens travel as plain JSON strings in commands
-	if raw := mustJSON(t, allCommands(t)[1]); raw != `{"new_access_token":"`+newAccess+`"}` {
+	// tokens travel as hex ciphertext in commands
+	r := allCommands(t)[1].(ba.RefreshAccessToken)
+	if raw := mustJSON(t, r); raw != `{"new_access_token":"`+hex.EncodeToString(r.NewAccessToken)+`"}` {
 		t.Fatal(raw)
 	}
 }

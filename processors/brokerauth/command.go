@@ -7,16 +7,18 @@ import (
 )
 
 // StoreTokens stores both tokens after an OAuth login; allowed whether or
-// not the broker is authenticated (re-authentication overwrites).
+// not the broker is authenticated (re-authentication overwrites). The
+// producer encrypts the tokens (Encrypt) before producing: commands are
+// kept on a topic, so they never carry a plaintext token.
 type StoreTokens struct {
-	AccessToken  Token `json:"access_token"`
-	RefreshToken Token `json:"refresh_token"`
+	AccessToken  EncryptedToken `json:"access_token"`
+	RefreshToken EncryptedToken `json:"refresh_token"`
 }
 
-// RefreshAccessToken replaces the access token; the broker must be
-// authenticated.
+// RefreshAccessToken replaces the access token (encrypted by the
+// producer, as in StoreTokens); the broker must be authenticated.
 type RefreshAccessToken struct {
-	NewAccessToken Token `json:"new_access_token"`
+	NewAccessToken EncryptedToken `json:"new_access_token"`
 }
 
 // Migrate imports the legacy schwab_auth row: tokens already encrypted

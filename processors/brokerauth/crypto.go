@@ -56,9 +56,10 @@ const nonceLabel = "hedgeline brokerauth nonce v1"
 // seal encrypts plaintext deterministically.
 //
 // GCM is catastrophically broken if one nonce ever encrypts two different
-// plaintexts under one key, so upstream drew a random nonce. Decide may not
-// use randomness (a replay must produce byte-identical events), so the
-// nonce is synthetic, as in SIV modes:
+// plaintexts under one key, so upstream drew a random nonce. Here the same
+// command must encrypt to the same bytes (a producer retrying a command
+// sends one command, and events copy its ciphertext), so the nonce is
+// synthetic, as in SIV modes:
 //
 //	subkey = HMAC-SHA256(key, "hedgeline brokerauth nonce v1")
 //	nonce  = HMAC-SHA256(subkey, len(commandID) ‖ commandID ‖ len(field) ‖ field ‖ plaintext)[:12]
@@ -90,6 +91,29 @@ func seal(key Key, commandID, field, plaintext string) (EncryptedToken, error) {
 	mac.Write([]byte(plaintext))
 	nonce := mac.Sum(nil)[:NonceSize]
 	return aead.Seal(nonce, nonce, []byte(plaintext), nil), nil
+}
+
+// Token fields, part of the nonce context of Encrypt.
+const (
+	FieldAccess  = "access"
+	FieldRefresh = "refresh"
+)
+
+// Encrypt seals a plaintext token for a command: field is FieldAccess or
+// FieldRefresh and commandID the id of the command that will carry it. The
+// producer (login, refresh) encrypts before producing, so no command ever
+// holds a plaintext token; the same inputs give the same bytes, so a
+// retried produce is the same command.
+func Encrypt(key Key, commandID, field, plaintext string) (EncryptedToken, error) {
+	switch {
+	case commandID == "":
+		return nil, ErrMissingCommandID
+	case plaintext == "":
+		return nil, fieldErr(field, errors.New("must not be empty"))
+	case !utf8.ValidString(plaintext):
+		return nil, fieldErr(field, errors.New("must be valid UTF-8"))
+	}
+	return seal(key, commandID, field, plaintext)
 }
 
 // Decrypt opens a token sealed under key (by this package or upstream).

@@ -5,24 +5,19 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/hedgeline/hedgeline/processors/aggregate"
 	ba "github.com/hedgeline/hedgeline/processors/brokerauth"
 	"pgregory.net/rapid"
 )
 
-// sealVia encrypts through the public API: the access token of a
-// StoreTokens decided with the given command id.
-func sealVia(t interface {
-	Helper()
-	Fatal(...any)
-}, k ba.Key, commandID, access string) ba.EncryptedToken {
+// sealVia encrypts an access token as a producer does for the given
+// command id.
+func sealVia(t tb, k ba.Key, commandID, access string) ba.EncryptedToken {
 	t.Helper()
-	events, err := ba.Decide(k, aggregate.Lifecycle[ba.State]{}, ba.StoreTokens{AccessToken: ba.Token(access), RefreshToken: "r"},
-		aggregate.Meta{CommandID: commandID, At: meta.At})
+	e, err := ba.Encrypt(k, commandID, ba.FieldAccess, access)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return events[0].(ba.TokensStored).AccessToken
+	return e
 }
 
 func nonce(t ba.EncryptedToken) string { return string(t[:ba.NonceSize]) }
@@ -56,11 +51,7 @@ func TestEncryptionIsDeterministicPerCommand(t *testing.T) {
 }
 
 func TestAccessAndRefreshFieldsGetDifferentNonces(t *testing.T) {
-	events, err := ba.Decide(key, aggregate.Lifecycle[ba.State]{}, ba.StoreTokens{AccessToken: accessTok, RefreshToken: accessTok}, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := events[0].(ba.TokensStored)
+	e := store(t, accessTok, accessTok)
 	if nonce(e.AccessToken) == nonce(e.RefreshToken) {
 		t.Fatal("the same token in both fields shares a nonce")
 	}
@@ -133,6 +124,19 @@ func TestNonUTF8PlaintextIsReported(t *testing.T) {
 func TestLegacyCiphertextDecrypts(t *testing.T) {
 	if got := decrypt(t, legacySeal(t, keyHex, 7, []byte(refreshTok))); got != refreshTok {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestEncryptRefusesWhatItCannotSeal(t *testing.T) {
+	for name, f := range map[string]func() (ba.EncryptedToken, error){
+		"no key":        func() (ba.EncryptedToken, error) { return ba.Encrypt(ba.Key{}, "c", ba.FieldAccess, accessTok) },
+		"no command id": func() (ba.EncryptedToken, error) { return ba.Encrypt(key, "", ba.FieldAccess, accessTok) },
+		"empty":         func() (ba.EncryptedToken, error) { return ba.Encrypt(key, "c", ba.FieldAccess, "") },
+		"not utf-8":     func() (ba.EncryptedToken, error) { return ba.Encrypt(key, "c", ba.FieldAccess, "\xff\xfe") },
+	} {
+		if e, err := f(); err == nil || e != nil {
+			t.Errorf("%s: sealed %x, %v", name, e, err)
+		}
 	}
 }
 

@@ -7,9 +7,11 @@ import (
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 )
 
-// Decide turns a command into events, encrypting tokens under key. It is
-// deterministic: the same command id, command and time give the same bytes
-// (see seal). Errors never contain a token or the key.
+// Decide turns a command into events. Commands carry tokens already
+// encrypted; Decide checks that each opens under key (so a producer with
+// the wrong key is refused, not stored as dead bytes) and stores the
+// ciphertext as given, so it is deterministic. Errors name the field,
+// never a token or the key.
 func Decide(key Key, l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta) ([]aggregate.Event, error) {
 	switch {
 	case m.At.IsZero():
@@ -25,18 +27,10 @@ func Decide(key Key, l aggregate.Lifecycle[State], c aggregate.Command, m aggreg
 		if l.Status == aggregate.Failed {
 			return nil, l.Check()
 		}
-		if err := errors.Join(checkToken("access_token", c.AccessToken), checkToken("refresh_token", c.RefreshToken)); err != nil {
+		if err := errors.Join(opens(key, "access_token", c.AccessToken), opens(key, "refresh_token", c.RefreshToken)); err != nil {
 			return nil, err
 		}
-		access, err := seal(key, m.CommandID, "access", string(c.AccessToken))
-		if err != nil {
-			return nil, err
-		}
-		refresh, err := seal(key, m.CommandID, "refresh", string(c.RefreshToken))
-		if err != nil {
-			return nil, err
-		}
-		e := TokensStored{AccessToken: access, AccessTokenFetchedAt: at, RefreshToken: refresh, RefreshTokenFetchedAt: at}
+		e := TokensStored{AccessToken: c.AccessToken, AccessTokenFetchedAt: at, RefreshToken: c.RefreshToken, RefreshTokenFetchedAt: at}
 		return emit(e, e.check())
 	case RefreshAccessToken:
 		if err := l.Check(); err != nil {
@@ -45,14 +39,10 @@ func Decide(key Key, l aggregate.Lifecycle[State], c aggregate.Command, m aggreg
 			}
 			return nil, err
 		}
-		if err := checkToken("new_access_token", c.NewAccessToken); err != nil {
+		if err := opens(key, "new_access_token", c.NewAccessToken); err != nil {
 			return nil, err
 		}
-		access, err := seal(key, m.CommandID, "access", string(c.NewAccessToken))
-		if err != nil {
-			return nil, err
-		}
-		e := AccessTokenRefreshed{AccessToken: access, RefreshedAt: at}
+		e := AccessTokenRefreshed{AccessToken: c.NewAccessToken, RefreshedAt: at}
 		return emit(e, e.check())
 	case Migrate:
 		if err := l.CheckGenesis(); err != nil {
@@ -70,15 +60,28 @@ func Decide(key Key, l aggregate.Lifecycle[State], c aggregate.Command, m aggreg
 		}
 		// Refuse tokens the configured key cannot open (a migration run
 		// with the wrong ENCRYPTION_KEY) instead of storing dead bytes.
-		if _, err := Decrypt(key, c.AccessToken); err != nil {
-			return nil, fieldErr("access_token", err)
-		}
-		if _, err := Decrypt(key, c.RefreshToken); err != nil {
-			return nil, fieldErr("refresh_token", err)
+		if err := errors.Join(opens(key, "access_token", c.AccessToken), opens(key, "refresh_token", c.RefreshToken)); err != nil {
+			return nil, err
 		}
 		return []aggregate.Event{e}, nil
 	}
 	return nil, fmt.Errorf("%w %T", ErrUnknownCommand, c)
+}
+
+// opens checks that t is a ciphertext of a non-empty UTF-8 token under
+// key. The error names the field only.
+func opens(key Key, field string, t EncryptedToken) error {
+	if err := checkSealed(field, t); err != nil {
+		return err
+	}
+	plain, err := Decrypt(key, t)
+	if err != nil {
+		return fieldErr(field, fmt.Errorf("does not decrypt under the configured key: %w", err))
+	}
+	if plain == "" {
+		return fieldErr(field, errors.New("encrypts an empty token"))
+	}
+	return nil
 }
 
 // emit returns e unless it would fail the aggregate in Evolve.

@@ -10,7 +10,7 @@ import (
 )
 
 func TestEvolveRefreshOnNotAuthenticatedIsCountedAndIgnored(t *testing.T) {
-	_, events, err := when(given(stored(t)), ba.RefreshAccessToken{NewAccessToken: newAccess})
+	_, events, err := when(given(stored(t)), refresh(t, newAccess))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +64,11 @@ func TestEvolveRevalidatesEvents(t *testing.T) {
 }
 
 func TestReplayEqualsExecute(t *testing.T) {
-	l1, e1, err := when(given(), ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok})
+	l1, e1, err := when(given(), store(t, accessTok, refreshTok))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2, e2, err := aggregate.Execute(def, l1, ba.RefreshAccessToken{NewAccessToken: newAccess}, aggregate.Meta{CommandID: "cmd-2", At: meta.At.Add(60e9)})
+	l2, e2, err := aggregate.Execute(def, l1, refresh(t, newAccess), aggregate.Meta{CommandID: "cmd-2", At: meta.At.Add(60e9)})
 	if err != nil {
 		t.Fatal(err)
 	}

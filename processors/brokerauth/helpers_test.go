@@ -44,10 +44,35 @@ func when(l aggregate.Lifecycle[ba.State], c aggregate.Command) (aggregate.Lifec
 	return aggregate.Execute(def, l, c, meta)
 }
 
+type tb interface {
+	Helper()
+	Fatal(...any)
+}
+
+// enc encrypts as a producer does, for the command id "cmd-1".
+func enc(t tb, k ba.Key, field, plain string) ba.EncryptedToken {
+	t.Helper()
+	e, err := ba.Encrypt(k, "cmd-1", field, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// store is a StoreTokens as the login produces it: encrypted under key.
+func store(t tb, access, refresh string) ba.StoreTokens {
+	return ba.StoreTokens{AccessToken: enc(t, key, ba.FieldAccess, access), RefreshToken: enc(t, key, ba.FieldRefresh, refresh)}
+}
+
+// refresh is a RefreshAccessToken as the broker produces it.
+func refresh(t tb, access string) ba.RefreshAccessToken {
+	return ba.RefreshAccessToken{NewAccessToken: enc(t, key, ba.FieldAccess, access)}
+}
+
 // stored is the TokensStored the fixed command stores.
 func stored(t *testing.T) ba.TokensStored {
 	t.Helper()
-	_, events, err := when(given(), ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok})
+	_, events, err := when(given(), store(t, accessTok, refreshTok))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,11 +61,14 @@ func TestKeyNeverPrints(t *testing.T) {
 	assertNoSecret(t, "slog", logs.String())
 }
 
-func TestCommandsNeverPrintTokens(t *testing.T) {
+// Commands are kept on a topic: as produced (JSON) and as printed they
+// hold only ciphertext.
+func TestCommandsNeverContainTokens(t *testing.T) {
 	for _, c := range []aggregate.Command{
-		ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok},
-		ba.RefreshAccessToken{NewAccessToken: newAccess},
+		store(t, accessTok, refreshTok),
+		refresh(t, newAccess),
 	} {
+		assertNoSecret(t, "command JSON", mustJSON(t, c))
 		assertNoSecret(t, "command", fmt.Sprintf("%v %+v %#v %s", c, c, c, c))
 		var logs bytes.Buffer
 		slog.New(slog.NewTextHandler(&logs, nil)).Info("command", "c", c)
@@ -77,9 +80,9 @@ func TestEventsAndStateNeverContainSecrets(t *testing.T) {
 	var l aggregate.Lifecycle[ba.State]
 	var all []aggregate.Event
 	for i, c := range []aggregate.Command{
-		ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok},
-		ba.RefreshAccessToken{NewAccessToken: newAccess},
-		ba.StoreTokens{AccessToken: refreshTok, RefreshToken: accessTok},
+		store(t, accessTok, refreshTok),
+		refresh(t, newAccess),
+		store(t, refreshTok, accessTok),
 	} {
 		next, events, err := aggregate.Execute(def, l, c, aggregate.Meta{CommandID: fmt.Sprint("cmd-", i), At: meta.At})
 		if err != nil {
@@ -114,13 +117,16 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 	add(ba.ParseKey(keyHex + keyHex))
 	add(ba.ParseKey("0x" + keyHex[2:] + "q"))
 	l := given(stored(t))
-	exec(when(given(), ba.RefreshAccessToken{NewAccessToken: newAccess}))
-	exec(when(given(), ba.StoreTokens{AccessToken: accessTok + "\xff", RefreshToken: refreshTok}))
-	exec(when(given(), ba.StoreTokens{AccessToken: accessTok}))
+	exec(when(given(), refresh(t, newAccess)))
+	exec(when(given(), ba.StoreTokens{AccessToken: legacySeal(t, keyHex, 4, []byte(accessTok+"\xff")), RefreshToken: good}))
+	exec(when(given(), ba.StoreTokens{AccessToken: good}))
+	exec(when(given(), ba.StoreTokens{AccessToken: sealVia(t, other, "c", accessTok), RefreshToken: good}))
+	exec(when(l, ba.RefreshAccessToken{NewAccessToken: tampered}))
+	add(ba.Encrypt(key, "c", ba.FieldAccess, accessTok+"\xff"))
 	exec(when(l, ba.Migrate{AccessToken: good, RefreshToken: tampered}))
 	exec(when(given(), ba.Migrate{AccessToken: sealVia(t, other, "c", accessTok), RefreshToken: good, AccessTokenFetchedAt: meta.At, RefreshTokenFetchedAt: meta.At}))
-	exec(when(given(ba.TokensStored{}), ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok}))
-	add(ba.Decide(ba.Key{}, l, ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok}, meta))
+	exec(when(given(ba.TokensStored{}), store(t, accessTok, refreshTok)))
+	add(ba.Decide(ba.Key{}, l, store(t, accessTok, refreshTok), meta))
 	add(ba.Commands.Decode("StoreTokens", json.RawMessage(`{"access_token":"`+accessTok+`","refresh_token":7}`)))
 	add(l.State.AccessToken(other))
 	for i, err := range errs {

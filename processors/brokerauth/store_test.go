@@ -1,6 +1,7 @@
 package brokerauth_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -9,7 +10,8 @@ import (
 )
 
 func TestStoreTokensAuthenticates(t *testing.T) {
-	l, got, err := when(given(), ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok})
+	c := store(t, accessTok, refreshTok)
+	l, got, err := when(given(), c)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v %v", got, err)
 	}
@@ -19,6 +21,9 @@ func TestStoreTokensAuthenticates(t *testing.T) {
 	}
 	if decrypt(t, e.AccessToken) != accessTok || decrypt(t, e.RefreshToken) != refreshTok {
 		t.Fatal("tokens do not decrypt to what was stored")
+	}
+	if !bytes.Equal(e.AccessToken, c.AccessToken) || !bytes.Equal(e.RefreshToken, c.RefreshToken) {
+		t.Fatal("the event does not store the command's ciphertext as given")
 	}
 	if l.Status != aggregate.Live || l.Version != 1 {
 		t.Fatalf("lifecycle %+v", l)
@@ -34,7 +39,7 @@ func TestStoreTokensAuthenticates(t *testing.T) {
 func TestStoreTokensOnAuthenticatedBrokerOverwrites(t *testing.T) {
 	l := given(stored(t))
 	m := aggregate.Meta{CommandID: "cmd-2", At: meta.At.Add(8 * 24 * 3600e9)}
-	l, got, err := aggregate.Execute(def, l, ba.StoreTokens{AccessToken: newAccess, RefreshToken: "refresh-2"}, m)
+	l, got, err := aggregate.Execute(def, l, store(t, newAccess, "refresh-2"), m)
 	if err != nil || len(got) != 1 {
 		t.Fatal(err)
 	}
@@ -51,7 +56,7 @@ func TestStoreTokensOnAuthenticatedBrokerOverwrites(t *testing.T) {
 
 func TestStoreTokensOnFailedBrokerReportsTheFailure(t *testing.T) {
 	l := given(ba.TokensStored{}) // an invalid genesis fails the aggregate
-	_, got, err := when(l, ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok})
+	_, got, err := when(l, store(t, accessTok, refreshTok))
 	var fe *aggregate.FailedError
 	if !errors.As(err, &fe) || got != nil {
 		t.Fatalf("error %v", err)
@@ -63,9 +68,16 @@ func TestStoreTokensRejectsInvalidTokens(t *testing.T) {
 		name, field string
 		c           ba.StoreTokens
 	}{
-		{"empty access", "access_token", ba.StoreTokens{RefreshToken: refreshTok}},
-		{"empty refresh", "refresh_token", ba.StoreTokens{AccessToken: accessTok}},
-		{"access not utf-8", "access_token", ba.StoreTokens{AccessToken: "\xff\xfe", RefreshToken: refreshTok}},
+		{"empty access", "access_token", ba.StoreTokens{RefreshToken: store(t, accessTok, refreshTok).RefreshToken}},
+		{"empty refresh", "refresh_token", ba.StoreTokens{AccessToken: store(t, accessTok, refreshTok).AccessToken}},
+		{"access under another key", "access_token", ba.StoreTokens{AccessToken: enc(t, other, ba.FieldAccess, accessTok), RefreshToken: store(t, accessTok, refreshTok).RefreshToken}},
+		{"refresh tampered", "refresh_token", func() ba.StoreTokens {
+			c := store(t, accessTok, refreshTok)
+			c.RefreshToken[ba.NonceSize] ^= 1
+			return c
+		}()},
+		{"access not utf-8", "access_token", ba.StoreTokens{AccessToken: legacySeal(t, keyHex, 1, []byte{0xff, 0xfe}), RefreshToken: store(t, accessTok, refreshTok).RefreshToken}},
+		{"access empty plaintext", "access_token", ba.StoreTokens{AccessToken: legacySeal(t, keyHex, 2, nil), RefreshToken: store(t, accessTok, refreshTok).RefreshToken}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,18 +92,19 @@ func TestStoreTokensRejectsInvalidTokens(t *testing.T) {
 }
 
 func TestDecideNeedsTimeCommandIDAndKey(t *testing.T) {
-	c := ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok}
+	c := store(t, accessTok, refreshTok)
 	_, err := ba.Decide(key, given(), c, aggregate.Meta{CommandID: "x"})
 	thenError(t, nil, err, ba.ErrMissingTime)
 	_, err = ba.Decide(key, given(), c, aggregate.Meta{At: meta.At})
 	thenError(t, nil, err, ba.ErrMissingCommandID)
-	for _, cmd := range []aggregate.Command{c, ba.RefreshAccessToken{NewAccessToken: newAccess}, ba.Migrate{}} {
+	for _, cmd := range []aggregate.Command{c, refresh(t, newAccess), ba.Migrate{}} {
 		_, err = ba.Decide(ba.Key{}, given(stored(t)), cmd, meta)
 		thenError(t, nil, err, ba.ErrNoKey)
 	}
 }
 
 func TestDecideRejectsUnknownCommands(t *testing.T) {
-	_, err := ba.Decide(key, given(), &ba.StoreTokens{AccessToken: accessTok, RefreshToken: refreshTok}, meta)
+	c := store(t, accessTok, refreshTok)
+	_, err := ba.Decide(key, given(), &c, meta)
 	thenError(t, nil, err, ba.ErrUnknownCommand)
 }

@@ -5,10 +5,9 @@ import (
 	"log/slog"
 )
 
-// Token is a plaintext OAuth token in a command. It marshals to JSON as the
-// plain string (commands must carry it to the aggregate) but prints and
-// logs as "[redacted]", so logging a command does not leak it. Note that
-// the command topic and its rejections topic therefore hold plaintext.
+// Token is a plaintext OAuth token in memory (the broker client holds
+// them). It prints and logs as "[redacted]"; commands and events carry
+// only EncryptedToken (see Encrypt).
 type Token string
 
 func (Token) String() string   { return redacted }

@@ -4,19 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
-
-// checkToken validates a plaintext token without ever quoting it.
-func checkToken(field string, t Token) error {
-	switch {
-	case t == "":
-		return fieldErr(field, errors.New("must not be empty"))
-	case !utf8.ValidString(string(t)):
-		return fieldErr(field, errors.New("must be valid UTF-8"))
-	}
-	return nil
-}
 
 // checkSealed validates the shape of a ciphertext (Evolve has no key).
 func checkSealed(field string, t EncryptedToken) error {
