@@ -173,3 +173,16 @@ type Streamer interface {
 	// or an error when the stream can never work (refused credentials).
 	Updates(ctx context.Context, out chan<- Update, listening func(bool)) error
 }
+
+// Sleep waits d or until ctx ends (its error then): the brokers' waits for
+// a retry, a refresh or the market open.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

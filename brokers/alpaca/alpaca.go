@@ -175,7 +175,7 @@ func New(cfg Config) (*Broker, error) {
 		base:  strings.TrimRight(cfg.BaseURL, "/"),
 		http:  cfg.HTTPClient,
 		log:   log.With("component", "alpaca"),
-		sleep: sleepCtx,
+		sleep: brokers.Sleep,
 	}, nil
 }
 
@@ -405,16 +405,6 @@ func (b *Broker) WaitUntilOpen(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // classify wraps an HTTP failure into the brokers error contract.
 func (b *Broker) classify(err error) error {

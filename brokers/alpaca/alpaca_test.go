@@ -457,7 +457,7 @@ func TestWaitUntilOpen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f.SetClock(`{"timestamp":"2026-11-28T12:00:00-05:00","is_open":false,"next_open":"2026-11-30T09:30:00-05:00","next_close":"2026-11-30T16:00:00-05:00"}`)
-	b.sleep = sleepCtx
+	b.sleep = brokers.Sleep
 	if _, err := b.WaitUntilOpen(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled wait: %v", err)
 	}

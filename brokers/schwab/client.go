@@ -92,7 +92,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = brokers.Sleep
 	}
 	return &Broker{
 		cfg:     cfg,
@@ -216,16 +216,6 @@ func (b *Broker) RunRefresh(ctx context.Context) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // apiError is Schwab's error body: {"message": "...", "errors": ["..."]}.
 type apiError struct {
