@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -75,5 +74,3 @@ func openDryRun(cfg runConfig, set settings, log *slog.Logger) (openedBroker, er
 	}
 	return openedBroker{Broker: b, close: func() { _ = b.Close() }}, nil
 }
-
-var errNotWired = errors.New("not wired yet")

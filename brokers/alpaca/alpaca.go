@@ -405,7 +405,6 @@ func (b *Broker) WaitUntilOpen(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-
 // classify wraps an HTTP failure into the brokers error contract.
 func (b *Broker) classify(err error) error {
 	var apiErr *APIError

@@ -216,7 +216,6 @@ func (b *Broker) RunRefresh(ctx context.Context) error {
 	return nil
 }
 
-
 // apiError is Schwab's error body: {"message": "...", "errors": ["..."]}.
 type apiError struct {
 	Message string   `json:"message"`
