@@ -382,6 +382,9 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	}
 	switch o.Status {
 	case OrderPending:
+		if _, placed := p.recent[o.ExecutionID]; placed && !unsure {
+			return nil // submitted here: the view has not caught up yet
+		}
 		if !unsure && !p.marketOpen(ctx, now) {
 			p.holdWhileClosed(o, now)
 			return nil

@@ -381,3 +381,26 @@ func TestTickReconcilesBeforePlacingNew(t *testing.T) {
 		t.Fatalf("calls %v: want every in-flight order asked about before the new one is placed", calls)
 	}
 }
+
+// TestTickDoesNotPlaceAgainWhatItSubmitted: while the tracker's view still
+// shows an order pending that this poller has already placed and recorded,
+// ticks leave it alone instead of asking the broker again (a real broker
+// counts every call against its rate limit).
+func TestTickDoesNotPlaceAgainWhatItSubmitted(t *testing.T) {
+	now := t0
+	h := newHours(t, true)
+	p, out := newPoller(t, h, &now, table(order(OrderPending, t0)))
+	p.Assign([]int32{0})
+	for i := range 5 {
+		if err := p.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		if _, places, _ := h.counts(); places != 1 {
+			t.Fatalf("tick %d: %d place calls for one order the view still shows pending", i, places)
+		}
+	}
+	if len(out.recs) != 1 {
+		t.Fatalf("%d commands, want the one submission", len(out.recs))
+	}
+}
