@@ -23,7 +23,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

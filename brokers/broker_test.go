@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

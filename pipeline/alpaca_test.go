@@ -12,7 +12,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers/alpaca/alpacatest"
 	"github.com/hedgeline/hedgeline/internal/testlog"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"

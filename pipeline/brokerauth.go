@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/runner"
 )
 

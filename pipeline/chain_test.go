@@ -15,7 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/sources/chain/chaintest"
 	"github.com/hedgeline/hedgeline/sources/chain/rain/raintest"
 	"github.com/hedgeline/hedgeline/sources/file"

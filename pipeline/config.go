@@ -9,7 +9,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/shopspring/decimal"
 )

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"

@@ -37,7 +37,7 @@ import (
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/internal/testseed"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"

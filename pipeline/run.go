@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/managers"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/position"

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers/schwab/schwabtest"
 	"github.com/hedgeline/hedgeline/internal/testlog"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"

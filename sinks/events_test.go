@@ -13,8 +13,8 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"

@@ -5,8 +5,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/topics"
 )

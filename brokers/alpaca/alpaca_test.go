@@ -15,7 +15,7 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/brokers/alpaca/alpacatest"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 )
 
 func placedAt(id string, at time.Time) brokers.Order {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
-	"github.com/hedgeline/hedgeline/processors/market"
 )
 
 // Config configures a Broker.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 )
 
 // TestFileJournalRestart: a process that placed an order, and one that

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 )
 
 // fakeSleeper reports each sleep on slept, then waits for gate and

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 )
 
 // TestSecretsNeverLeak drives every path that logs or fails (login, a bad

@@ -18,8 +18,8 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"

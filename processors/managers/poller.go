@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"

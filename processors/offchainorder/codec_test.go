@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	oo "github.com/hedgeline/hedgeline/processors/offchainorder"
 )
 

@@ -3,7 +3,7 @@ package offchainorder_test
 import (
 	"testing"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	oo "github.com/hedgeline/hedgeline/processors/offchainorder"
 )
 

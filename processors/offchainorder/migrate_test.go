@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	oo "github.com/hedgeline/hedgeline/processors/offchainorder"
 )
 

@@ -3,8 +3,8 @@ package offchainorder_test
 import (
 	"testing"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	oo "github.com/hedgeline/hedgeline/processors/offchainorder"
 )
 

@@ -3,8 +3,8 @@ package onchaintrade
 import (
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
 

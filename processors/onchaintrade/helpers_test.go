@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	ot "github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/shopspring/decimal"
 )

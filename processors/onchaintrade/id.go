@@ -1,6 +1,6 @@
 package onchaintrade
 
-import "github.com/hedgeline/hedgeline/processors/market"
+import "github.com/hedgeline/hedgeline/market"
 
 // ID is the aggregate id of a fill, "0x<64 lowercase hex>:<log index>". It
 // validates and lowercases the hash, so the same fill always maps to the

@@ -3,7 +3,7 @@ package onchaintrade
 import (
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

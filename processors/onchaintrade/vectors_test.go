@@ -3,7 +3,7 @@ package onchaintrade_test
 import (
 	"testing"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	ot "github.com/hedgeline/hedgeline/processors/onchaintrade"
 )
 

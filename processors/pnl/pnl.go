@@ -25,7 +25,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 )
 
 // Venue is where a fill happened.

@@ -3,8 +3,8 @@ package position
 import (
 	"testing"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 )
 
 // BenchmarkAcknowledge is the position's hot path: one on-chain fill

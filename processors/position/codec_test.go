@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 )
 
 func everyEvent() []aggregate.Event {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
 

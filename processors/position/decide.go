@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 )
 
 // Decide turns a command into events. Every decision folds the events it is

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/market"
 )
 
 // revertOf is the revert of fill n as the trade manager derives it.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/shopspring/decimal"
 )
 

@@ -33,7 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/sources/chain/rain"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/topics"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/shopspring/decimal"
 
-	"github.com/hedgeline/hedgeline/processors/market"
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/sources/chain/rain"
 	"github.com/hedgeline/hedgeline/sources/chain/rain/raintest"
 )
