@@ -114,42 +114,22 @@ func readTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo
 
 // readTopicShare reads the first share (0..1] of every partition of topic.
 func readTopicShare(ctx context.Context, brokers []string, topic string, share float64, fn func(*kgo.Record)) error {
-	want := map[int32]int64{}
-	if err := readEnds(ctx, brokers, topic, func(p int32, end int64) {
-		if end = int64(float64(end) * min(share, 1)); end > 0 {
-			want[p] = end
-		}
-	}); err != nil {
-		return err
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	span, err := topics.Bounds(ctx, kadm.NewClient(cl), topic)
+	cl.Close()
+	if err != nil {
+		return err
+	}
+	for p, to := range span.To {
+		span.To[p] = span.From[p] + int64(float64(to-span.From[p])*min(share, 1))
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok {
-				return // done with this partition
-			}
-			fn(r)
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return nil
+	return topics.ReadSpan(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.FetchMaxWait(100 * time.Millisecond)}, topic, span,
+		func(r *kgo.Record) error { fn(r); return nil })
 }
 
 // listEnds calls fn with each partition's end offset.

@@ -13,79 +13,24 @@ import (
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // readTopic returns every record of a topic up to its current end, without
 // a consumer group: a point-in-time read for queries and the demo.
 func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	if missing(ends, topic) {
+	var out []*kgo.Record
+	err := topics.ReadToEnd(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	})
+	if errors.Is(err, topics.ErrNoTopic) {
 		return nil, fmt.Errorf("topic %s does not exist on %s ('hedgeline topics --brokers %s' lists the topics)",
 			topic, strings.Join(brokers, ","), strings.Join(brokers, ","))
 	}
-	want := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			want[o.Partition] = kgo.NewOffset().AtStart()
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil, nil
-	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	var out []*kgo.Record
-	for len(remaining) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		for _, e := range fs.Errors() {
-			return nil, fmt.Errorf("read %s/%d: %w", e.Topic, e.Partition, e.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			out = append(out, r)
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-		})
-	}
-	return out, nil
+	return out, err
 }
 
-// missing reports whether the broker does not know the topic at all.
-func missing(ends kadm.ListedOffsets, topic string) bool {
-	parts, ok := ends[topic]
-	if !ok || len(parts) == 0 {
-		return true
-	}
-	for _, o := range parts {
-		if !errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
-			return false
-		}
-	}
-	return true
-}
 
 // foldPositions rebuilds every position from position.events, skipping
 // re-published duplicates by (aggregate_id, sequence).

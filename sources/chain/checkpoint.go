@@ -64,13 +64,11 @@ type checkpoints struct {
 // load returns the last checkpoint of the source, or ok=false.
 func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err error) {
 	adm := kadm.NewClient(c.cl)
-	var ends kadm.ListedOffsets
+	var span topics.Span
 	// A client's metadata can predate the topic's creation by a moment.
 	for attempt := 0; ; attempt++ {
-		if ends, err = adm.ListEndOffsets(ctx, topics.ChainCheckpoints); err != nil {
-			return cp, false, fmt.Errorf("checkpoint: end offsets: %w", err)
-		}
-		if e := ends.Error(); !errors.Is(e, kerr.UnknownTopicOrPartition) || attempt == 20 {
+		span, err = topics.Bounds(ctx, adm, topics.ChainCheckpoints)
+		if !errors.Is(err, topics.ErrNoTopic) && !errors.Is(err, kerr.UnknownTopicOrPartition) || attempt == 20 {
 			break
 		}
 		select {
@@ -79,54 +77,21 @@ func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err erro
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	starts, err := adm.ListStartOffsets(ctx, topics.ChainCheckpoints)
 	if err != nil {
-		return cp, false, fmt.Errorf("checkpoint: start offsets: %w", err)
+		return cp, false, fmt.Errorf("checkpoint: %w", err)
 	}
-	want := map[int32]kgo.Offset{}
-	left := map[int32]int64{}
-	var lerr error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			lerr = fmt.Errorf("checkpoint: %s[%d]: %w", o.Topic, o.Partition, o.Err)
-			return
+	err = topics.ReadSpan(ctx, c.seeds(), topics.ChainCheckpoints, span, func(r *kgo.Record) error {
+		if string(r.Key) != c.key {
+			return nil
 		}
-		s, _ := starts.Lookup(o.Topic, o.Partition)
-		if o.Offset > s.Offset {
-			want[o.Partition] = kgo.NewOffset().At(s.Offset)
-			left[o.Partition] = o.Offset
+		var got Checkpoint
+		if json.Unmarshal(r.Value, &got) == nil {
+			cp, ok = got, true
 		}
+		return nil
 	})
-	if lerr != nil || len(want) == 0 {
-		return cp, false, lerr
-	}
-	rd, err := kgo.NewClient(append(c.seeds(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.ChainCheckpoints: want}))...)
 	if err != nil {
-		return cp, false, err
-	}
-	defer rd.Close()
-	for len(left) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return cp, false, fmt.Errorf("checkpoint: reading %s: %w", topics.ChainCheckpoints, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return cp, false, fmt.Errorf("checkpoint: reading %s: %w", topics.ChainCheckpoints, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset+1 >= left[r.Partition] {
-				delete(left, r.Partition)
-			}
-			if string(r.Key) != c.key {
-				return
-			}
-			var got Checkpoint
-			if json.Unmarshal(r.Value, &got) == nil {
-				cp, ok = got, true
-			}
-		})
+		return Checkpoint{}, false, fmt.Errorf("checkpoint: %w", err)
 	}
 	return cp, ok, nil
 }

@@ -164,39 +164,13 @@ func witnesses(t *testing.T, cl *kgo.Client) (ws []onchaintrade.Witness, ids []s
 
 func readAll(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) []*kgo.Record {
 	t.Helper()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]kgo.Offset{}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition], left[o.Partition] = kgo.NewOffset().AtStart(), o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
 	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := rd.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if r.Offset+1 >= left[r.Partition] {
-				delete(left, r.Partition)
-			}
-		})
+	seeds := []kgo.Opt{kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...)}
+	if err := topics.ReadToEnd(ctx, seeds, topic, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return out
 }

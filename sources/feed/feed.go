@@ -66,38 +66,22 @@ func LastChainPos(ctx context.Context, seeds []string, tail int64) (pos ChainPos
 		return ChainPos{}, false, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, topics.OnChainTradeCommands)
+	span, err := topics.Bounds(ctx, kadm.NewClient(cl), topics.OnChainTradeCommands)
 	if err != nil {
-		return ChainPos{}, false, fmt.Errorf("start offsets of %s: %w", topics.OnChainTradeCommands, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics.OnChainTradeCommands)
-	if err != nil {
-		return ChainPos{}, false, fmt.Errorf("end offsets of %s: %w", topics.OnChainTradeCommands, err)
-	}
-	from, to := map[int32]int64{}, map[int32]int64{}
-	var errs []error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d]: %w", o.Topic, o.Partition, o.Err))
-			return
-		}
-		start := int64(0)
-		if s, found := starts.Lookup(o.Topic, o.Partition); found && s.Err == nil {
-			start = s.Offset
-		}
-		if o.Offset > start {
-			from[o.Partition], to[o.Partition] = max(start, o.Offset-tail), o.Offset
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
 		return ChainPos{}, false, err
 	}
-	err = readRange(ctx, seeds, topics.OnChainTradeCommands, from, to, func(r *kgo.Record) {
+	for p, to := range span.To {
+		span.From[p] = max(span.From[p], to-tail)
+	}
+	// A range whose end is never reached (a gap in the log) must not hang.
+	ctx, cancel := context.WithTimeout(ctx, readRangeTimeout)
+	defer cancel()
+	err = topics.ReadSpan(ctx, []kgo.Opt{kgo.SeedBrokers(seeds...)}, topics.OnChainTradeCommands, span, func(r *kgo.Record) error {
 		p, isFill := commandPos(r.Value)
 		if isFill && (!ok || pos.Before(p)) {
 			pos, ok = p, true
 		}
+		return nil
 	})
 	return pos, ok, err
 }
@@ -119,53 +103,8 @@ func commandPos(value []byte) (ChainPos, bool) {
 	return ChainPos{Block: c.BlockNumber, LogIndex: c.TradeID.LogIndex, Timestamp: c.BlockTimestamp}, true
 }
 
-// readRange passes every record of topic in [from[p], to[p]) to fn.
-// readRangeTimeout bounds readRange.
+// readRangeTimeout bounds the read of LastChainPos.
 const readRangeTimeout = time.Minute
-
-func readRange(ctx context.Context, seeds []string, topic string, from, to map[int32]int64, fn func(*kgo.Record)) error {
-	if len(from) == 0 {
-		return nil
-	}
-	want := map[int32]kgo.Offset{}
-	for p, o := range from {
-		want[p] = kgo.NewOffset().At(o)
-	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	// A range whose end is never reached (a gap in the log) must not hang.
-	ctx, cancel := context.WithTimeout(ctx, readRangeTimeout)
-	defer cancel()
-	left := maps.Clone(to)
-	for p, o := range from {
-		if o >= to[p] {
-			delete(left, p)
-		}
-	}
-	for len(left) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: partitions %v not read to their ends %v: %w", topic, slices.Sorted(maps.Keys(left)), to, err)
-		}
-		if err := fs.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, open := left[r.Partition]
-			if !open || r.Offset >= end {
-				return
-			}
-			fn(r)
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return nil
-}
 
 // Mark is where the topics a report reads stood before a source produced:
 // its outcomes are at or after these offsets.
