@@ -31,7 +31,6 @@ func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Reco
 	return out, err
 }
 
-
 // foldPositions rebuilds every position from position.events, skipping
 // re-published duplicates by (aggregate_id, sequence).
 func foldPositions(recs []*kgo.Record) (map[string]aggregate.Lifecycle[position.State], error) {
