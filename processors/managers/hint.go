@@ -70,7 +70,8 @@ func (p *Poller) handleHint(ctx context.Context, h hint) {
 }
 
 // Tracking is the order tracker stage wired to p: it tells p which
-// partitions it owns and hints every order that becomes pending. The
+// partitions it owns, keeps p's index of open orders, and hints every
+// order that becomes pending. The
 // stage's state and outputs are unchanged: a hint is a side channel, and
 // an input redelivered after a crash hints again, harmlessly.
 func (p *Poller) Tracking(st runner.Stage[TrackedOrder]) runner.Stage[TrackedOrder] {
@@ -78,8 +79,11 @@ func (p *Poller) Tracking(st runner.Stage[TrackedOrder]) runner.Stage[TrackedOrd
 	st.OnAssign = p.Assign
 	st.Handle = func(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output, error) {
 		next, out, err := handle(o, in)
-		if err == nil && next.Status == OrderPending && o.Status != OrderPending {
-			p.Hint(next)
+		if err == nil {
+			p.index.apply(next, p.cfg.Clock())
+			if next.Status == OrderPending && o.Status != OrderPending {
+				p.Hint(next)
+			}
 		}
 		return next, out, err
 	}

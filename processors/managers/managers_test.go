@@ -320,7 +320,10 @@ func newPoller(t *testing.T, b brokers.Broker, now *time.Time, orders Orders) (*
 	t.Helper()
 	out := &sentCommands{sent: make(chan struct{}, 8)}
 	p, err := NewPoller(PollerConfig{Broker: b, Orders: orders, Producer: out, Partitions: 1,
-		Interval: time.Second, StaleAfter: 10 * time.Minute, MaxBackoff: 8 * time.Second, Clock: func() time.Time { return *now }})
+		Interval: time.Second, StaleAfter: 10 * time.Minute, MaxBackoff: 8 * time.Second, Clock: func() time.Time { return *now },
+		// The table changes between ticks without a tracker stage: walk it
+		// at every tick whose clock moved (TestOpenIndex* test the index).
+		FullWalkEvery: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

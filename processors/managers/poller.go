@@ -64,6 +64,11 @@ type PollerConfig struct {
 	// again (default DefaultMarketCheckEvery; at once when a closed
 	// market's next open has come).
 	MarketCheckEvery time.Duration
+	// FullWalkEvery is how often the whole tracker view is walked for open
+	// orders the index does not have (default DefaultFullWalkEvery); ticks
+	// in between work the index alone. A partition owned anew is walked at
+	// once.
+	FullWalkEvery time.Duration
 	// StreamedPollEvery is how often a submitted order is polled while the
 	// broker's update stream is listening: a safety net only, outcomes
 	// arrive pushed (default DefaultStreamedPollEvery).
@@ -73,6 +78,7 @@ type PollerConfig struct {
 }
 
 const (
+	DefaultFullWalkEvery     = time.Minute
 	DefaultMarketCheckEvery  = 30 * time.Second
 	DefaultStreamedPollEvery = 30 * time.Second
 )
@@ -147,6 +153,8 @@ type Poller struct {
 	market      marketGate
 	submitting  []TrackedOrder // submissions in the commands being produced
 	deferred    []hint         // hints that came before the first tick
+	index       *openIndex     // the open orders (index.go)
+	lastWalk    time.Time      // of the whole view
 }
 
 type sighting struct {
@@ -175,13 +183,17 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.StreamedPollEvery <= 0 {
 		cfg.StreamedPollEvery = DefaultStreamedPollEvery
 	}
+	if cfg.FullWalkEvery <= 0 {
+		cfg.FullWalkEvery = DefaultFullWalkEvery
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Poller{cfg: cfg, wake: make(chan struct{}, 1), hints: make(chan hint, hintBuffer),
 		updates: make(chan brokers.Update, updateBuffer),
 		retry:   map[string]backoff{}, unsure: map[string]bool{}, notPending: map[string]time.Time{},
-		sighted: map[string]sighting{}, lastPolled: map[string]time.Time{}, recent: map[string]TrackedOrder{}}, nil
+		sighted: map[string]sighting{}, lastPolled: map[string]time.Time{}, recent: map[string]TrackedOrder{},
+		index: newOpenIndex()}, nil
 }
 
 // Assign records the tracker partitions this instance owns (pass it as the
@@ -249,45 +261,22 @@ func (p *Poller) Tick(ctx context.Context) error {
 	if p.relisten.Swap(false) {
 		clear(p.lastPolled) // the stream is back: ask about every order once
 	}
-	var work []TrackedOrder
-	err := p.cfg.Orders.Each(func(key string, raw []byte) error {
-		part := topics.PartitionFor([]byte(key), p.cfg.Partitions)
-		if !slices.Contains(owned, part) {
-			return nil
+	now := p.cfg.Clock()
+	if len(fresh) > 0 || p.lastWalk.IsZero() || now.Sub(p.lastWalk) >= p.cfg.FullWalkEvery {
+		if err := p.walk(owned, now); err != nil {
+			p.mu.Lock()
+			p.fresh = append(p.fresh, fresh...) // reconcile them on the next tick
+			p.mu.Unlock()
+			return err
 		}
-		// The table keeps every order ever placed and nearly all are done:
-		// read the status alone first, without parsing the decimals and
-		// times of an order that needs nothing (the walk grows with the
-		// history; BENCHMARKS.md).
-		st, err := runner.DecodeState[struct {
-			Status OrderStatus `json:"status"`
-		}](raw)
-		if err != nil {
-			return fmt.Errorf("order %s: %w", key, err)
-		}
-		if st.Status == OrderDone {
-			delete(p.recent, key)
-			return nil
-		}
-		o, err := runner.DecodeState[TrackedOrder](raw)
-		if err != nil {
-			return fmt.Errorf("order %s: %w", key, err)
-		}
-		if o.ExecutionID == "" {
-			return nil
-		}
-		work = append(work, o)
-		if slices.Contains(fresh, part) {
+		p.lastWalk = now
+	}
+	work := p.index.open(owned, p.cfg.Partitions, now)
+	for _, o := range work {
+		if slices.Contains(fresh, topics.PartitionFor([]byte(o.ExecutionID), p.cfg.Partitions)) {
 			p.unsure[o.ExecutionID] = true
 			delete(p.retry, o.ExecutionID)
 		}
-		return nil
-	})
-	if err != nil {
-		p.mu.Lock()
-		p.fresh = append(p.fresh, fresh...) // reconcile them on the next tick
-		p.mu.Unlock()
-		return err
 	}
 	// Forget finished orders and those of partitions no longer owned.
 	inWork := make(map[string]bool, len(work))
@@ -299,8 +288,7 @@ func (p *Poller) Tick(ctx context.Context) error {
 	maps.DeleteFunc(p.notPending, func(id string, _ time.Time) bool { return !inWork[id] })
 	maps.DeleteFunc(p.sighted, func(id string, _ sighting) bool { return !inWork[id] })
 	maps.DeleteFunc(p.lastPolled, func(id string, _ time.Time) bool { return !inWork[id] })
-	now := p.cfg.Clock()
-	maps.DeleteFunc(p.recent, func(_ string, o TrackedOrder) bool { return now.Sub(o.LastUpdate) > recentFor })
+	maps.DeleteFunc(p.recent, func(id string, o TrackedOrder) bool { return !inWork[id] || now.Sub(o.LastUpdate) > recentFor })
 
 	// In-flight orders first: every order this instance may not know the
 	// fate of is settled with the broker before anything new is placed.
@@ -326,6 +314,36 @@ func (p *Poller) Tick(ctx context.Context) error {
 		p.deferred = nil
 	}
 	return nil
+}
+
+// walk merges the open orders of the owned partitions in the tracker's view
+// into the index: the orders a stage recovered from its table (after a
+// restart or a rebalance) and has not processed since.
+func (p *Poller) walk(owned []int32, now time.Time) error {
+	return p.cfg.Orders.Each(func(key string, raw []byte) error {
+		if !slices.Contains(owned, topics.PartitionFor([]byte(key), p.cfg.Partitions)) {
+			return nil
+		}
+		// Nearly every order is done: read the status alone first, without
+		// parsing the decimals and times of an order that needs nothing.
+		st, err := runner.DecodeState[struct {
+			Status       OrderStatus `json:"status"`
+			LastSequence uint64      `json:"last_sequence"`
+		}](raw)
+		if err != nil {
+			return fmt.Errorf("order %s: %w", key, err)
+		}
+		if st.Status == OrderDone {
+			p.index.closeIfOlder(key, st.LastSequence, now)
+			return nil
+		}
+		o, err := runner.DecodeState[TrackedOrder](raw)
+		if err != nil {
+			return fmt.Errorf("order %s: %w", key, err)
+		}
+		p.index.apply(o, now)
+		return nil
+	})
 }
 
 // recentFor is how long an order this poller submitted is remembered for

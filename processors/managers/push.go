@@ -104,23 +104,26 @@ func (p *Poller) handleUpdate(ctx context.Context, u brokers.Update) {
 	}
 }
 
-// lookup finds an order in the tracker's view, or among those this poller
-// submitted when the view shows them pending or not at all yet.
+// lookup finds an open order in the index, else in the tracker's view, or
+// among those this poller submitted when both still show them pending or
+// not at all.
 func (p *Poller) lookup(id string) (TrackedOrder, bool, error) {
-	raw, err := p.cfg.Orders.Get(id)
-	if err != nil {
-		return TrackedOrder{}, false, err
-	}
 	recent, isRecent := p.recent[id]
-	if raw == nil {
+	o, ok := p.index.get(id)
+	if !ok {
+		raw, err := p.cfg.Orders.Get(id)
+		if err != nil {
+			return TrackedOrder{}, false, err
+		}
+		if raw != nil {
+			if o, err = runner.DecodeState[TrackedOrder](raw); err != nil {
+				return TrackedOrder{}, false, err
+			}
+			ok = o.ExecutionID != ""
+		}
+	}
+	if !ok || (o.Status == OrderPending && isRecent) {
 		return recent, isRecent, nil
 	}
-	o, err := runner.DecodeState[TrackedOrder](raw)
-	if err != nil {
-		return TrackedOrder{}, false, err
-	}
-	if o.Status == OrderPending && isRecent {
-		return recent, true, nil
-	}
-	return o, o.ExecutionID != "", nil
+	return o, true, nil
 }

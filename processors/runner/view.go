@@ -2,20 +2,24 @@ package runner
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 )
 
 // TableView opens a read-only goka view of a stage's table (records as
-// encoded by the runner; DecodeState reads them), kept in memory and
-// reconnecting after broker trouble. Views read the table topic, so they
+// encoded by the runner; DecodeState reads them), kept under
+// StateDir/views/<group> (in memory without a StateDir) and reconnecting
+// after broker trouble. Views read the table topic, so they
 // see a key's record once its write is acknowledged.
 func TableView(cfg Config, group string) (*goka.View, error) {
 	sc := cfg.Sarama()
 	opts := []goka.ViewOption{
-		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		// LevelDB, not goka's memory storage: that one re-sorts every key
+		// on each new key and holds every order ever placed in memory; on
+		// disk a restart also recovers from the local offset, not from 0.
+		goka.WithViewStorageBuilder(cfg.StorageBuilder(filepath.Join("views", group))),
 		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, goka.NewTopicManagerConfig())),
 		goka.WithViewAutoReconnect(),
