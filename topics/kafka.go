@@ -1,6 +1,11 @@
 package topics
 
-import "github.com/twmb/franz-go/pkg/kgo"
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
 
 // ClientOpts are the franz-go options every hedgeline producer starts from:
 // goka-compatible placement per catalog topic, acks from all in-sync
@@ -13,4 +18,28 @@ func ClientOpts(brokers []string) []kgo.Opt {
 		kgo.RecordPartitioner(CatalogPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
+}
+
+// Command is what every command payload is: it names its type.
+type Command interface{ CommandType() string }
+
+// CommandRecord encodes c into env (its type, the current command version
+// and the JSON payload are filled in) and addresses the record to the
+// commands topic of env's aggregate type under key: the one way every
+// source, manager and CLI builds a command record.
+func CommandRecord(env CommandEnvelope, c Command, key string) (*kgo.Record, error) {
+	t, err := TopicsFor(env.AggregateType)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", c.CommandType(), env.AggregateID, err)
+	}
+	env.CommandType, env.CommandVersion, env.Payload = c.CommandType(), CommandVersion, payload
+	value, err := EncodeCommand(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s envelope %s: %w", c.CommandType(), env.AggregateID, err)
+	}
+	return &kgo.Record{Topic: t.Commands, Key: []byte(key), Value: value}, nil
 }

@@ -19,30 +19,19 @@ import (
 // addressed to the aggregate aggType/id, with a deterministic command id and
 // in as its source (a redelivered one is then known as a duplicate).
 func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, in runner.Input, c aggregate.Command) (runner.Output, error) {
-	t, err := topics.TopicsFor(aggType)
+	r, err := topics.CommandRecord(topics.CommandEnvelope{
+		AggregateType: aggType,
+		AggregateID:   id,
+		CommandID:     commandID,
+		IssuedAt:      cause.OccurredAt,
+		CorrelationID: cause.CorrelationID,
+		CausationID:   EventID(cause),
+		Source:        &topics.CommandSource{Topic: in.Topic, Partition: in.Partition, Offset: in.Offset},
+	}, c, id)
 	if err != nil {
 		return runner.Output{}, err
 	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return runner.Output{}, fmt.Errorf("encode %s: %w", c.CommandType(), err)
-	}
-	b, err := topics.EncodeCommand(topics.CommandEnvelope{
-		AggregateType:  aggType,
-		AggregateID:    id,
-		CommandID:      commandID,
-		CommandType:    c.CommandType(),
-		CommandVersion: topics.CommandVersion,
-		IssuedAt:       cause.OccurredAt,
-		CorrelationID:  cause.CorrelationID,
-		CausationID:    EventID(cause),
-		Payload:        payload,
-		Source:         &topics.CommandSource{Topic: in.Topic, Partition: in.Partition, Offset: in.Offset},
-	})
-	if err != nil {
-		return runner.Output{}, fmt.Errorf("encode %s envelope: %w", c.CommandType(), err)
-	}
-	return runner.Output{Topic: t.Commands, Key: id, Value: b}, nil
+	return runner.Output{Topic: r.Topic, Key: id, Value: r.Value}, nil
 }
 
 // EventID names one event: "<aggregate_type>/<aggregate_id>#<sequence>".

@@ -590,22 +590,17 @@ func (p *Poller) backOff(o TrackedOrder, err error, now time.Time) {
 // command encodes an OffchainOrder command. The id is deterministic per
 // order and step, so a command sent twice is dropped by the aggregate.
 func (p *Poller) command(o TrackedOrder, prefix string, c aggregate.Command, now time.Time) *kgo.Record {
-	payload, err := jsonMarshal(c)
-	if err == nil {
-		var b []byte
-		b, err = topics.EncodeCommand(topics.CommandEnvelope{
-			AggregateType: topics.OffchainOrder, AggregateID: o.ExecutionID,
-			CommandID: prefix + o.ExecutionID, CommandType: c.CommandType(), CommandVersion: topics.CommandVersion,
-			IssuedAt: now.UTC(), CorrelationID: o.ExecutionID, CausationID: "order-poller", Payload: payload,
-		})
-		if err == nil {
-			if sub, ok := c.(offchainorder.ConfirmSubmission); ok {
-				o.Status, o.BrokerOrderID, o.LastUpdate = OrderSubmitted, sub.BrokerOrderID, now
-				p.submitting = append(p.submitting, o)
-			}
-			return &kgo.Record{Topic: topics.OffchainOrderCommands, Key: []byte(o.ExecutionID), Value: b}
-		}
+	r, err := topics.CommandRecord(topics.CommandEnvelope{
+		AggregateType: topics.OffchainOrder, AggregateID: o.ExecutionID, CommandID: prefix + o.ExecutionID,
+		IssuedAt: now.UTC(), CorrelationID: o.ExecutionID, CausationID: "order-poller",
+	}, c, o.ExecutionID)
+	if err != nil {
+		p.cfg.Logger.Error("encode order command", "execution_id", o.ExecutionID, "err", err)
+		return nil
 	}
-	p.cfg.Logger.Error("encode order command", "execution_id", o.ExecutionID, "err", err)
-	return nil
+	if sub, ok := c.(offchainorder.ConfirmSubmission); ok {
+		o.Status, o.BrokerOrderID, o.LastUpdate = OrderSubmitted, sub.BrokerOrderID, now
+		p.submitting = append(p.submitting, o)
+	}
+	return r
 }

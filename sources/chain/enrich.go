@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -133,17 +132,8 @@ func decodePythPrice(out []byte) (*market.PythPrice, error) {
 
 func enrichRecord(f fill, e onchaintrade.Enrich) (*kgo.Record, error) {
 	id := f.f.TradeID.String()
-	payload, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	value, err := topics.EncodeCommand(topics.CommandEnvelope{
+	return topics.CommandRecord(topics.CommandEnvelope{
 		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: "enrich:" + id + "@" + f.blockHash.Hex()[2:18],
-		CommandType: (onchaintrade.Enrich{}).CommandType(), CommandVersion: topics.CommandVersion,
-		IssuedAt: time.Now().UTC(), CorrelationID: "fill:" + id, CausationID: "chain-source", Payload: payload,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode enrich %s: %w", id, err)
-	}
-	return &kgo.Record{Topic: topics.OnChainTradeCommands, Key: []byte(f.key), Value: value}, nil
+		IssuedAt: time.Now().UTC(), CorrelationID: "fill:" + id, CausationID: "chain-source",
+	}, e, f.key)
 }

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -33,23 +32,14 @@ func revertRecord(r reverted, fork BlockRef) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revert: %w", err)
 	}
-	payload, err := json.Marshal(onchaintrade.Revert{
+	tid := id.String()
+	return topics.CommandRecord(topics.CommandEnvelope{
+		AggregateType: topics.OnChainTrade, AggregateID: tid, CommandID: "revert:" + tid + "@" + strings.TrimPrefix(r.block.Hash, "0x")[:16],
+		IssuedAt: time.Now().UTC(), CorrelationID: "revert:" + tid, CausationID: "chain-source",
+	}, onchaintrade.Revert{
 		TradeID: id, BlockNumber: r.block.Number, Reason: onchaintrade.RevertReorg,
 		ForkBlock: fork.Number, ForkHash: fork.Hash,
-	})
-	if err != nil {
-		return nil, err
-	}
-	tid := id.String()
-	value, err := topics.EncodeCommand(topics.CommandEnvelope{
-		AggregateType: topics.OnChainTrade, AggregateID: tid, CommandID: "revert:" + tid + "@" + strings.TrimPrefix(r.block.Hash, "0x")[:16],
-		CommandType: (onchaintrade.Revert{}).CommandType(), CommandVersion: topics.CommandVersion,
-		IssuedAt: time.Now().UTC(), CorrelationID: "revert:" + tid, CausationID: "chain-source", Payload: payload,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode revert %s: %w", tid, err)
-	}
-	return &kgo.Record{Topic: topics.OnChainTradeCommands, Key: []byte(topics.SymbolKey(r.fill.Base, tid)), Value: value}, nil
+	}, topics.SymbolKey(r.fill.Base, tid))
 }
 
 // checkReorg compares the checkpoint's block with the canonical chain. If

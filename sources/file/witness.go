@@ -1,7 +1,6 @@
 package file
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -22,22 +21,18 @@ func WitnessRecord(f Fill, issuedAt time.Time) (key string, value []byte, err er
 // source's name) chosen by the caller.
 func WitnessCommand(f Fill, issuedAt time.Time, commandID, causation string) (key string, value []byte, err error) {
 	id := f.TradeID.String()
-	payload, err := json.Marshal(onchaintrade.Witness{
+	key = topics.SymbolKey(string(f.Symbol.Base), id)
+	r, err := topics.CommandRecord(topics.CommandEnvelope{
+		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: commandID,
+		IssuedAt: issuedAt.UTC(), CorrelationID: "fill:" + id, CausationID: causation,
+	}, onchaintrade.Witness{
 		TradeID: f.TradeID, Symbol: f.Symbol.String(), Amount: f.Amount, Direction: f.Direction,
 		PriceUSDC: f.PriceUSDC, BlockNumber: f.BlockNumber, BlockTimestamp: f.BlockTimestamp,
-	})
+	}, key)
 	if err != nil {
-		return "", nil, fmt.Errorf("encode witness %s: %w", id, err)
+		return "", nil, err
 	}
-	value, err = topics.EncodeCommand(topics.CommandEnvelope{
-		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: commandID,
-		CommandType: (onchaintrade.Witness{}).CommandType(), CommandVersion: topics.CommandVersion,
-		IssuedAt: issuedAt.UTC(), CorrelationID: "fill:" + id, CausationID: causation, Payload: payload,
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("encode witness envelope %s: %w", id, err)
-	}
-	return topics.SymbolKey(string(f.Symbol.Base), id), value, nil
+	return key, r.Value, nil
 }
 
 // SeenAt says which time a source records as when the pipeline saw a fill
