@@ -6,7 +6,6 @@
 package managers
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -53,4 +52,3 @@ func rejecter(aggType, stage string) func(runner.Input, error) (runner.Output, e
 	}
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
