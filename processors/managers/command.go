@@ -51,4 +51,3 @@ func rejecter(aggType, stage string) func(runner.Input, error) (runner.Output, e
 		return rejectOut(aggType, stage, in, reason)
 	}
 }
-
