@@ -1,13 +1,12 @@
-package main
+package stack
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	_ "net/http/pprof" // served only with --pprof
+	_ "net/http/pprof" // served only with Config.Pprof
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,13 +15,9 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/internal/statedir"
 	"github.com/hedgeline/hedgeline/market"
-	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/managers"
-	"github.com/hedgeline/hedgeline/processors/offchainorder"
-	"github.com/hedgeline/hedgeline/processors/onchaintrade"
-	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
@@ -30,68 +25,53 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func init() {
-	register("run", "run the pipeline's roles (all by default) against a Kafka cluster", runPipelineCmd)
-}
-
-func runPipelineCmd(ctx context.Context, args []string, _ io.Writer) error {
-	var cfg runConfig
-	fs := newFlagSet("run", os.Stderr)
-	cfg.register(fs)
-	if err := parse(fs, args); err != nil {
+// Run locks cfg.StateDir for this process, then runs until ctx ends or a
+// role fails. ready, if not nil, is closed once every role has recovered
+// its state and is processing.
+func Run(ctx context.Context, cfg Config, ready chan<- struct{}) error {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := newLoggerFormat(cfg.logLevel, cfg.logFormat)
-	if err != nil {
-		return err
-	}
-	return runPipeline(ctx, cfg, log, nil)
-}
-
-// runPipeline locks the state dir, then runs until ctx ends or a role
-// fails. ready, if not nil, is closed once every role has recovered its
-// state and is processing.
-func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
-	if _, err := cfg.resolve(); err != nil {
-		return err
-	}
-	dir, err := openStateDir(cfg)
+	dir, err := statedir.Open(cfg.StateDir)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	return runInStateDir(ctx, cfg, log, ready)
+	return RunLocked(ctx, cfg, ready)
 }
 
-// runInStateDir is runPipeline in a state dir this process has locked.
-func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready chan<- struct{}) error {
-	set, err := cfg.resolve()
-	if err != nil {
+// RunLocked is Run in a state dir the caller has locked (statedir.Open).
+func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
+	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if cfg.pprof != "" {
+	if cfg.Pprof != "" {
 		go func() {
-			log.Info("pprof listening", "addr", cfg.pprof)
-			if err := http.ListenAndServe(cfg.pprof, nil); err != nil {
+			log.Info("pprof listening", "addr", cfg.Pprof)
+			if err := http.ListenAndServe(cfg.Pprof, nil); err != nil {
 				log.Warn("pprof server stopped", "err", err)
 			}
 		}()
 	}
 
 	var embedded *kafka.Broker
-	if cfg.embedded {
+	if cfg.Embedded.Kafka {
 		b, err := startEmbeddedKafka(cfg, log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		cfg.kafka.brokers = b.Addr()
+		cfg.Brokers = []string{b.Addr()}
 		embedded = b
 	}
-	brokers := cfg.kafka.list()
-	if set.roles["sinks"] && cfg.ch.addr == "" && cfg.embedded {
+	brokers := cfg.Brokers
+	if cfg.Roles["sinks"] && cfg.ClickHouse.Addr == "" && cfg.Embedded.Kafka {
 		srv, err := startEmbeddedClickHouse(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -99,7 +79,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		// Deferred before the database is opened, so it runs after db.Close:
 		// the embedded engine must see no open client when it stops.
 		defer stopClickHouse(srv, log)
-		cfg.ch.addr = srv.Addr()
+		cfg.ClickHouse.Addr = srv.Addr()
 	}
 
 	admClient, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -108,18 +88,18 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 	}
 	defer admClient.Close()
 	adm := kadm.NewClient(admClient)
-	if err := ensureTopics(ctx, adm, cfg.kafka, log); err != nil {
+	if err := EnsureTopics(ctx, adm, cfg.Partitions, cfg.Replication, log); err != nil {
 		return err
 	}
 
 	rc := runner.Config{
 		Brokers:     brokers,
-		StateDir:    filepath.Join(cfg.stateDir, "tables"),
-		Replication: cfg.kafka.replication,
-		Partitions:  int32(cfg.kafka.partitions),
+		StateDir:    filepath.Join(cfg.StateDir, "tables"),
+		Replication: int(cfg.Replication),
+		Partitions:  cfg.Partitions,
 		Hasher:      topics.NewSymbolHash,
 		Logger:      log,
-		Tuning:      set.tuning,
+		Tuning:      cfg.Tuning,
 		Retry:       diskFullRetry(cfg, embedded),
 	}
 	var procs []*runner.Processor
@@ -130,59 +110,40 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		procs = append(procs, p)
 		return nil
 	}
-	authKey, err := brokerAuthKey(cfg, set, log) // without a key, drops the broker-auth role
-	if err != nil {
-		return err
-	}
-	for _, agg := range []struct {
-		role  string
-		build func() (*runner.Processor, error)
-	}{
-		{"onchain-trade", func() (*runner.Processor, error) { return buildAggregate(onchaintrade.Definition, rc) }},
-		{"position", func() (*runner.Processor, error) { return buildAggregate(position.Definition, rc) }},
-		{"offchain-order", func() (*runner.Processor, error) { return buildAggregate(offchainorder.Definition, rc) }},
-		{"broker-auth", func() (*runner.Processor, error) { return buildAggregate(brokerauth.NewDefinition(authKey), rc) }},
-	} {
-		if set.roles[agg.role] {
-			if err := add(agg.build()); err != nil {
-				return err
-			}
-		}
-	}
+	w := wiring{authKey: cfg.EncryptionKey, trade: managers.TradeConfig{Threshold: cfg.Threshold, Execution: cfg.Execution}}
 	var background []func(context.Context) error
-	if set.roles["trade-manager"] {
+	if cfg.Roles["trade-manager"] {
 		backlog, err := managers.NewBacklog(managers.BacklogConfig{
 			Admin: adm, Topic: topics.PositionCommands, Group: runner.GroupOf(topics.Position),
-			Limit: int64(cfg.commandBacklog), Interval: 100 * time.Millisecond, Logger: log,
+			Limit: int64(cfg.CommandBacklog), Interval: 100 * time.Millisecond, Logger: log,
 		})
 		if err != nil {
 			return err
 		}
 		background = append(background, backlog.Run)
-		st := managers.TradeManager(managers.TradeConfig{Threshold: set.threshold, Execution: set.execution, Backlog: backlog})
-		if err := add(runner.Build(st, rc)); err != nil {
-			return err
-		}
+		w.trade.Backlog = backlog
 	}
-	if set.roles["pnl"] {
-		if err := add(runner.Build(managers.PnL(), rc)); err != nil {
-			return err
-		}
-	}
-
-	if set.roles["order-manager"] {
-		run, err := buildOrderManager(ctx, cfg, set, rc, log, add)
+	if cfg.Roles["order-manager"] {
+		poller, run, err := buildOrderManager(ctx, cfg, rc, log)
 		if err != nil {
 			return err
 		}
 		background = append(background, run...)
+		w.poller = poller
+	}
+	for _, st := range topology(w) {
+		if cfg.Roles[st.role] {
+			if err := add(st.build(rc)); err != nil {
+				return err
+			}
+		}
 	}
 
-	if set.roles["sinks"] {
-		if cfg.ch.addr == "" {
+	if cfg.Roles["sinks"] {
+		if cfg.ClickHouse.Addr == "" {
 			log.Info("no --clickhouse address: views are not projected")
 		} else {
-			db, err := openViews(ctx, cfg.ch, log)
+			db, err := OpenViews(ctx, cfg.ClickHouse, log)
 			if err != nil {
 				return err
 			}
@@ -195,8 +156,8 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 		}
 	}
 
-	if set.roles["chain"] {
-		if cfg.chain.rpcURL == "" {
+	if cfg.Roles["chain"] {
+		if cfg.Chain == nil || cfg.Chain.RPCURL == "" {
 			log.Info("no --chain-rpc-url: the chain source does not run")
 		} else {
 			kc, err := kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond))...)
@@ -204,7 +165,7 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 				return fmt.Errorf("chain source kafka client: %w", err)
 			}
 			defer kc.Close()
-			src, closeRPC, err := cfg.chain.source(ctx, "chain-", kc, log, nil)
+			src, closeRPC, err := OpenChain(ctx, *cfg.Chain, kc, log, nil)
 			if err != nil {
 				return err
 			}
@@ -238,13 +199,13 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 				return
 			}
 		}
-		names := make([]string, 0, len(set.roles))
-		for r := range set.roles {
+		names := make([]string, 0, len(cfg.Roles))
+		for r := range cfg.Roles {
 			names = append(names, r)
 		}
 		sort.Strings(names)
 		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(brokers, ","),
-			"broker", set.execution.Broker, "threshold", set.threshold.String(), "clickhouse", cfg.ch.addr)
+			"broker", cfg.Execution.Broker, "threshold", cfg.Threshold.String(), "clickhouse", cfg.ClickHouse.Addr)
 		if ready != nil {
 			close(ready)
 		}
@@ -260,32 +221,25 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 	return errors.Join(all...)
 }
 
-func buildAggregate[S any](def aggregate.Definition[S], rc runner.Config) (*runner.Processor, error) {
-	st, err := runner.AggregateStage(def)
+// buildOrderManager wires the broker poller (which reads the order
+// tracker's table through a goka view); the order placer and the tracker
+// are stages of the topology, the tracker wired to the poller.
+func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
+	log *slog.Logger) (*managers.Poller, []func(context.Context) error, error) {
+	broker, err := openBroker(ctx, cfg, rc, log)
 	if err != nil {
-		return nil, err
-	}
-	return runner.Build(st, rc)
-}
-
-// buildOrderManager wires the order placer, the tracker and the broker
-// poller (which reads the tracker's table through a goka view).
-func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runner.Config,
-	log *slog.Logger, add func(*runner.Processor, error) error) ([]func(context.Context) error, error) {
-	broker, err := openBroker(ctx, cfg, set, rc, log)
-	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	producer, err := kgo.NewClient(topics.ClientOpts(rc.Brokers)...)
 	if err != nil {
 		broker.close()
-		return nil, fmt.Errorf("order poller producer: %w", err)
+		return nil, nil, fmt.Errorf("order poller producer: %w", err)
 	}
 	view, err := runner.TableView(rc, managers.OrderTrackerGroup)
 	if err != nil {
 		broker.close()
 		producer.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	// The poller places only hedges their position has pending, as the
 	// order placer's table records them (one small record per symbol).
@@ -293,21 +247,15 @@ func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runn
 	if err != nil {
 		broker.close()
 		producer.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	poller, err := managers.NewPoller(managers.PollerConfig{
 		Broker: broker.Broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},
-		Partitions: int32(cfg.kafka.partitions), Interval: cfg.pollInterval, StaleAfter: cfg.staleAfter,
-		NotPendingGrace: cfg.notPendingGrace, MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
+		Partitions: cfg.Partitions, Interval: cfg.PollInterval, StaleAfter: cfg.StaleAfter,
+		NotPendingGrace: cfg.NotPendingGrace, MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := add(runner.Build(managers.OrderPlacer(), rc)); err != nil {
-		return nil, err
-	}
-	if err := add(runner.Build(poller.Tracking(managers.OrderTracker()), rc)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	runViews := func(ctx context.Context) error {
 		errs := make(chan error, 2)
@@ -337,7 +285,7 @@ func buildOrderManager(ctx context.Context, cfg runConfig, set settings, rc runn
 		}
 		return poller.Run(ctx)
 	}
-	return append([]func(context.Context) error{runViews, runPoller}, broker.background...), nil
+	return poller, append([]func(context.Context) error{runViews, runPoller}, broker.background...), nil
 }
 
 // viewPositions reads which hedge a position has pending from the order
@@ -388,9 +336,9 @@ func (o viewOrders) Each(fn func(key string, raw []byte) error) error {
 	return nil
 }
 
-func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) {
-	dataDir := filepath.Join(cfg.stateDir, "kafka")
-	tables := filepath.Join(cfg.stateDir, "tables")
+func startEmbeddedKafka(cfg Config, log *slog.Logger) (*kafka.Broker, error) {
+	dataDir := filepath.Join(cfg.StateDir, "kafka")
+	tables := filepath.Join(cfg.StateDir, "tables")
 	// goka refuses local tables that are ahead of the broker; a fresh broker
 	// means the local tables belong to a log that no longer exists.
 	if _, err := os.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
@@ -401,27 +349,10 @@ func startEmbeddedKafka(cfg runConfig, log *slog.Logger) (*kafka.Broker, error) 
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker data dir: %w", err)
 	}
-	b, err := kafka.Start(kafka.Config{Listen: cfg.embeddedListen, DataDir: dataDir, Partitions: int32(cfg.kafka.partitions), Logger: log})
+	b, err := kafka.Start(kafka.Config{Listen: cfg.Embedded.Listen, DataDir: dataDir, Partitions: cfg.Partitions, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	log.Info("embedded broker started", "addr", b.Addr(), "data_dir", dataDir)
 	return b, nil
-}
-
-// stateGroups are the goka groups that keep a table.
-var stateGroups = []string{
-	runner.GroupOf(topics.OnChainTrade), runner.GroupOf(topics.Position), runner.GroupOf(topics.OffchainOrder),
-	runner.GroupOf(topics.BrokerAuth), managers.OrderTrackerGroup, managers.PnLGroup, managers.TradeManagerGroup, managers.OrderPlacerGroup,
-}
-
-func ensureTopics(ctx context.Context, adm *kadm.Client, k kafkaFlags, log *slog.Logger) error {
-	rep, err := topics.Ensure(ctx, adm, catalogSpecs(k))
-	if err != nil {
-		return fmt.Errorf("topics: %w", err)
-	}
-	if len(rep.Created) > 0 {
-		log.Info("topics created", "topics", strings.Join(rep.Created, ","))
-	}
-	return nil
 }

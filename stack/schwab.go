@@ -1,9 +1,7 @@
-package main
+package stack
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,76 +17,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// schwabFlags configure the Schwab app, for `broker-auth login` and `run
-// --broker schwab` alike (one registration, the same names).
-type schwabFlags struct {
-	appKey, appSecret, callbackURL, url string
-	accountIndex                        int
-}
-
-func (f *schwabFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.appKey, "schwab-app-key", "", "Schwab: the app key of your app at developer.schwab.com")
-	fs.StringVar(&f.appSecret, "schwab-app-secret", "", "Schwab: the app secret (prefer HEDGELINE_SCHWAB_APP_SECRET: a command line is visible to other users)")
-	fs.StringVar(&f.callbackURL, "schwab-callback-url", "", "Schwab: the app's registered callback URL (e.g. https://127.0.0.1:8182)")
-	fs.StringVar(&f.url, "schwab-url", schwab.DefaultBaseURL, "Schwab: API base address (a test server's, for tests)")
-	fs.IntVar(&f.accountIndex, "schwab-account-index", 0, "Schwab: which entry of the login's accounts to trade in (run)")
-}
-
-func (f *schwabFlags) validate() error {
-	var errs []error
-	if f.appKey == "" {
-		errs = append(errs, errRequired("--schwab-app-key"))
-	}
-	if f.appSecret == "" {
-		errs = append(errs, errRequired("--schwab-app-secret (or HEDGELINE_SCHWAB_APP_SECRET)"))
-	}
-	if f.callbackURL == "" {
-		errs = append(errs, errRequired("--schwab-callback-url"))
-	}
-	if f.accountIndex < 0 {
-		errs = append(errs, usageErrorf("--schwab-account-index: want 0 or more, got %d", f.accountIndex))
-	}
-	return errors.Join(errs...)
-}
-
-func (f *schwabFlags) app() schwab.App {
-	return schwab.App{Key: f.appKey, Secret: brokerauth.Token(f.appSecret), RedirectURI: f.callbackURL, BaseURL: f.url}
-}
-
-// schwabClock is the clock of the Schwab broker and its refresh loop;
-// tests replace it.
-var schwabClock = struct {
-	now   func() time.Time
-	sleep func(context.Context, time.Duration) error
-}{now: time.Now}
-
 // openSchwab builds the Schwab broker from the login stored by the
 // broker-auth aggregate. It refreshes the access token in the background
 // (storing each through RefreshAccessToken) and follows
 // broker-auth.events, so a new `hedgeline broker-auth login` is used
 // without a restart.
-func openSchwab(ctx context.Context, cfg runConfig, rc runner.Config, log *slog.Logger) (openedBroker, error) {
-	key, err := cfg.key.load()
-	if err != nil {
-		return openedBroker{}, err
-	}
-	if key.IsZero() {
-		return openedBroker{}, fmt.Errorf("--broker schwab: %w", errNoKey)
-	}
+func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Logger) (openedBroker, error) {
+	key := cfg.EncryptionKey // Validate: not zero
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	l, err := authState(rctx, rc.Brokers)
+	l, err := AuthState(rctx, rc.Brokers)
 	cancel()
 	if err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: read the stored login: %w", err)
 	}
-	tokens, err := authTokens(l, key)
+	tokens, err := AuthTokens(l, key)
 	if err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: %w", err)
 	}
-	if err := os.MkdirAll(cfg.stateDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: state dir: %w", err)
 	}
-	journal, err := schwab.OpenFileJournal(filepath.Join(cfg.stateDir, "schwab-journal.jsonl"))
+	journal, err := schwab.OpenFileJournal(filepath.Join(cfg.StateDir, "schwab-journal.jsonl"))
 	if err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: %w", err)
 	}
@@ -98,7 +47,7 @@ func openSchwab(ctx context.Context, cfg runConfig, rc runner.Config, log *slog.
 		return openedBroker{}, fmt.Errorf("--broker schwab: producer: %w", err)
 	}
 	b, err := schwab.New(schwab.Config{
-		App: cfg.brokers.schwab.app(), Tokens: tokens, AccountIndex: cfg.brokers.schwab.accountIndex, Journal: journal,
+		App: cfg.Schwab.App, Tokens: tokens, AccountIndex: cfg.Schwab.AccountIndex, Journal: journal,
 		OnRefresh: func(ctx context.Context, t schwab.Tokens) error {
 			rec, err := refreshCommand(key, t)
 			if err != nil {
@@ -106,7 +55,7 @@ func openSchwab(ctx context.Context, cfg runConfig, rc runner.Config, log *slog.
 			}
 			return producer.ProduceSync(ctx, rec).FirstErr()
 		},
-		HTTP: &http.Client{Timeout: 30 * time.Second}, Now: schwabClock.now, Sleep: schwabClock.sleep, Log: log,
+		HTTP: &http.Client{Timeout: 30 * time.Second}, Now: cfg.Schwab.Now, Sleep: cfg.Schwab.Sleep, Log: log,
 	})
 	if err != nil {
 		producer.Close()
@@ -152,7 +101,7 @@ func watchLogins(ctx context.Context, brokers []string, key brokerauth.Key, b *s
 		if !changed || a.l.Status != aggregate.Live {
 			continue
 		}
-		t, err := authTokens(a.l, key)
+		t, err := AuthTokens(a.l, key)
 		if err != nil {
 			log.Error("broker-auth watcher: stored tokens unusable", "err", err)
 			continue

@@ -1,9 +1,8 @@
-package main
+package stack
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -13,29 +12,11 @@ import (
 	"github.com/hedgeline/hedgeline/sinks"
 )
 
-// chFlags are shared by every command that talks to ClickHouse.
-type chFlags struct {
-	addr, user, password, database string
-	tls                            bool
-}
-
-func (c *chFlags) register(fs *flag.FlagSet, defaultAddr string) {
-	fs.StringVar(&c.addr, "clickhouse", defaultAddr, "ClickHouse native-protocol address host:port")
-	fs.StringVar(&c.user, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password")
-	fs.StringVar(&c.database, "clickhouse-database", sinks.DefaultDatabase, "database of the views (created if missing, Atomic engine)")
-	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect with TLS (port 9440 on a real server)")
-}
-
-func (c chFlags) config() sinks.Config {
-	return sinks.Config{Addr: c.addr, User: c.user, Password: c.password, Database: c.database, TLS: c.tls}
-}
-
-// openViews connects to ClickHouse and applies the view migrations.
-func openViews(ctx context.Context, c chFlags, log *slog.Logger) (*sinks.DB, error) {
-	db, err := sinks.Open(ctx, c.config())
+// OpenViews connects to ClickHouse and applies the view migrations.
+func OpenViews(ctx context.Context, c sinks.Config, log *slog.Logger) (*sinks.DB, error) {
+	db, err := sinks.Open(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse %s: %w", c.addr, err)
+		return nil, fmt.Errorf("clickhouse %s: %w", c.Addr, err)
 	}
 	rep, err := sinks.Migrate(ctx, db)
 	if err != nil {
@@ -50,9 +31,9 @@ func openViews(ctx context.Context, c chFlags, log *slog.Logger) (*sinks.DB, err
 
 // startEmbeddedClickHouse runs ClickHouse as a supervised child process
 // (restarted if it dies), data under <state-dir>/clickhouse.
-func startEmbeddedClickHouse(ctx context.Context, cfg runConfig, log *slog.Logger) (*clickhouse.Process, error) {
+func startEmbeddedClickHouse(ctx context.Context, cfg Config, log *slog.Logger) (*clickhouse.Process, error) {
 	return clickhouse.Spawn(ctx, clickhouse.ProcessConfig{
-		Config: clickhouse.Config{DataDir: filepath.Join(cfg.stateDir, "clickhouse"), TCPPort: cfg.embeddedCHPort, LibPath: cfg.clickhouseLib},
+		Config: clickhouse.Config{DataDir: filepath.Join(cfg.StateDir, "clickhouse"), TCPPort: cfg.Embedded.ClickHousePort, LibPath: cfg.Embedded.ClickHouseLib},
 		Logger: log,
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package stack
 
 import (
 	"errors"
@@ -10,40 +10,18 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/internal/diskspace"
-	"github.com/hedgeline/hedgeline/internal/statedir"
 )
 
-// stateEntries is everything run and demo create directly in --state-dir
-// (besides statedir's lock and marker): the demo's reset deletes these and
-// refuses to touch a directory holding anything else.
-var stateEntries = []string{
+// StateEntries is everything a stack creates directly in StateDir
+// (besides statedir's lock and marker): `hedgeline demo`'s reset deletes
+// these and refuses to touch a directory holding anything else.
+var StateEntries = []string{
 	"tables",               // goka's LevelDB tables (run.go)
-	"kafka",                // the embedded broker's data (run.go, --embedded)
-	"clickhouse",           // the embedded ClickHouse's data (sinks.go, --embedded)
-	"dry-run-ledger.jsonl", // the default --dry-run-ledger (run.go)
-}
-
-// demoStateDir is the demo's default state dir: hedgeline's by definition,
-// so a copy written before the marker existed is reset too.
-var demoStateDir = filepath.Join(".state", "demo")
-
-// checkEnginesStopped fails if an embedded broker or ClickHouse still holds
-// its data under the state dir: one started by hand on it, or a ClickHouse
-// child still flushing after its parent was killed. The state dir's lock
-// does not cover them.
-func checkEnginesStopped(stateDir string) error {
-	if err := kafka.CheckDataDirFree(filepath.Join(stateDir, "kafka")); err != nil {
-		return err
-	}
-	return clickhouse.CheckDataDirFree(filepath.Join(stateDir, "clickhouse"))
-}
-
-// openStateDir locks cfg.stateDir for this process (see package statedir).
-func openStateDir(cfg runConfig) (*statedir.Dir, error) {
-	return statedir.Open(cfg.stateDir)
+	"kafka",                // the embedded broker's data (run.go, Embedded.Kafka)
+	"clickhouse",           // the embedded ClickHouse's data (sinks.go, Embedded.Kafka)
+	"dry-run-ledger.jsonl", // the default DryRun.Ledger (brokers.go)
 }
 
 // diskFullRetry is the stages' restart rule (runner.Config.Retry): a stage
@@ -51,14 +29,14 @@ func openStateDir(cfg runConfig) (*statedir.Dir, error) {
 // could not be written, where, and how much space is left. The embedded
 // broker, ClickHouse and the other stages keep running. Any other failure
 // stops the process as before.
-func diskFullRetry(cfg runConfig, broker *kafka.Broker) func(error) (string, bool) {
+func diskFullRetry(cfg Config, broker *kafka.Broker) func(error) (string, bool) {
 	return func(err error) (string, bool) {
 		if diskspace.NoSpace(err) {
 			path := diskspace.FailedPath(err)
 			if path == "" {
-				return fmt.Sprintf("disk full: a write under %s failed%s", cfg.stateDir, freeSpace(cfg.stateDir, "")), true
+				return fmt.Sprintf("disk full: a write under %s failed%s", cfg.StateDir, freeSpace(cfg.StateDir, "")), true
 			}
-			return fmt.Sprintf("disk full: %s could not write %s%s", stateComponent(cfg, path), path, freeSpace(path, cfg.stateDir)), true
+			return fmt.Sprintf("disk full: %s could not write %s%s", stateComponent(cfg, path), path, freeSpace(path, cfg.StateDir)), true
 		}
 		// The broker answers a produce it could not store with a bare
 		// server error, or refuses one it has no room for with a storage
@@ -89,11 +67,11 @@ func isStorageError(err error) bool {
 }
 
 // stateComponent names what writes path.
-func stateComponent(cfg runConfig, path string) string {
+func stateComponent(cfg Config, path string) string {
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	p := abs(path)
 	in := func(entry string) bool {
-		dir := abs(filepath.Join(cfg.stateDir, entry))
+		dir := abs(filepath.Join(cfg.StateDir, entry))
 		return p == dir || strings.HasPrefix(p, dir+string(filepath.Separator))
 	}
 	switch {
@@ -103,7 +81,7 @@ func stateComponent(cfg runConfig, path string) string {
 		return "the embedded Kafka log"
 	case in("clickhouse"):
 		return "the embedded ClickHouse"
-	case cfg.dryRunLedger != "" && p == abs(cfg.dryRunLedger), in("dry-run-ledger.jsonl"):
+	case cfg.DryRun.Ledger != "" && p == abs(cfg.DryRun.Ledger), in("dry-run-ledger.jsonl"):
 		return "the dry-run ledger"
 	}
 	return "hedgeline"
