@@ -1,21 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/alpaca"
+	"github.com/hedgeline/hedgeline/stack"
 )
-
-// alpacaHTTPTimeout bounds one Trading API request; a timed-out place is
-// retried under the same client order id, so it never doubles an order.
-const alpacaHTTPTimeout = 10 * time.Second
 
 // alpacaFlags configure `run --broker alpaca`.
 type alpacaFlags struct {
@@ -67,47 +60,8 @@ func checkAlpacaURL(raw string) error {
 	return nil
 }
 
-// baseURL is --alpaca-url, or the mode's Trading API.
-func (f alpacaFlags) baseURL() string {
-	if f.url != "" {
-		return f.url
-	}
+// stack is the validated flags as the stack's Alpaca settings.
+func (f alpacaFlags) stack() stack.Alpaca {
 	m, _ := alpaca.ParseMode(f.mode) // validated
-	return m.BaseURL()
-}
-
-// openAlpaca builds the client and checks the keys with one clock read:
-// refused keys stop the start (nothing could be hedged); an unreachable
-// Alpaca does not (orders are retried until it answers).
-func openAlpaca(ctx context.Context, f alpacaFlags, log *slog.Logger) (openedBroker, error) {
-	if err := f.validate(); err != nil {
-		return openedBroker{}, fmt.Errorf("--broker alpaca: %w", err)
-	}
-	httpClient := &http.Client{Timeout: alpacaHTTPTimeout}
-	b, err := alpaca.New(alpaca.Config{
-		BaseURL: f.baseURL(), KeyID: f.keyID, SecretKey: f.secretKey,
-		HTTPClient: httpClient, Logger: log,
-	})
-	if err != nil {
-		return openedBroker{}, fmt.Errorf("--broker alpaca: %w", err)
-	}
-	// Neither key is logged: the key id identifies the account.
-	base := f.baseURL()
-	if u, err := url.Parse(base); err == nil {
-		base = u.Redacted()
-	}
-	log.Info("alpaca broker", "mode", f.mode, "base_url", base, "custom_url", f.url != "")
-	if f.mode == string(alpaca.Live) && f.url == "" {
-		log.Warn("alpaca live trading: hedges are real orders")
-	}
-	cctx, cancel := context.WithTimeout(ctx, alpacaHTTPTimeout)
-	defer cancel()
-	switch _, err := b.Clock(cctx); {
-	case errors.Is(err, alpaca.ErrUnauthorized):
-		httpClient.CloseIdleConnections()
-		return openedBroker{}, fmt.Errorf("--broker alpaca: %w", err)
-	case err != nil:
-		log.Warn("alpaca did not answer the clock at start; orders are retried until it does", "err", err)
-	}
-	return openedBroker{Broker: b, close: httpClient.CloseIdleConnections}, nil
+	return stack.Alpaca{Mode: m, KeyID: f.keyID, SecretKey: f.secretKey, URL: f.url}
 }

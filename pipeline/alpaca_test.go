@@ -340,7 +340,7 @@ func TestAlpacaFlags(t *testing.T) {
 		if err := parse(fs, args); err != nil {
 			t.Fatal(err)
 		}
-		_, err := cfg.resolve()
+		_, err := cfg.stackConfig()
 		return cfg, err
 	}
 	if _, err := resolve(); err != nil {
@@ -370,14 +370,14 @@ func TestAlpacaFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := cfg.brokers.alpaca
-	if a.keyID != alpacaTestKeyID || a.secretKey != alpacaTestSecret || a.mode != "live" || a.baseURL() != "https://api.alpaca.markets" {
-		t.Fatalf("from the environment: mode %s url %s", a.mode, a.baseURL())
+	if a.keyID != alpacaTestKeyID || a.secretKey != alpacaTestSecret || a.mode != "live" || a.stack().BaseURL() != "https://api.alpaca.markets" {
+		t.Fatalf("from the environment: mode %s url %s", a.mode, a.stack().BaseURL())
 	}
 	cfg, err = resolve("--alpaca-mode", "paper", "--alpaca-url", "http://127.0.0.1:8080")
-	if err != nil || cfg.brokers.alpaca.baseURL() != "http://127.0.0.1:8080" {
-		t.Fatalf("--alpaca-url: %v %s", err, cfg.brokers.alpaca.baseURL())
+	if err != nil || cfg.brokers.alpaca.stack().BaseURL() != "http://127.0.0.1:8080" {
+		t.Fatalf("--alpaca-url: %v %s", err, cfg.brokers.alpaca.stack().BaseURL())
 	}
-	if cfg, _ = resolve("--alpaca-mode", "paper"); cfg.brokers.alpaca.baseURL() != "https://paper-api.alpaca.markets" {
-		t.Fatalf("paper: %s", cfg.brokers.alpaca.baseURL())
+	if cfg, _ = resolve("--alpaca-mode", "paper"); cfg.brokers.alpaca.stack().BaseURL() != "https://paper-api.alpaca.markets" {
+		t.Fatalf("paper: %s", cfg.brokers.alpaca.stack().BaseURL())
 	}
 }

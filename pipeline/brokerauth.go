@@ -20,6 +20,7 @@ import (
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,100 +73,22 @@ func (k keyFlags) load() (brokerauth.Key, error) {
 }
 
 // brokerAuthKey loads the key for the broker-auth role. Without one the
-// role is dropped from set.roles with an info line, unless the run trades
+// role is dropped from sc.Roles with an info line, unless the run trades
 // at Schwab, which needs it.
-func brokerAuthKey(cfg runConfig, set settings, log *slog.Logger) (brokerauth.Key, error) {
+func brokerAuthKey(cfg runConfig, sc stack.Config, log *slog.Logger) (brokerauth.Key, error) {
 	key, err := cfg.key.load()
 	if err != nil {
 		return key, err
 	}
 	switch {
 	case !key.IsZero():
-	case set.execution.Broker == market.Schwab && (set.roles["order-manager"] || set.roles["broker-auth"]):
+	case sc.Execution.Broker == market.Schwab && (sc.Roles["order-manager"] || sc.Roles["broker-auth"]):
 		return key, fmt.Errorf("--broker schwab: %w", errNoKey)
-	case set.roles["broker-auth"]:
-		delete(set.roles, "broker-auth")
+	case sc.Roles["broker-auth"]:
+		delete(sc.Roles, "broker-auth")
 		log.Info("no encryption key (--encryption-key-file or " + keyEnv + "): the broker-auth role does not run")
 	}
 	return key, nil
-}
-
-// authState replays broker-auth.events into the BrokerAuth lifecycle.
-// Replaying needs no key (events hold only ciphertext).
-func authState(ctx context.Context, brokers []string) (aggregate.Lifecycle[brokerauth.State], error) {
-	recs, err := readTopic(ctx, brokers, topics.BrokerAuthEvents)
-	if err != nil {
-		return aggregate.Lifecycle[brokerauth.State]{}, err
-	}
-	var a authReplay
-	for _, r := range recs {
-		if err := a.add(r); err != nil {
-			return a.l, err
-		}
-	}
-	return a.l, nil
-}
-
-// authReplay folds broker-auth events, in order, into the lifecycle.
-type authReplay struct {
-	l aggregate.Lifecycle[brokerauth.State]
-}
-
-var authDef = brokerauth.NewDefinition(brokerauth.Key{})
-
-func (a *authReplay) add(r *kgo.Record) error {
-	env, err := topics.DecodeEnvelope(r.Value)
-	if err != nil {
-		return fmt.Errorf("%s@%d: %w", r.Topic, r.Offset, err)
-	}
-	if env.AggregateID != brokerauth.ID || env.Sequence <= a.l.Version {
-		return nil // another broker's, or a re-published copy
-	}
-	e, err := brokerauth.Events.Decode(env.EventType, env.Payload)
-	if err != nil {
-		return fmt.Errorf("%s@%d: %w", r.Topic, r.Offset, err)
-	}
-	a.l = authDef.Evolve(a.l, e)
-	return nil
-}
-
-// authTokens decrypts the tokens of an authenticated lifecycle.
-func authTokens(l aggregate.Lifecycle[brokerauth.State], key brokerauth.Key) (schwab.Tokens, error) {
-	if err := l.Check(); err != nil {
-		if errors.Is(err, aggregate.ErrUninitialized) {
-			return schwab.Tokens{}, errors.New("schwab is not authenticated: run `hedgeline broker-auth login` (it needs the broker-auth stage running with the same key, e.g. `hedgeline run --roles broker-auth`)")
-		}
-		return schwab.Tokens{}, fmt.Errorf("broker-auth: %w", err)
-	}
-	access, err := l.State.AccessToken(key)
-	if err != nil {
-		return schwab.Tokens{}, fmt.Errorf("stored schwab access token: %w (is this the key the login used?)", err)
-	}
-	refresh, err := l.State.RefreshToken(key)
-	if err != nil {
-		return schwab.Tokens{}, fmt.Errorf("stored schwab refresh token: %w (is this the key the login used?)", err)
-	}
-	return schwab.Tokens{
-		Access: brokerauth.Token(access), AccessFetchedAt: l.State.AccessTokenFetchedAt,
-		Refresh: brokerauth.Token(refresh), RefreshFetchedAt: l.State.RefreshTokenFetchedAt,
-	}, nil
-}
-
-// authCommand is a broker-auth command record issued at at.
-func authCommand(c aggregate.Command, commandID string, at time.Time) (*kgo.Record, error) {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	v, err := topics.EncodeCommand(topics.CommandEnvelope{
-		AggregateType: brokerauth.AggregateType, AggregateID: brokerauth.ID, CommandID: commandID,
-		CommandType: c.CommandType(), CommandVersion: topics.CommandVersion, IssuedAt: at.UTC(),
-		CorrelationID: commandID, CausationID: commandID, Payload: payload,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.CommandType(), err)
-	}
-	return &kgo.Record{Topic: topics.BrokerAuthCommands, Key: []byte(brokerauth.ID), Value: v}, nil
 }
 
 // storeTokensCommand encrypts t for a StoreTokens whose command id is
@@ -182,19 +105,8 @@ func storeTokensCommand(key brokerauth.Key, code string, t schwab.Tokens) (*kgo.
 	if err != nil {
 		return nil, "", fmt.Errorf("encrypt the refresh token: %w", err)
 	}
-	rec, err := authCommand(brokerauth.StoreTokens{AccessToken: access, RefreshToken: refresh}, id, t.AccessFetchedAt)
+	rec, err := stack.AuthCommand(brokerauth.StoreTokens{AccessToken: access, RefreshToken: refresh}, id, t.AccessFetchedAt)
 	return rec, id, err
-}
-
-// refreshCommand encrypts a refreshed access token for RefreshAccessToken;
-// its id is the refresh time, so a retried produce is the same command.
-func refreshCommand(key brokerauth.Key, t schwab.Tokens) (*kgo.Record, error) {
-	id := "refresh-" + t.AccessFetchedAt.UTC().Format(time.RFC3339Nano)
-	access, err := brokerauth.Encrypt(key, id, brokerauth.FieldAccess, string(t.Access))
-	if err != nil {
-		return nil, fmt.Errorf("encrypt the access token: %w", err)
-	}
-	return authCommand(brokerauth.RefreshAccessToken{NewAccessToken: access}, id, t.AccessFetchedAt)
 }
 
 // authAnswer is the aggregate's answer to one command.
@@ -408,7 +320,7 @@ func brokerAuthStatus(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	l, err := authState(ctx, k.list())
+	l, err := stack.AuthState(ctx, k.list())
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hedgeline/hedgeline/sources/chain"
 	"github.com/hedgeline/hedgeline/sources/file"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -47,8 +47,9 @@ func (c *chainFlags) register(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.feeds, prefix+"pyth-feeds", "", "extra Pyth feed ids, SYMBOL=0xFEED,... (AAPL, MSFT, GOOG, AMZN, NVDA, META, TSLA, GME are built in)")
 }
 
-// source builds the chain source on a Kafka client.
-func (c chainFlags) source(ctx context.Context, prefix string, kc *kgo.Client, log *slog.Logger, progress func(chain.Progress)) (*chain.Source, func(), error) {
+// config checks the flags into the chain source's configuration, naming
+// the flags (with prefix) in every problem.
+func (c chainFlags) config(prefix string) (stack.Chain, error) {
 	var errs []error
 	addr := func(name, v string) common.Address {
 		if !common.IsHexAddress(v) {
@@ -82,37 +83,14 @@ func (c chainFlags) source(ctx context.Context, prefix string, kc *kgo.Client, l
 		feeds[strings.ToUpper(strings.TrimSpace(sym))] = common.HexToHash(id)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, usageErrorf("%v", err)
+		return stack.Chain{}, usageErrorf("%v", err)
 	}
-	client, err := ethclient.DialContext(ctx, c.rpcURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("chain rpc %s: %w", redactURL(c.rpcURL), err)
-	}
-	src, err := chain.New(chain.Config{
-		Client: client, Kafka: kc, Orderbook: orderbook, Owner: owner,
+	return stack.Chain{RPCURL: c.rpcURL, Source: chain.Config{
+		Orderbook: orderbook, Owner: owner,
 		FromBlock: c.fromBlock, UntilBlock: c.untilBlock, Cutoff: cutoff, Confirmations: c.confirmations,
 		BatchBlocks: c.batchBlocks, PollInterval: c.pollInterval, Pyth: pyth, Feeds: feeds,
-		SeenAt: file.SeenAuto, Logger: log, Progress: progress,
-	})
-	if err != nil {
-		client.Close()
-		return nil, nil, err
-	}
-	return src, client.Close, nil
-}
-
-// redactURL keeps an RPC URL's scheme and host: providers put API keys in
-// the path or query.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return "(rpc url)"
-	}
-	host, _, _ := strings.Cut(rest, "/")
-	if _, h, ok := strings.Cut(host, "@"); ok {
-		host = h
-	}
-	return scheme + "://" + host + "/..."
+		SeenAt: file.SeenAuto,
+	}}, nil
 }
 
 // runIngestChain is `ingest chain`: backfill (and with no --until-block,
@@ -127,7 +105,11 @@ func runIngestChain(ctx context.Context, k kafkaFlags, c chainFlags, log *slog.L
 		return err
 	}
 	var last chain.Progress
-	src, closeRPC, err := c.source(ctx, "", kc, log, nil)
+	cc, err := c.config("")
+	if err != nil {
+		return err
+	}
+	src, closeRPC, err := stack.OpenChain(ctx, cc, kc, log, nil)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -156,7 +157,7 @@ func TestTopicsAgainstBroker(t *testing.T) {
 		case topics.PositionEvents: // left missing
 		case topics.PnLEvents: // wrong partition count
 			mustCreate(t, adm, 3, s.Configs, s.Name)
-		case topics.TableSpec(stateGroups[0], 4, 1).Name: // a table with the wrong cleanup policy
+		case topics.TableSpec(stack.StateGroups()[0], 4, 1).Name: // a table with the wrong cleanup policy
 			mustCreate(t, adm, 4, map[string]string{"cleanup.policy": "delete", "retention.ms": "-1"}, s.Name)
 		default:
 			mustCreate(t, adm, 4, s.Configs, s.Name)
@@ -176,11 +177,11 @@ func TestTopicsAgainstBroker(t *testing.T) {
 	for _, s := range got {
 		by[s.Name] = s
 	}
-	table := topics.TableSpec(stateGroups[0], 4, 1).Name
+	table := topics.TableSpec(stack.StateGroups()[0], 4, 1).Name
 	want := map[string]topics.Status{
 		topics.PositionEvents: topics.StatusMissing, topics.PnLEvents: topics.StatusDiffers,
 		table: topics.StatusDiffers, "stray.topic": topics.StatusExtra,
-		topics.OnChainTradeCommands: topics.StatusOK, topics.TableSpec(stateGroups[1], 4, 1).Name: topics.StatusOK,
+		topics.OnChainTradeCommands: topics.StatusOK, topics.TableSpec(stack.StateGroups()[1], 4, 1).Name: topics.StatusOK,
 	}
 	for name, st := range want {
 		if by[name].Status != st {

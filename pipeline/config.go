@@ -11,11 +11,12 @@ import (
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/shopspring/decimal"
 )
 
 // Roles a process can run; "all" runs every one.
-var allRoles = []string{"onchain-trade", "position", "offchain-order", "broker-auth", "trade-manager", "order-manager", "pnl", "sinks", "chain"}
+var allRoles = stack.AllRoles
 
 // kafkaFlags are shared by every command that talks to Kafka.
 type kafkaFlags struct {
@@ -119,34 +120,45 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.clickhouseLib, "clickhouse-lib", "", "path of libchdb.so for the embedded ClickHouse (default: HEDGELINE_CLICKHOUSE_LIB, the cache, or a verified download)")
 }
 
-// settings are the validated, typed form of runConfig.
-type settings struct {
-	roles     map[string]bool
-	threshold market.Threshold
-	execution market.Execution
-	price     dryrun.Price
-	clock     dryrun.Clock
-	tuning    runner.Tuning
-}
-
-func (c runConfig) resolve() (settings, error) {
+// stackConfig is the validated, typed form of runConfig: every problem is
+// reported, naming its flag.
+func (c runConfig) stackConfig() (stack.Config, error) {
 	errs := c.kafka.validate()
-	var s settings
-	s.roles = map[string]bool{}
+	s := stack.Config{
+		Brokers: c.kafka.list(), Partitions: int32(c.kafka.partitions), Replication: int16(c.kafka.replication),
+		StateDir: c.stateDir,
+		Embedded: stack.Embedded{Kafka: c.embedded, Listen: c.embeddedListen, ClickHousePort: c.embeddedCHPort, ClickHouseLib: c.clickhouseLib},
+		Roles:    stack.Roles{},
+		DryRun:   stack.DryRun{Ledger: c.dryRunLedger, FillDelay: c.dryRunFillDelay, FailureRate: c.dryRunFailRate},
+		Alpaca:   c.brokers.alpaca.stack(),
+		Schwab: stack.Schwab{App: c.brokers.schwab.app(), AccountIndex: c.brokers.schwab.accountIndex,
+			Now: schwabClock.now, Sleep: schwabClock.sleep},
+		PollInterval: c.pollInterval, StaleAfter: c.staleAfter, NotPendingGrace: c.notPendingGrace,
+		CommandBacklog: c.commandBacklog,
+		ClickHouse:     c.ch.config(),
+		Pprof:          c.pprof,
+	}
 	for _, r := range strings.Split(c.roles, ",") {
 		r = strings.TrimSpace(r)
 		switch {
 		case r == "all":
 			for _, a := range allRoles {
-				s.roles[a] = true
+				s.Roles[a] = true
 			}
 		case r == "chain" && c.chain.rpcURL == "":
 			errs = append(errs, errors.New("--roles chain: needs --chain-rpc-url (and --chain-orderbook, --chain-owner)"))
 		case contains(allRoles, r):
-			s.roles[r] = true
+			s.Roles[r] = true
 		default:
 			errs = append(errs, fmt.Errorf("--roles: unknown role %q (want all or %s)", r, strings.Join(allRoles, ", ")))
 		}
+	}
+	if s.Roles["chain"] && c.chain.rpcURL != "" {
+		ch, err := c.chain.config("chain-")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.Chain = &ch
 	}
 	b, err := market.ParseBroker(c.broker)
 	if err != nil {
@@ -154,11 +166,11 @@ func (c runConfig) resolve() (settings, error) {
 	} else if err := c.brokers.validate(b); err != nil {
 		errs = append(errs, err)
 	}
-	s.execution = market.DefaultExecution(b)
+	s.Execution = market.DefaultExecution(b)
 	switch c.fractional {
 	case "":
 	case "true", "false":
-		s.execution.Fractional = c.fractional == "true"
+		s.Execution.Fractional = c.fractional == "true"
 	default:
 		errs = append(errs, fmt.Errorf("--fractional: want true or false, got %q", c.fractional))
 	}
@@ -166,29 +178,29 @@ func (c runConfig) resolve() (settings, error) {
 	case c.thresholdShares != "" && c.thresholdDollars != "":
 		errs = append(errs, errors.New("--threshold-shares and --threshold-dollars are exclusive"))
 	case c.thresholdDollars != "":
-		s.threshold, err = parseThreshold(c.thresholdDollars, market.DollarThreshold)
+		s.Threshold, err = parseThreshold(c.thresholdDollars, market.DollarThreshold)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--threshold-dollars: %w", err))
 		}
 	case c.thresholdShares != "":
-		s.threshold, err = parseThreshold(c.thresholdShares, market.SharesThreshold)
+		s.Threshold, err = parseThreshold(c.thresholdShares, market.SharesThreshold)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--threshold-shares: %w", err))
 		}
 	default:
-		s.threshold = market.WholeShare()
+		s.Threshold = market.WholeShare()
 	}
 	if c.dryRunPrice == "last" || c.dryRunPrice == "" {
-		s.price = dryrun.PriceLast
+		s.DryRun.Price = dryrun.PriceLast
 	} else if p, err := decimal.NewFromString(c.dryRunPrice); err != nil || !p.IsPositive() {
 		errs = append(errs, fmt.Errorf("--dry-run-price: want last or a positive decimal, got %q", c.dryRunPrice))
 	} else {
-		s.price = dryrun.FixedPrice(p)
+		s.DryRun.Price = dryrun.FixedPrice(p)
 	}
 	if clk, err := dryrun.ParseClock(c.dryRunClock); err != nil {
 		errs = append(errs, fmt.Errorf("--dry-run-clock: %w", err))
 	} else {
-		s.clock = clk
+		s.DryRun.Clock = clk
 	}
 	if c.dryRunFailRate < 0 || c.dryRunFailRate > 1 {
 		errs = append(errs, fmt.Errorf("--dry-run-failure-rate: want 0..1, got %v", c.dryRunFailRate))
@@ -202,14 +214,14 @@ func (c runConfig) resolve() (settings, error) {
 	if c.stateDir == "" {
 		errs = append(errs, errors.New("--state-dir: required"))
 	}
-	s.tuning = runner.DefaultTuning()
+	s.Tuning = runner.DefaultTuning()
 	if c.fastGroups {
-		s.tuning = runner.TestTuning()
+		s.Tuning = runner.TestTuning()
 	}
 	if c.producerLinger < 0 {
 		errs = append(errs, fmt.Errorf("--producer-linger: want >= 0, got %s", c.producerLinger))
 	}
-	s.tuning.FlushFrequency = c.producerLinger
+	s.Tuning.FlushFrequency = c.producerLinger
 	return s, errors.Join(errs...)
 }
 

@@ -21,12 +21,12 @@ func TestRunFlagsFromEnvironmentAndCommandLine(t *testing.T) {
 	if cfg.kafka.partitions != 6 {
 		t.Fatalf("command line must win over env: partitions %d", cfg.kafka.partitions)
 	}
-	set, err := cfg.resolve()
+	set, err := cfg.stackConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.threshold.Dollars == nil || set.threshold.Dollars.String() != "2.5" {
-		t.Fatalf("threshold %v", set.threshold)
+	if set.Threshold.Dollars == nil || set.Threshold.Dollars.String() != "2.5" {
+		t.Fatalf("threshold %v", set.Threshold)
 	}
 }
 
@@ -39,7 +39,7 @@ func TestRunConfigReportsEveryProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = cfg.resolve()
+	_, err = cfg.stackConfig()
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hedgeline/hedgeline/samples"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/sources/file"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -43,7 +44,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.resolve(); err != nil {
+	if _, err := cfg.stackConfig(); err != nil {
 		return err
 	}
 	// The demo starts from a clean slate so its numbers are the sample's:
@@ -57,7 +58,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkEnginesStopped(cfg.stateDir); err != nil {
 		return fmt.Errorf("state dir %s: not reset, nothing was deleted: %w", cfg.stateDir, err)
 	}
-	if err := dir.Reset(stateEntries, filepath.Clean(cfg.stateDir) == demoStateDir); err != nil {
+	if err := dir.Reset(stack.StateEntries, filepath.Clean(cfg.stateDir) == demoStateDir); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

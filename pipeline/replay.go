@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/stack"
 )
 
 func init() {
@@ -35,7 +36,7 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := openViews(ctx, ch, log)
+	db, err := stack.OpenViews(ctx, ch.config(), log)
 	if err != nil {
 		return err
 	}

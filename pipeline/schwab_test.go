@@ -20,6 +20,7 @@ import (
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sources/file"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -237,15 +238,15 @@ func TestBrokerAuthRoleNeedsKeyForSchwab(t *testing.T) {
 	t.Setenv(keyEnv, "") // restored after the test
 	os.Unsetenv(keyEnv)
 	cfg := runConfig{roles: "all", broker: "schwab", stateDir: "x"}
-	set := settings{roles: map[string]bool{"broker-auth": true, "order-manager": true}, execution: market.DefaultExecution(market.Schwab)}
+	set := stack.Config{Roles: stack.Roles{"broker-auth": true, "order-manager": true}, Execution: market.DefaultExecution(market.Schwab)}
 	logs := &testlog.Buffer{}
 	_, err := brokerAuthKey(cfg, set, debugLogger(logs))
 	if err == nil || !strings.Contains(err.Error(), "--encryption-key-file") || !strings.Contains(err.Error(), keyEnv) {
 		t.Fatalf("schwab without a key: %v", err)
 	}
-	set.execution = market.DefaultExecution(market.DryRun)
-	if _, err := brokerAuthKey(cfg, set, debugLogger(logs)); err != nil || set.roles["broker-auth"] {
-		t.Fatalf("dry-run without a key: %v, roles %v", err, set.roles)
+	set.Execution = market.DefaultExecution(market.DryRun)
+	if _, err := brokerAuthKey(cfg, set, debugLogger(logs)); err != nil || set.Roles["broker-auth"] {
+		t.Fatalf("dry-run without a key: %v, roles %v", err, set.Roles)
 	}
 	if n := strings.Count(logs.String(), "broker-auth role does not run"); n != 1 {
 		t.Fatalf("%d info lines:\n%s", n, logs.String())

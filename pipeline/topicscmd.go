@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -85,14 +86,9 @@ func formatNames() []string {
 	return names
 }
 
-// catalogSpecs is every topic the pipeline uses: the catalog and the table
-// of every goka group that keeps one (ensureTopics creates them all).
+// catalogSpecs is every topic the pipeline uses (stack.Topics).
 func catalogSpecs(k kafkaFlags) []topics.Spec {
-	specs := topics.Catalog(int32(k.partitions), int16(k.replication))
-	for _, g := range stateGroups {
-		specs = append(specs, topics.TableSpec(g, int32(k.partitions), int16(k.replication)))
-	}
-	return specs
+	return stack.Topics(int32(k.partitions), int16(k.replication))
 }
 
 func printTopicTable(w io.Writer, st []topics.TopicStatus) error {
