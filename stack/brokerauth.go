@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -74,19 +73,10 @@ func AuthTokens(l aggregate.Lifecycle[brokerauth.State], key brokerauth.Key) (sc
 
 // AuthCommand is a broker-auth command record issued at at.
 func AuthCommand(c aggregate.Command, commandID string, at time.Time) (*kgo.Record, error) {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	v, err := topics.EncodeCommand(topics.CommandEnvelope{
+	return topics.CommandRecord(topics.CommandEnvelope{
 		AggregateType: brokerauth.AggregateType, AggregateID: brokerauth.ID, CommandID: commandID,
-		CommandType: c.CommandType(), CommandVersion: topics.CommandVersion, IssuedAt: at.UTC(),
-		CorrelationID: commandID, CausationID: commandID, Payload: payload,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.CommandType(), err)
-	}
-	return &kgo.Record{Topic: topics.BrokerAuthCommands, Key: []byte(brokerauth.ID), Value: v}, nil
+		IssuedAt: at.UTC(), CorrelationID: commandID, CausationID: commandID,
+	}, c, brokerauth.ID)
 }
 
 // refreshCommand encrypts a refreshed access token for RefreshAccessToken;
