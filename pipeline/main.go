@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	_ "net/http/pprof" // handlers for run --pprof (stack serves http.DefaultServeMux)
 	"os"
 	"os/signal"
 	"sort"

@@ -55,7 +55,7 @@ type Config struct {
 
 	ClickHouse sinks.Config // the sinks role's views; Addr "" projects none
 	Chain      *Chain       // the chain role's source; nil: the role logs that it does not run
-	Pprof      string       // serve net/http/pprof here; "": off
+	Pprof      string       // serve http.DefaultServeMux here (the binary imports net/http/pprof); "": off
 	Logger     *slog.Logger // nil: slog.Default()
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	_ "net/http/pprof" // served only with Config.Pprof
 	"os"
 	"path/filepath"
 	"sort"
