@@ -1,15 +1,14 @@
 package schwab
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/schwab/schwabtest"
+	"github.com/hedgeline/hedgeline/internal/testlog"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 )
 
@@ -77,19 +76,9 @@ func (f *fakeSchwab) broker(t *testing.T, mod ...func(*Config)) *Broker {
 	return b
 }
 
-// capture is a logger whose every line is kept.
-func capture() (*slog.Logger, *bytes.Buffer) {
-	var buf bytes.Buffer
-	return slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// capture is a logger whose every line is kept, safe to read while the
+// broker's goroutines log.
+func capture() (*slog.Logger, *testlog.Buffer) {
+	buf := new(testlog.Buffer)
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }

@@ -106,8 +106,8 @@ func (c PollerConfig) Validate() error {
 // (and if they briefly do during a rebalance, the broker's client order id
 // and the aggregate's guards make the second attempt harmless).
 //
-// Three things wake it: the tick (every Interval: the whole table is
-// walked), a hint from the tracker that an order is pending (placed at
+// Three things wake it: the tick (every Interval: the open orders of the
+// index, index.go), a hint from the tracker that an order is pending (placed at
 // once, without a walk: hint.go), and an order update pushed by the broker
 // (push.go). Pushed and polled outcomes become the same commands, with the
 // same ids, so an outcome seen both ways is recorded once.
