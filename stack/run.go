@@ -41,6 +41,7 @@ func Run(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 
 // RunLocked is Run in a state dir the caller has locked (statedir.Open).
 func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
+	cfg.Roles = cfg.Roles.withParts()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 	}
 	w := wiring{authKey: cfg.EncryptionKey, trade: managers.TradeConfig{Threshold: cfg.Threshold, Execution: cfg.Execution}}
 	var background []func(context.Context) error
-	if cfg.Roles["trade-manager"] {
+	if cfg.Roles["trade-manager"] { // with onchain-trade (withParts)
 		backlog, err := managers.NewBacklog(managers.BacklogConfig{
 			Admin: adm, Topic: topics.PositionCommands, Group: runner.GroupOf(topics.Position),
 			Limit: int64(cfg.CommandBacklog), Interval: 100 * time.Millisecond, Logger: log,
@@ -131,7 +132,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		w.poller = poller
 	}
 	for _, st := range topology(w) {
-		if cfg.Roles[st.role] {
+		if st.runs(cfg.Roles) {
 			if err := add(st.build(rc)); err != nil {
 				return err
 			}
@@ -220,9 +221,10 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 	return errors.Join(all...)
 }
 
-// buildOrderManager wires the broker poller (which reads the order
-// tracker's table through a goka view); the order placer and the tracker
-// are stages of the topology, the tracker wired to the poller.
+// buildOrderManager wires the broker poller (which reads the order stage's
+// table through a goka view); the order placer and the tracker run inside
+// the position and order stages of the topology, the tracker wired to the
+// poller.
 func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 	log *slog.Logger) (*managers.Poller, []func(context.Context) error, error) {
 	broker, err := openBroker(ctx, cfg, rc, log)
@@ -234,15 +236,15 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 		broker.close()
 		return nil, nil, fmt.Errorf("order poller producer: %w", err)
 	}
-	view, err := runner.TableView(rc, managers.OrderTrackerGroup)
+	view, err := runner.TableView(rc, runner.GroupOf(topics.OffchainOrder))
 	if err != nil {
 		broker.close()
 		producer.Close()
 		return nil, nil, err
 	}
 	// The poller places only hedges their position has pending, as the
-	// order placer's table records them (one small record per symbol).
-	posView, err := runner.TableView(rc, managers.OrderPlacerGroup)
+	// position stage's order placer records them.
+	posView, err := runner.TableView(rc, runner.GroupOf(topics.Position))
 	if err != nil {
 		broker.close()
 		producer.Close()
@@ -287,8 +289,8 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 	return poller, append([]func(context.Context) error{runViews, runPoller}, broker.background...), nil
 }
 
-// viewPositions reads which hedge a position has pending from the order
-// placer's table through a goka view.
+// viewPositions reads which hedge a position has pending from the position
+// stage's table (the order placer's part) through a goka view.
 type viewPositions struct{ v *goka.View }
 
 func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
@@ -296,14 +298,14 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 	if err != nil || raw == nil {
 		return "", err
 	}
-	st, err := runner.DecodeState[managers.PendingHedge](raw.([]byte))
+	id, err := managers.PendingOf(raw.([]byte))
 	if err != nil {
-		return "", fmt.Errorf("order placer record of %s: %w", symbol, err)
+		return "", fmt.Errorf("%s: %w", symbol, err)
 	}
-	return st.ExecutionID, nil
+	return id, nil
 }
 
-// viewOrders lists the order tracker's table through a goka view.
+// viewOrders lists the order stage's table through a goka view.
 type viewOrders struct{ v *goka.View }
 
 func (o viewOrders) Get(executionID string) ([]byte, error) {

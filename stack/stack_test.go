@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/market"
-	"github.com/hedgeline/hedgeline/processors/managers"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 )
@@ -18,15 +17,16 @@ func TestStateGroupsAreTheStages(t *testing.T) {
 	groups := StateGroups()
 	want := []string{
 		runner.GroupOf(topics.OnChainTrade), runner.GroupOf(topics.Position), runner.GroupOf(topics.OffchainOrder),
-		runner.GroupOf(topics.BrokerAuth), managers.TradeManagerGroup, managers.PnLGroup,
-		managers.OrderPlacerGroup, managers.OrderTrackerGroup,
+		runner.GroupOf(topics.BrokerAuth),
 	}
 	if !slices.Equal(groups, want) {
 		t.Fatalf("state groups %v, want %v", groups, want)
 	}
 	for _, s := range topology(wiring{}) {
-		if !slices.Contains(AllRoles, s.role) {
-			t.Errorf("stage %s: role %q is not a role", s.group, s.role)
+		for _, r := range s.roles {
+			if !slices.Contains(AllRoles, r) {
+				t.Errorf("stage %s: role %q is not a role", s.group, r)
+			}
 		}
 	}
 	specs := Topics(4, 1)

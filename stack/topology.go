@@ -4,38 +4,35 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
-	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/managers"
-	"github.com/hedgeline/hedgeline/processors/offchainorder"
-	"github.com/hedgeline/hedgeline/processors/onchaintrade"
-	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// stage is one goka group of the stack and the role that runs it. Every
-// group keeps a table (the runner persists each), so the stage list is
-// also the list of table topics.
+// stage is one goka group of the stack and the roles that run it (any of
+// them). Every group keeps a table (the runner persists each), so the stage
+// list is also the list of table topics.
 type stage struct {
-	role  string
+	roles []string
 	group string
 	build func(runner.Config) (*runner.Processor, error)
 }
 
-func stageOf[S any](role string, st runner.Stage[S]) stage {
-	return stage{role: role, group: st.Group, build: func(rc runner.Config) (*runner.Processor, error) { return runner.Build(st, rc) }}
+func stageOf[S any](st runner.Stage[S], err error, roles ...string) stage {
+	if err != nil {
+		return stage{roles: roles, group: st.Group, build: func(runner.Config) (*runner.Processor, error) { return nil, err }}
+	}
+	return stage{roles: roles, group: st.Group, build: func(rc runner.Config) (*runner.Processor, error) { return runner.Build(st, rc) }}
 }
 
-func aggregateOf[S any](role string, def aggregate.Definition[S]) stage {
-	st, err := runner.AggregateStage(def)
-	if err != nil {
-		return stage{role: role, group: runner.GroupOf(def.Type), build: func(runner.Config) (*runner.Processor, error) { return nil, err }}
-	}
-	return stageOf(role, st)
+// runs says whether a process with roles runs s.
+func (s stage) runs(roles Roles) bool {
+	return slices.ContainsFunc(s.roles, func(r string) bool { return roles[r] })
 }
 
 // wiring is what the stages need at run time. Its zero value still names
@@ -47,21 +44,46 @@ type wiring struct {
 }
 
 // topology is every stage the stack can run, in the order it builds them.
+// The managers run fused into the aggregate whose events they read
+// (managers/fused.go), so each stage answers to the aggregate's role and
+// the manager's.
 func topology(w wiring) []stage {
-	tracker := managers.OrderTracker()
-	if w.poller != nil {
-		tracker = w.poller.Tracking(tracker)
+	trade, terr := managers.TradeStage(w.trade)
+	pos, perr := managers.PositionStage()
+	order, oerr := managers.OrderStage(w.poller)
+	auth, aerr := runner.AggregateStage(brokerauth.NewDefinition(w.authKey))
+	if aerr != nil {
+		auth.Group = runner.GroupOf(topics.BrokerAuth)
 	}
 	return []stage{
-		aggregateOf("onchain-trade", onchaintrade.Definition),
-		aggregateOf("position", position.Definition),
-		aggregateOf("offchain-order", offchainorder.Definition),
-		aggregateOf("broker-auth", brokerauth.NewDefinition(w.authKey)),
-		stageOf("trade-manager", managers.TradeManager(w.trade)),
-		stageOf("pnl", managers.PnL()),
-		stageOf("order-manager", managers.OrderPlacer()),
-		stageOf("order-manager", tracker),
+		stageOf(trade, terr, "onchain-trade", "trade-manager"),
+		stageOf(pos, perr, "position", "pnl"),
+		stageOf(order, oerr, "offchain-order", "order-manager"),
+		stageOf(auth, aerr, "broker-auth"),
 	}
+}
+
+// parts are the roles that name one stage together: asking for one runs
+// the whole stage, so a process runs all of them. The order manager's
+// poller must run where the order stage does, since the stage's tracker
+// feeds its index and hints.
+var parts = [][]string{{"onchain-trade", "trade-manager"}, {"position", "pnl"}, {"offchain-order", "order-manager"}}
+
+// withParts returns roles with every role that shares a stage with one of
+// them.
+func (roles Roles) withParts() Roles {
+	out := Roles{}
+	for r, on := range roles {
+		out[r] = on
+	}
+	for _, group := range parts {
+		if slices.ContainsFunc(group, func(r string) bool { return roles[r] }) {
+			for _, r := range group {
+				out[r] = true
+			}
+		}
+	}
+	return out
 }
 
 // StateGroups are the goka groups that keep a table: every stage's.

@@ -275,7 +275,7 @@ func TestCommandSourceIsBounded(t *testing.T) {
 		CommandVersion: CommandVersion, IssuedAt: time.Unix(1, 0).UTC(), Payload: []byte(`{}`)}
 	for _, src := range []CommandSource{
 		{Topic: strings.Repeat("x", 200<<10), Partition: 0, Offset: 1},
-		{Topic: PositionCommands, Partition: 0, Offset: 1},
+		{Topic: PnLEvents, Partition: 0, Offset: 1}, // no stage reads it
 		{Topic: OnChainTradeEvents, Partition: 1 << 20, Offset: 1},
 		{Topic: OnChainTradeEvents, Partition: 0, Offset: -1},
 	} {

@@ -156,8 +156,12 @@ func (c *CommandEnvelope) check(f *fieldErrors) {
 	}
 }
 
-// commandSources are the topics commands are derived from (CommandSource).
-var commandSources = []string{OnChainTradeEvents, PositionEvents, OffchainOrderEvents}
+// commandSources are the topics commands are derived from (CommandSource):
+// the command topics the fused stages read, and the event topics that
+// stages read before the managers were fused into the aggregates (records
+// made then are still valid).
+var commandSources = []string{OnChainTradeCommands, PositionCommands, OffchainOrderCommands,
+	OnChainTradeEvents, PositionEvents, OffchainOrderEvents}
 
 // maxPartitions bounds partition numbers (the CLI's --partitions limit).
 const maxPartitions = 1024

@@ -403,10 +403,10 @@ func (m tableOrders) Get(key string) ([]byte, error) {
 	return encodeTracked(o)
 }
 
-// encodeTracked encodes o as the runner stores it (version 1, next offset,
-// state JSON, no pending outputs).
+// encodeTracked encodes o as the runner stores it in the order stage's
+// table (version 1, next offset, state JSON, no pending outputs).
 func encodeTracked(o TrackedOrder) ([]byte, error) {
-	state, err := json.Marshal(o)
+	state, err := json.Marshal(OrderState{Down: o})
 	if err != nil {
 		return nil, err
 	}

@@ -326,18 +326,20 @@ func (p *Poller) walk(owned []int32, now time.Time) error {
 		}
 		// Nearly every order is done: read the status alone first, without
 		// parsing the decimals and times of an order that needs nothing.
-		st, err := runner.DecodeState[struct {
-			Status       OrderStatus `json:"status"`
-			LastSequence uint64      `json:"last_sequence"`
+		rec, err := runner.DecodeState[struct {
+			Down struct {
+				Status       OrderStatus `json:"status"`
+				LastSequence uint64      `json:"last_sequence"`
+			} `json:"down"`
 		}](raw)
 		if err != nil {
 			return fmt.Errorf("order %s: %w", key, err)
 		}
-		if st.Status == OrderDone {
+		if st := rec.Down; st.Status == OrderDone {
 			p.index.closeIfOlder(key, st.LastSequence, now)
 			return nil
 		}
-		o, err := runner.DecodeState[TrackedOrder](raw)
+		o, err := decodeOrder(raw)
 		if err != nil {
 			return fmt.Errorf("order %s: %w", key, err)
 		}

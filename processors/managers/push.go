@@ -7,7 +7,6 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
-	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -116,7 +115,7 @@ func (p *Poller) lookup(id string) (TrackedOrder, bool, error) {
 			return TrackedOrder{}, false, err
 		}
 		if raw != nil {
-			if o, err = runner.DecodeState[TrackedOrder](raw); err != nil {
+			if o, err = decodeOrder(raw); err != nil {
 				return TrackedOrder{}, false, err
 			}
 			ok = o.ExecutionID != ""

@@ -93,8 +93,8 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	// Every goka processor of the stage (one per start) gets its own marks:
 	// they track the inputs of that processor's partitions.
 	build := func() (*goka.Processor, error) {
-		marks, f := newMarks(), new(fence)
-		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, f, hasher, log, dropped), processorOptions(st, cfg, marks, f, hasher, log)...)
+		marks, f, cache := newMarks(), new(fence), newStateCache[S]()
+		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, f, cache, hasher, log, dropped), processorOptions(st, cfg, marks, f, cache, hasher, log)...)
 	}
 	proc, err := build()
 	if err != nil {
@@ -105,7 +105,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 }
 
 // defineGroup is the stage's goka group graph, its callback using marks.
-func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher func() hash.Hash32, log *slog.Logger, dropped func(error) error) *goka.GroupGraph {
+func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, cache *stateCache[S], hasher func() hash.Hash32, log *slog.Logger, dropped func(error) error) *goka.GroupGraph {
 	cb := func(ctx goka.Context, msg any) {
 		// After a failed write nothing more is handled (fence.go); a
 		// failure in this callback (ctx.Fail panics) closes the fence too.
@@ -146,9 +146,13 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher 
 		if st.Admit != nil {
 			st.Admit(ctx.Context(), in)
 		}
-		var raw []byte
-		if v := ctx.Value(); v != nil {
-			raw = v.([]byte)
+		// A hot key's record comes from the cache (cache.go), others from
+		// the table.
+		raw, cached := cache.record(in.Key)
+		if !cached {
+			if v := ctx.Value(); v != nil {
+				raw = v.([]byte)
+			}
 		}
 		// A key keeps the outputs of its unacknowledged inputs in its
 		// record; bound them (Tuning.MaxPending) by waiting for the acks.
@@ -156,7 +160,7 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher 
 			marks.waitDurable(ctx.Context(), at, target)
 		}
 		marks.begin(at, in.Offset)
-		newRaw, out, redelivered, err := step(st.Handle, raw, in, marks.marked(at))
+		newRaw, out, redelivered, err := stepCached(st.Handle, cache, raw, in, marks.marked(at))
 		if err = dropped(err); err != nil {
 			ctx.Fail(err)
 		}
@@ -177,7 +181,7 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher 
 	return goka.DefineGroup(goka.Group(st.Group), edges...)
 }
 
-func processorOptions[S any](st Stage[S], cfg Config, marks *marks, f *fence, hasher func() hash.Hash32, log *slog.Logger) []goka.ProcessorOption {
+func processorOptions[S any](st Stage[S], cfg Config, marks *marks, f *fence, cache *stateCache[S], hasher func() hash.Hash32, log *slog.Logger) []goka.ProcessorOption {
 	sc := cfg.Sarama()
 	opts := []goka.ProcessorOption{
 		goka.WithConsumerGroupBuilder(marks.consumerGroupBuilder(sc, st.Input)),
@@ -192,15 +196,17 @@ func processorOptions[S any](st Stage[S], cfg Config, marks *marks, f *fence, ha
 		goka.WithNilHandling(goka.NilProcess),
 	}
 	opts = append(opts, goka.WithStorageBuilder(cfg.StorageBuilder(st.Group)))
-	if st.OnAssign != nil {
-		opts = append(opts, goka.WithRebalanceCallback(func(a goka.Assignment) {
-			parts := make([]int32, 0, len(a))
-			for p := range a {
-				parts = append(parts, p)
-			}
-			st.OnAssign(parts)
-		}))
-	}
+	opts = append(opts, goka.WithRebalanceCallback(func(a goka.Assignment) {
+		cache.clear()
+		if st.OnAssign == nil {
+			return
+		}
+		parts := make([]int32, 0, len(a))
+		for p := range a {
+			parts = append(parts, p)
+		}
+		st.OnAssign(parts)
+	}))
 	return opts
 }
 

@@ -88,6 +88,13 @@ var ErrDuplicate = errors.New("duplicate")
 // outputs are durable (-1 if unknown). A duplicate input (ErrDuplicate)
 // returns its record and no outputs, and the duplicate as err.
 func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
+	return stepCached(h, nil, raw, in, committed)
+}
+
+// stepCached is step taking a key's decoded state from cache when the
+// table holds the record it was decoded from, and leaving the new state
+// there (a nil cache is none).
+func stepCached[S any](h Handler[S], cache *stateCache[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
 	var rec rawRecord
 	var state S
 	if raw != nil {
@@ -115,7 +122,9 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 		// Pruned (below the commit) or produced no output.
 		return raw, nil, true, nil
 	}
-	if rec.state != nil {
+	if s, ok := cache.get(in.Key, raw); ok {
+		state = s
+	} else if rec.state != nil {
 		if err := json.Unmarshal(rec.state, &state); err != nil {
 			return nil, nil, false, fmt.Errorf("decode state of key %q: %w", in.Key, err)
 		}
@@ -144,7 +153,9 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 	if len(out) > 0 {
 		rec.pending = append(rec.pending, rawPending{offset: in.Offset, entry: encodeOutputs(out)})
 	}
-	return rec.encode(), out, false, dup
+	newRaw = rec.encode()
+	cache.put(in.Key, newRaw, state)
+	return newRaw, out, false, dup
 }
 
 // prune drops outputs of inputs below the durable offset: they are in Kafka.
