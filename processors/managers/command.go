@@ -7,7 +7,6 @@ package managers
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -34,9 +33,7 @@ func commandOut(aggType, id, commandID string, cause topics.EventEnvelope, in ru
 }
 
 // EventID names one event: "<aggregate_type>/<aggregate_id>#<sequence>".
-func EventID(e topics.EventEnvelope) string {
-	return e.AggregateType + "/" + e.AggregateID + "#" + strconv.FormatUint(e.Sequence, 10)
-}
+func EventID(e topics.EventEnvelope) string { return runner.Event{EventEnvelope: e}.ID() }
 
 // rejectOut records an input a stage could not use on the rejections topic
 // of the aggregate it would have commanded, with the reason.

@@ -57,7 +57,7 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, err)
 		return st, []runner.Output{o}, rerr
 	}
-	env, err := topics.DecodeEnvelope(in.Value)
+	env, err := runner.EventOf(in)
 	if err != nil {
 		return bad(fmt.Errorf("undecodable event: %w", err))
 	}
@@ -66,9 +66,9 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 	default:
 		return st, nil, nil // fills: nothing to record
 	}
-	ev, err := position.Events.Decode(env.EventType, env.Payload)
+	ev, err := runner.TypedEvent(env, position.Events)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	// Events can come again, or late (re-published after a crash): the
 	// pending hedge only moves forward in the position's sequence.
@@ -93,7 +93,7 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
 		ReferencePrice: p.ReferencePrice,
 	}
-	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, in, cmd)
+	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env.EventEnvelope, in, cmd)
 	if err != nil {
 		return st, nil, err
 	}
@@ -145,33 +145,24 @@ func OrderTracker() runner.Stage[TrackedOrder] {
 	}
 }
 
-func trackOrder(o TrackedOrder, in runner.Input) (TrackedOrder, []runner.Output, error) {
-	env, err := topics.DecodeEnvelope(in.Value)
-	if err != nil {
-		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("undecodable event: %w", err))
-		return o, []runner.Output{r}, rerr
-	}
-	var out []runner.Output
-	o.Parked, err = inSequence(o.LastSequence, o.Parked, env, in, func(in runner.Input, env topics.EventEnvelope) error {
-		next, more, err := trackEvent(o, in, env)
-		o, out = next, append(out, more...)
-		return err
-	})
-	return o, out, err
+func (o *TrackedOrder) cursor() runner.Cursor {
+	return runner.Cursor{Last: &o.LastSequence, Parked: &o.Parked}
 }
 
+var trackOrder = runner.FoldEvents(rejecter(topics.Position, OrderTrackerGroup), (*TrackedOrder).cursor, trackEvent)
+
 // trackEvent applies one order event, the next in sequence.
-func trackEvent(o TrackedOrder, in runner.Input, env topics.EventEnvelope) (TrackedOrder, []runner.Output, error) {
-	ev, err := offchainorder.Events.Decode(env.EventType, env.Payload)
+func trackEvent(o TrackedOrder, in runner.Input, env runner.Event) (TrackedOrder, []runner.Output, error) {
+	ev, err := runner.TypedEvent(env, offchainorder.Events)
 	if err != nil {
-		o.LastSequence = env.Sequence // recorded and skipped, like the PnL stage
-		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("event %s: %w", EventID(env), err))
+		// Recorded and skipped (FoldEvents moves past it), like the PnL stage.
+		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("event %s: %w", env.ID(), err))
 		return o, []runner.Output{r}, rerr
 	}
 	o.LastSequence = env.Sequence
 	var out []runner.Output
 	send := func(c aggregate.Command, prefix string) error {
-		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, in, c)
+		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env.EventEnvelope, in, c)
 		out = append(out, r)
 		return err
 	}

@@ -38,23 +38,19 @@ type PnLState struct {
 	Parked map[uint64][]byte `json:"parked,omitempty"`
 }
 
-func handlePnL(st PnLState, in runner.Input) (PnLState, []runner.Output, error) {
-	env, err := topics.DecodeEnvelope(in.Value)
-	if err != nil {
-		o, rerr := rejectOut(topics.Position, PnLGroup, in, fmt.Errorf("undecodable event: %w", err))
-		return st, []runner.Output{o}, rerr
-	}
-	var out []runner.Output
-	st.Parked, err = inSequence(st.Book.LastSequence, st.Parked, env, in, func(in runner.Input, env topics.EventEnvelope) error {
-		next, o, err := applyPnL(st.Book, in, env)
-		st.Book, out = next, append(out, o...)
-		return err
-	})
-	return st, out, err
+func (st *PnLState) cursor() runner.Cursor {
+	return runner.Cursor{Last: &st.Book.LastSequence, Parked: &st.Parked}
 }
 
+var handlePnL = runner.FoldEvents(rejecter(topics.Position, PnLGroup), (*PnLState).cursor,
+	func(st PnLState, in runner.Input, ev runner.Event) (PnLState, []runner.Output, error) {
+		next, out, err := applyPnL(st.Book, in, ev)
+		st.Book = next
+		return st, out, err
+	})
+
 // applyPnL applies one position event, the next in sequence, to the book.
-func applyPnL(book pnl.Book, in runner.Input, env topics.EventEnvelope) (pnl.Book, []runner.Output, error) {
+func applyPnL(book pnl.Book, in runner.Input, env runner.Event) (pnl.Book, []runner.Output, error) {
 	bad := func(err error) (pnl.Book, []runner.Output, error) {
 		// Recorded and skipped; the sequence still advances so the rest
 		// of the stream is processed.
@@ -62,14 +58,14 @@ func applyPnL(book pnl.Book, in runner.Input, env topics.EventEnvelope) (pnl.Boo
 		o, rerr := rejectOut(topics.Position, PnLGroup, in, err)
 		return book, []runner.Output{o}, rerr
 	}
-	ev, err := position.Events.Decode(env.EventType, env.Payload)
+	ev, err := runner.TypedEvent(env, position.Events)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	if book.Symbol == "" {
 		sym, err := market.NewSymbol(env.AggregateID)
 		if err != nil {
-			return bad(fmt.Errorf("event %s: position id: %w", EventID(env), err))
+			return bad(fmt.Errorf("event %s: position id: %w", env.ID(), err))
 		}
 		last := book.LastSequence
 		book = pnl.NewBook(sym)
@@ -95,7 +91,7 @@ func applyPnL(book pnl.Book, in runner.Input, env topics.EventEnvelope) (pnl.Boo
 		if errors.Is(err, pnl.ErrInvalidBook) {
 			return book, nil, fmt.Errorf("pnl book of %s: %w", book.Symbol, err)
 		}
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -38,8 +38,8 @@ func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
 		Reject:  rejecter(topics.Position, TradeManagerGroup),
 		Input:   topics.OnChainTradeEvents,
 		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
-		Handle: deriving(topics.Position, TradeManagerGroup, func(in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
-			return acknowledge(cfg, in, env)
+		Handle: deriving(topics.Position, TradeManagerGroup, func(in runner.Input, ev runner.Event) ([]runner.Output, error) {
+			return acknowledge(cfg, in, ev)
 		}),
 	}
 	if cfg.Backlog != nil {
@@ -50,18 +50,18 @@ func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
 	return st
 }
 
-func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]runner.Output, error) {
+func acknowledge(cfg TradeConfig, in runner.Input, env runner.Event) ([]runner.Output, error) {
 	bad := func(err error) ([]runner.Output, error) {
 		o, rerr := rejectOut(topics.Position, TradeManagerGroup, in, err)
 		return []runner.Output{o}, rerr
 	}
-	ev, err := onchaintrade.Events.Decode(env.EventType, env.Payload)
+	ev, err := runner.TypedEvent(env, onchaintrade.Events)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	var ack position.AcknowledgeOnChainFill
 	if e, ok := ev.(onchaintrade.Reverted); ok {
-		return revertFill(in, env, e, bad)
+		return revertFill(in, env.EventEnvelope, e, bad)
 	}
 	switch e := ev.(type) {
 	case onchaintrade.Filled:
@@ -79,7 +79,7 @@ func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]
 	}
 	base, err := position.BaseSymbol(ack.Symbol)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	th, ex := cfg.Threshold, cfg.Execution
 	ack.Threshold, ack.Execution = &th, &ex
@@ -92,7 +92,7 @@ func acknowledge(cfg TradeConfig, in runner.Input, env topics.EventEnvelope) ([]
 		cmdID += "#" + strconv.FormatUint(env.Sequence, 10)
 	}
 	var cmd aggregate.Command = ack
-	o, err := commandOut(topics.Position, string(base), cmdID, env, in, cmd)
+	o, err := commandOut(topics.Position, string(base), cmdID, env.EventEnvelope, in, cmd)
 	if err != nil {
 		return nil, err
 	}

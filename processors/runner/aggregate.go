@@ -130,7 +130,7 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 		if err != nil {
 			return st, nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
-		b, err := topics.EncodeEvent(topics.EventEnvelope{
+		envelope := topics.EventEnvelope{
 			AggregateType: def.Type,
 			AggregateID:   env.AggregateID,
 			Sequence:      before.Version + uint64(i) + 1,
@@ -141,11 +141,12 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 			CorrelationID: firstNonEmpty(env.CorrelationID, env.CommandID),
 			CausationID:   env.CommandID,
 			Payload:       payload,
-		})
+		}
+		b, err := topics.EncodeEvent(envelope)
 		if err != nil {
 			return st, nil, fmt.Errorf("encode %s envelope: %w", e.EventType(), err)
 		}
-		out = append(out, Output{Topic: t.Events, Key: in.Key, Value: b})
+		out = append(out, Output{Topic: t.Events, Key: in.Key, Value: b, Event: &Event{EventEnvelope: envelope, Typed: e}})
 	}
 	st.Lifecycle = after
 	if after.Status == aggregate.Failed && before.Status != aggregate.Failed {

@@ -67,7 +67,7 @@ func Fuse[U, D any](up Stage[U], down Stage[D]) (Stage[Fused[U, D]], error) {
 						up.Group, o.Topic, o.Key, in.Key, down.Group)
 				}
 				derived := in
-				derived.Value = o.Value
+				derived.Value, derived.Event = o.Value, o.Event
 				d, dout, err := down.Handle(st.Down, derived)
 				if err != nil && !errors.Is(err, ErrDuplicate) {
 					return st, nil, fmt.Errorf("fused %s: %w", down.Group, err)

@@ -58,6 +58,9 @@ type Input struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
+	// Event is Value decoded, when a fused upstream handed it over
+	// (Output.Event); read it with EventOf.
+	Event *Event
 }
 
 // Output is one record a stage emits.
@@ -65,6 +68,11 @@ type Output struct {
 	Topic string
 	Key   string
 	Value []byte
+	// Event, set by an aggregate stage on its events, is Value as it was
+	// built, for a fused downstream (Fuse) to use instead of decoding
+	// Value again. It is never written anywhere: a redelivery re-emits
+	// the bytes alone.
+	Event *Event
 }
 
 // Handler computes a key's new state and the outputs of one input. It must
