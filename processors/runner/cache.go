@@ -7,7 +7,7 @@ import (
 
 // stateCacheSize bounds the decoded states a stage keeps: enough for every
 // hot key (a symbol, an order in flight), not for every trade ever seen.
-const stateCacheSize = 8192
+const stateCacheSize = 4096
 
 // stateCache keeps the record and decoded state of the keys a stage wrote
 // last, so the next input of a hot key neither reads its record from

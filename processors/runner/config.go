@@ -161,7 +161,7 @@ func (c Config) StorageBuilder(group string) storage.Builder {
 	if c.StateDir == "" {
 		return storage.MemoryBuilder()
 	}
-	return storage.BuilderWithOptions(filepath.Join(c.StateDir, group), levelDBOptions())
+	return batchedBuilder(filepath.Join(c.StateDir, group), levelDBOptions())
 }
 
 // levelDBOptions replace goleveldb's defaults for goka's local tables. A
