@@ -120,8 +120,8 @@ func TestEnsureReportsMismatches(t *testing.T) {
 	if !errors.Is(err, ErrMismatch) {
 		t.Errorf("error is not ErrMismatch: %v", err)
 	}
-	if len(rep.Created) != 10 || !slices.Equal(rep.Verified, []string{BrokerAuthCommands}) {
-		t.Errorf("report created %v verified %v; want the 10 missing created, %s verified", rep.Created, rep.Verified, BrokerAuthCommands)
+	if len(rep.Created) != 11 || !slices.Equal(rep.Verified, []string{BrokerAuthCommands}) {
+		t.Errorf("report created %v verified %v; want the 11 missing created, %s verified", rep.Created, rep.Verified, BrokerAuthCommands)
 	}
 
 	// Nothing existing was altered.

@@ -34,6 +34,12 @@ const (
 
 	PnLEvents = "pnl.events"
 
+	// PendingHedges holds, per base symbol, the hedge its position has
+	// pending (compacted; the order placer writes it on hedge events only),
+	// for the order poller's view: a few bytes a symbol instead of the
+	// position's whole table record.
+	PendingHedges = "position.hedges"
+
 	// ProjectionRejections receives the records the ClickHouse projections
 	// (package sinks) could not apply, with the reason.
 	ProjectionRejections = "projection.rejections"
@@ -53,6 +59,8 @@ const (
 	Rejections Kind = "rejections"
 	// Checkpoints is a compacted topic of source positions.
 	Checkpoints Kind = "checkpoints"
+	// Hedges is the compacted topic of the hedge each position has pending.
+	Hedges Kind = "hedges"
 )
 
 // Keying says which part of a record key picks the partition.
@@ -179,6 +187,13 @@ func Catalog(partitions int32, replication int16) []Spec {
 		Partitions:        partitions,
 		ReplicationFactor: replication,
 		Configs:           keepForever(),
+	}, Spec{
+		Name:              PendingHedges,
+		Kind:              Hedges,
+		Keying:            KeyWhole,
+		Partitions:        partitions,
+		ReplicationFactor: replication,
+		Configs:           map[string]string{"cleanup.policy": "compact", "retention.ms": "-1"},
 	}, Spec{
 		// The last record of a key is the checkpoint: compaction is right.
 		Name:              ChainCheckpoints,

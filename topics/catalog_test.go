@@ -8,8 +8,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog(6, 3)
-	if len(specs) != 15 {
-		t.Fatalf("got %d topics, want 15", len(specs))
+	if len(specs) != 16 {
+		t.Fatalf("got %d topics, want 16", len(specs))
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -24,14 +24,14 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s: kind %s does not match its name", s.Name, s.Kind)
 		}
 		wantPolicy := "delete"
-		if s.Kind == Checkpoints {
-			wantPolicy = "compact" // only the last position of a source counts
+		if s.Kind == Checkpoints || s.Kind == Hedges {
+			wantPolicy = "compact" // only the last position of a source, the last pending hedge, counts
 		}
 		if s.Configs["retention.ms"] != "-1" || s.Configs["cleanup.policy"] != wantPolicy {
 			t.Errorf("%s: configs %v, want kept forever, cleanup.policy %s", s.Name, s.Configs, wantPolicy)
 		}
 	}
-	for _, name := range []string{PnLEvents, ProjectionRejections, ChainCheckpoints} {
+	for _, name := range []string{PnLEvents, ProjectionRejections, ChainCheckpoints, PendingHedges} {
 		if !seen[name] {
 			t.Errorf("catalog lacks %s", name)
 		}
