@@ -12,16 +12,25 @@ import (
 // JSON. Pending entries are kept as raw bytes: pruning and appending never
 // parse the outputs, only a redelivery does.
 //
-//	byte     version (1)
+//	byte     version (2; 1 has no "first" field)
 //	uvarint  next
+//	varint   first (version 2)
 //	uvarint  len(state) | state (JSON)
 //	repeated until the end:
 //	  varint   offset
 //	  uvarint  len(entry) | entry = repeated (uvarint len|topic, uvarint len|key, uvarint len|value)
-const recordVersion = 1
+//
+// first is the offset of the key's first input while it is not durable,
+// else -1. Its outputs are not kept: the state before it was the empty
+// one, so a redelivery computes them again (handlers are deterministic).
+// Most keys (a trade, an order) get one or two inputs ever, so their
+// records would otherwise carry their first outputs for good: nothing
+// writes the key again to prune them.
+const recordVersion = 2
 
 type rawRecord struct {
 	next    int64
+	first   int64
 	state   []byte
 	pending []rawPending
 }
@@ -34,16 +43,24 @@ type rawPending struct {
 var errShortRecord = errors.New("truncated table record")
 
 func decodeRecord(b []byte) (rawRecord, error) {
-	var r rawRecord
-	if len(b) == 0 || b[0] != recordVersion {
+	r := rawRecord{first: -1}
+	if len(b) == 0 || (b[0] != 1 && b[0] != recordVersion) {
 		return r, fmt.Errorf("table record: unknown version")
 	}
+	version := b[0]
 	b = b[1:]
 	next, n := binary.Uvarint(b)
 	if n <= 0 {
 		return r, errShortRecord
 	}
 	r.next, b = int64(next), b[n:]
+	if version >= 2 {
+		first, n := binary.Varint(b)
+		if n <= 0 {
+			return r, errShortRecord
+		}
+		r.first, b = first, b[n:]
+	}
 	var err error
 	if r.state, b, err = readBytes(b); err != nil {
 		return r, err
@@ -85,6 +102,7 @@ func (r rawRecord) encode() []byte {
 	b := make([]byte, 0, size)
 	b = append(b, recordVersion)
 	b = binary.AppendUvarint(b, uint64(r.next))
+	b = binary.AppendVarint(b, r.first)
 	b = appendBytes(b, r.state)
 	for _, p := range r.pending {
 		b = binary.AppendVarint(b, p.offset)

@@ -103,7 +103,7 @@ func step[S any](h Handler[S], raw []byte, in Input, committed int64) (newRaw []
 // table holds the record it was decoded from, and leaving the new state
 // there (a nil cache is none).
 func stepCached[S any](h Handler[S], cache *stateCache[S], raw []byte, in Input, committed int64) (newRaw []byte, out []Output, redelivered bool, err error) {
-	var rec rawRecord
+	rec := rawRecord{first: -1}
 	var state S
 	if raw != nil {
 		if rec, err = decodeRecord(raw); err != nil {
@@ -126,6 +126,19 @@ func stepCached[S any](h Handler[S], cache *stateCache[S], raw []byte, in Input,
 				}
 				return raw, out, true, nil
 			}
+		}
+		if in.Offset == rec.first {
+			// The key's first input: decided again from the empty state
+			// it was first decided from.
+			var empty S
+			_, out, err := h(empty, in)
+			if errors.Is(err, ErrDuplicate) {
+				out, err = nil, nil
+			}
+			if err != nil {
+				return nil, nil, true, fmt.Errorf("key %q: first input %d again: %w", in.Key, in.Offset, err)
+			}
+			return raw, out, true, nil
 		}
 		// Pruned (below the commit) or produced no output.
 		return raw, nil, true, nil
@@ -155,10 +168,17 @@ func stepCached[S any](h Handler[S], cache *stateCache[S], raw []byte, in Input,
 		// inputs (the order placer and fills) cheap.
 		return nil, nil, false, nil
 	}
+	fresh := rec.state == nil && rec.next == 0 // the key's first record: decided from the empty state
 	rec.state = encoded
 	rec.next = in.Offset + 1
 	rec.pending = prune(rec.pending, committed)
-	if len(out) > 0 {
+	if rec.first >= 0 && rec.first < committed {
+		rec.first = -1
+	}
+	switch {
+	case len(out) > 0 && fresh:
+		rec.first = in.Offset
+	case len(out) > 0:
 		rec.pending = append(rec.pending, rawPending{offset: in.Offset, entry: encodeOutputs(out)})
 	}
 	newRaw = rec.encode()

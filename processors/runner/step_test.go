@@ -147,3 +147,37 @@ func TestStepSkipsWritesThatChangeNothing(t *testing.T) {
 		t.Fatalf("next input: %v", out)
 	}
 }
+
+// A key's first input keeps no outputs in the record: they are decided
+// again from the empty state on redelivery, byte for byte, until the input
+// is durable.
+func TestStepFirstInputOutputsAreDecidedAgain(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 600)
+	h := Handler[int](func(s int, in Input) (int, []Output, error) {
+		return s + 1, []Output{{Topic: "events", Key: in.Key, Value: append([]byte(in.Value), big...)}}, nil
+	})
+	raw, out, _, err := step(h, nil, in(5, "a"), -1)
+	if err != nil || len(out) != 1 {
+		t.Fatal(out, err)
+	}
+	if len(raw) > 100 {
+		t.Fatalf("first record is %d bytes: it keeps the outputs", len(raw))
+	}
+	_, again, re, err := step(h, raw, in(5, "a"), -1)
+	if err != nil || !re || len(again) != 1 || !bytes.Equal(again[0].Value, out[0].Value) {
+		t.Fatalf("redelivered first input: %v %v %v", again, re, err)
+	}
+	// A second input, with offset 5 still not durable: both replay.
+	raw, _, _, _ = step(h, raw, in(6, "b"), -1)
+	if _, o, _, _ := step(h, raw, in(5, "a"), -1); len(o) != 1 || !bytes.Equal(o[0].Value, out[0].Value) {
+		t.Fatalf("first input after a second: %v", o)
+	}
+	if _, o, _, _ := step(h, raw, in(6, "b"), -1); len(o) != 1 || o[0].Value[0] != 'b' {
+		t.Fatalf("second input: %v", o)
+	}
+	// Durable past 5: its outputs are Kafka's, nothing is re-emitted.
+	raw, _, _, _ = step(h, raw, in(7, "c"), 6)
+	if _, o, re, _ := step(h, raw, in(5, "a"), 6); !re || len(o) != 0 {
+		t.Fatalf("durable first input re-emitted %v", o)
+	}
+}
