@@ -88,11 +88,12 @@ func (s *Suite) latency(ctx context.Context) error {
 		}
 		pings := ping.Stop()
 		s.res.lat[i] = latencyResult{rate: r, lat: lat, ping: pings}
-		a, b := lat.Accepted, lat.Booked
-		s.logf("hedge latency at %d fills/s: %d hedges accepted p50 %s p99 %s max %s (not yet: %d); booked p50 %s p99 %s max %s (not yet: %d); kafka round trip p50 %s p99 %s",
-			r, len(a), ms(Percentile(a, .5)), ms(Percentile(a, .99)), ms(Percentile(a, 1)), lat.NotAccepted,
-			ms(Percentile(b, .5)), ms(Percentile(b, .99)), ms(Percentile(b, 1)), lat.NotBooked,
-			ms(Percentile(pings, .5)), ms(Percentile(pings, .99)))
+		p := func(ds []time.Duration) string {
+			return fmt.Sprintf("p50 %s p99 %s max %s", ms(Percentile(ds, .5)), ms(Percentile(ds, .99)), ms(Percentile(ds, 1)))
+		}
+		s.logf("hedge latency at %d fills/s: %d hedges accepted %s, booked %s (not yet: %d, %d; untimed %d); of them %d fill-triggered: accepted %s, booked %s; kafka round trip p50 %s p99 %s",
+			r, len(lat.AllAccepted), p(lat.AllAccepted), p(lat.AllBooked), lat.NotAccepted, lat.NotBooked, lat.Untimed,
+			len(lat.Accepted), p(lat.Accepted), p(lat.Booked), ms(Percentile(pings, .5)), ms(Percentile(pings, .99)))
 	}
 	return nil
 }
