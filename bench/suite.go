@@ -14,7 +14,7 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
-// Config sizes the suite. The defaults fit `make bench` into 15 minutes on
+// Config sizes the suite. The defaults fit `make bench` (with a baseline binary) into ~25 minutes on
 // a 2-core machine; repeats per size are what that budget allows.
 type Config struct {
 	Bin string // the hedgeline binary under test
