@@ -14,8 +14,9 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
-// Config sizes the suite. The defaults fit `make bench` (with a baseline binary) into ~25 minutes on
-// a 2-core machine; repeats per size are what that budget allows.
+// Config sizes the suite. The defaults fit `make bench` (with a baseline
+// binary) into ~25 minutes on a 2-core machine; repeats per size are what
+// that budget allows.
 type Config struct {
 	Bin string // the hedgeline binary under test
 	// BaselineBin, if set, is an earlier build whose goal figures (the
