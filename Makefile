@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test run bench lint clean deps fuzz
+.PHONY: build test run bench bench-baseline lint clean deps fuzz
 
 # The first build downloads the Go modules and compiles everything: say so,
 # a silent minute looks like a hang.
@@ -26,13 +26,33 @@ run: build
 # Benchmarks (BENCHMARKS.md): the micro benchmarks of the hot paths, the
 # chain source's backfill of a 100k-fill simulated chain, then
 # the suite on the embedded stack (bench/cmd/hedgeline-bench runs bin/hedgeline
-# as child processes) printing one table; about 15 minutes on 2 cores. Nothing
-# here fails the tests. BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick.
-bench: build
+# as child processes) printing one table, and the Goals table of issue 12
+# with the goal figures of a baseline build (BENCH_BASELINE, a git rev, built
+# into bin/hedgeline-baseline; BENCH_BASELINE= skips it) measured in the same
+# suite; about 25 minutes on 2 cores. Nothing here fails the tests.
+# BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick.
+BENCH_BASELINE ?= f79cbd7
+BASELINE_BIN   := bin/hedgeline-baseline
+
+bench: build $(if $(BENCH_BASELINE),bench-baseline)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms -count 3 \
 	  ./processors/runner ./processors/position ./processors/pnl ./topics | tee bench.out
 	$(GO) test -run '^$$' -bench BenchmarkBackfill -benchtime 1x ./sources/chain | tee -a bench.out
-	$(GO) run ./bench/cmd/hedgeline-bench --bin $(BIN) --out bench-results.md $(BENCH_ARGS) | tee -a bench.out
+	$(GO) run ./bench/cmd/hedgeline-bench --bin $(BIN) --out bench-results.md \
+	  $(if $(BENCH_BASELINE),--baseline-bin $(BASELINE_BIN)) $(BENCH_ARGS) | tee -a bench.out
+
+# The baseline binary: BENCH_BASELINE's tree (git archive into a temporary
+# directory) built like $(BIN); rebuilt only when the rev it resolves to
+# changes (bin/hedgeline-baseline.rev).
+bench-baseline:
+	@rev=$$(git rev-parse --verify '$(BENCH_BASELINE)^{commit}') || exit 1; \
+	if [ -x $(BASELINE_BIN) ] && [ "$$(cat $(BASELINE_BIN).rev 2>/dev/null)" = "$$rev" ]; then \
+	  echo "make bench: $(BASELINE_BIN) is $(BENCH_BASELINE) ($$rev)"; exit 0; fi; \
+	echo "make bench: building $(BASELINE_BIN) from $(BENCH_BASELINE) ($$rev)"; \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	git archive "$$rev" | tar -x -C "$$tmp" && mkdir -p bin && \
+	(cd "$$tmp" && $(GO) build -ldflags "-X main.version=baseline-$(BENCH_BASELINE)" -o "$(CURDIR)/$(BASELINE_BIN)" ./pipeline) && \
+	echo "$$rev" > $(BASELINE_BIN).rev
 
 # gofmt + go vet, and staticcheck when the Go proxy serves it.
 lint:

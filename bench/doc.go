@@ -4,7 +4,8 @@
 //
 // These machines are noisy (2 cores, shared), so no figure stands alone:
 // every measured run is interleaved with a run of its baseline (the raw
-// Kafka client, or one bare goka processor) on a fresh broker, and the
+// Kafka client, goka processors; for the goal figures also an earlier
+// build of the binary) on a fresh broker, and the
 // report gives medians of the repeats and the ratio measured/baseline.
 //
 // # Files
@@ -13,9 +14,12 @@
 //	stack.go      a fresh broker + `hedgeline run` (+ ClickHouse) per run
 //	load.go       synthetic fills produced in-process (sources/loadgen), paced or flat out
 //	watch.go      completion: distinct on-chain PnL records on pnl.events
-//	latency.go    hedge latency: Witness produce time -> dry-run ledger accepted_at
-//	limit.go      baselines: franz-go produce+consume, one goka processor with a table
+//	latency.go    hedge latency of every hedge: its cause (a Witness produced, or the
+//	              previous hedge filled) -> dry-run ledger accepted_at / fill booked
+//	limit.go      baselines: franz-go produce+consume, goka processors with a table (bare, realistic)
+//	cpu.go        CPU per fill: /proc/<pid>/stat of run and broker, getrusage of the harness
 //	clickhouse.go projecting into the embedded ClickHouse; replay
 //	suite.go      the scenarios, their repeats and budget
 //	report.go     medians, percentiles, the table
+//	goals.go      the Goals table of issue 12: baseline binary vs this binary
 package bench

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,9 +71,42 @@ func FranzLimit(ctx context.Context, brokers []string, n, size int) (float64, er
 // over 1000 keys) is produced first; the rate is messages/s from the first
 // callback to the n-th.
 func GokaLimit(ctx context.Context, brokers []string, stateDir string, n, size int) (float64, error) {
-	const topic = "bench.goka-limit"
+	return gokaLimit(ctx, brokers, stateDir, n, size, 0, 0)
+}
+
+// Sizes of the realistic goka limit: a position-sized table record per key
+// and one event out per input, about what a fused stage writes per fill.
+const (
+	RealisticRecord = 1536
+	RealisticEmit   = 512
+)
+
+// GokaRealisticLimit is GokaLimit with the work every stateful hop of the
+// pipeline cannot avoid: the callback reads its key's record of
+// RealisticRecord bytes, writes back a changed copy of it (LevelDB and the
+// table's changelog topic), and emits one RealisticEmit-byte record to an
+// output topic. No decoding, no domain logic: what the pipeline could reach
+// with free compute.
+func GokaRealisticLimit(ctx context.Context, brokers []string, stateDir string, n, size int) (float64, error) {
+	return gokaLimit(ctx, brokers, stateDir, n, size, RealisticRecord, RealisticEmit)
+}
+
+// gokaLimit runs the goka limit; record > 0 keeps a record of that size per
+// key (else an 8-byte counter), emit > 0 emits that many bytes per input.
+func gokaLimit(ctx context.Context, brokers []string, stateDir string, n, size, record, emit int) (float64, error) {
+	name := "bench-goka-limit"
+	if record > 0 || emit > 0 {
+		name = "bench-goka-realistic"
+	}
+	topic := "bench." + strings.TrimPrefix(name, "bench-")
+	output := topic + ".out"
 	if err := createTopic(ctx, brokers, topic); err != nil {
 		return 0, err
+	}
+	if emit > 0 {
+		if err := createTopic(ctx, brokers, output); err != nil {
+			return 0, err
+		}
 	}
 	prod, err := kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.RecordPartitioner(topics.Partitioner()))...)
@@ -92,16 +126,29 @@ func GokaLimit(ctx context.Context, brokers []string, stateDir string, n, size i
 	var count atomic.Int64
 	var first atomic.Int64
 	done := make(chan time.Time, 1)
+	out := make([]byte, emit)
 	cb := func(gctx goka.Context, _ any) {
 		c := count.Add(1)
 		if c == 1 {
 			first.Store(time.Now().UnixNano())
 		}
-		var v int64
+		// The counter lives in the record's first 8 bytes; a fresh copy of
+		// the record per input, as a stage encodes a new state.
+		var old []byte
 		if raw := gctx.Value(); raw != nil {
-			v = int64(binary.BigEndian.Uint64(raw.([]byte)))
+			old = raw.([]byte)
 		}
-		gctx.SetValue(binary.BigEndian.AppendUint64(nil, uint64(v+1)))
+		rec := make([]byte, max(8, record))
+		copy(rec, old)
+		var v uint64
+		if len(old) >= 8 {
+			v = binary.BigEndian.Uint64(old)
+		}
+		binary.BigEndian.PutUint64(rec, v+1)
+		gctx.SetValue(rec)
+		if emit > 0 {
+			gctx.Emit(goka.Stream(output), gctx.Key(), out)
+		}
 		if c == int64(n) {
 			done <- time.Now()
 		}
@@ -110,15 +157,17 @@ func GokaLimit(ctx context.Context, brokers []string, stateDir string, n, size i
 	sc := rc.Sarama()
 	tm := goka.NewTopicManagerConfig()
 	tm.Table.Replication, tm.Stream.Replication = 1, 1
-	g := goka.DefineGroup("bench-goka-limit",
-		goka.Input(goka.Stream(topic), new(codec.Bytes), cb),
-		goka.Persist(new(codec.Bytes)))
+	edges := []goka.Edge{goka.Input(goka.Stream(topic), new(codec.Bytes), cb), goka.Persist(new(codec.Bytes))}
+	if emit > 0 {
+		edges = append(edges, goka.Output(goka.Stream(output), new(codec.Bytes)))
+	}
+	g := goka.DefineGroup(goka.Group(name), edges...)
 	proc, err := goka.NewProcessor(brokers, g,
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, tm)),
-		goka.WithStorageBuilder(rc.StorageBuilder("bench-goka-limit")),
+		goka.WithStorageBuilder(rc.StorageBuilder(name)),
 		goka.WithLogger(quietLogger{}),
 	)
 	if err != nil {
@@ -135,9 +184,9 @@ func GokaLimit(ctx context.Context, brokers []string, stateDir string, n, size i
 	case end := <-done:
 		return float64(n-1) / end.Sub(time.Unix(0, first.Load())).Seconds(), nil
 	case err := <-errc:
-		return 0, fmt.Errorf("goka processor stopped: %v", err)
+		return 0, fmt.Errorf("goka processor %s stopped: %v", name, err)
 	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("goka limit: %d of %d after 5 min", count.Load(), n)
+		return 0, fmt.Errorf("%s: %d of %d after 5 min", name, count.Load(), n)
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}

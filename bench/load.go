@@ -33,8 +33,9 @@ type Load struct {
 // Sent remembers when each Witness was handed to the producer, by trade
 // id, for the hedge latency.
 type Sent struct {
-	mu sync.Mutex
-	at map[string]time.Time
+	mu    sync.Mutex
+	at    map[string]time.Time
+	first time.Time
 }
 
 func NewSent() *Sent { return &Sent{at: map[string]time.Time{}} }
@@ -42,6 +43,9 @@ func NewSent() *Sent { return &Sent{at: map[string]time.Time{}} }
 func (s *Sent) put(id string, t time.Time) {
 	s.mu.Lock()
 	s.at[id] = t
+	if s.first.IsZero() || t.Before(s.first) {
+		s.first = t
+	}
 	s.mu.Unlock()
 }
 
@@ -51,6 +55,13 @@ func (s *Sent) At(id string) (time.Time, bool) {
 	defer s.mu.Unlock()
 	t, ok := s.at[id]
 	return t, ok
+}
+
+// First returns the earliest produce time; false if nothing was sent.
+func (s *Sent) First() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first, !s.first.IsZero()
 }
 
 // NewProducer is the harness's Kafka client: the project's producer options

@@ -22,7 +22,7 @@ import (
 // the cold start and of the memory: a restart with empty tables, and the
 // peak RSS of an idle pipeline.
 func (s *Suite) latency(ctx context.Context) error {
-	st, err := s.newStack(ctx, "latency")
+	st, err := s.newStack(ctx, s.cfg.Bin, "latency")
 	if err != nil {
 		return err
 	}
@@ -88,11 +88,12 @@ func (s *Suite) latency(ctx context.Context) error {
 		}
 		pings := ping.Stop()
 		s.res.lat[i] = latencyResult{rate: r, lat: lat, ping: pings}
-		a, b := lat.Accepted, lat.Booked
-		s.logf("hedge latency at %d fills/s: %d hedges accepted p50 %s p99 %s max %s (not yet: %d); booked p50 %s p99 %s max %s (not yet: %d); kafka round trip p50 %s p99 %s",
-			r, len(a), ms(Percentile(a, .5)), ms(Percentile(a, .99)), ms(Percentile(a, 1)), lat.NotAccepted,
-			ms(Percentile(b, .5)), ms(Percentile(b, .99)), ms(Percentile(b, 1)), lat.NotBooked,
-			ms(Percentile(pings, .5)), ms(Percentile(pings, .99)))
+		p := func(ds []time.Duration) string {
+			return fmt.Sprintf("p50 %s p99 %s max %s", ms(Percentile(ds, .5)), ms(Percentile(ds, .99)), ms(Percentile(ds, 1)))
+		}
+		s.logf("hedge latency at %d fills/s: %d hedges accepted %s, booked %s (not yet: %d, %d; untimed %d); of them %d fill-triggered: accepted %s, booked %s; kafka round trip p50 %s p99 %s",
+			r, len(lat.AllAccepted), p(lat.AllAccepted), p(lat.AllBooked), lat.NotAccepted, lat.NotBooked, lat.Untimed,
+			len(lat.Accepted), p(lat.Accepted), p(lat.Booked), ms(Percentile(pings, .5)), ms(Percentile(pings, .99)))
 	}
 	return nil
 }
@@ -128,8 +129,8 @@ func (s *Suite) probeRestart(ctx context.Context, st *Stack, gen *loadgen.Genera
 }
 
 // coldStart stops the kept large run (SIGTERM) and restarts it on the same
-// state dir and broker.
-func (s *Suite) coldStart(ctx context.Context, st *Stack) error {
+// state dir and broker; res.kept says what the run produced.
+func (s *Suite) coldStart(ctx context.Context, st *Stack, res *results) error {
 	events, err := endOffsets(ctx, st.Brokers(), eventTopics()...)
 	if err != nil {
 		return err
@@ -144,11 +145,11 @@ func (s *Suite) coldStart(ctx context.Context, st *Stack) error {
 		return err
 	}
 	defer w.Close()
-	ready, first, err := s.probeRestart(ctx, st, s.kept.gen, w, s.kept.fills)
+	ready, first, err := s.probeRestart(ctx, st, res.kept.gen, w, res.kept.fills)
 	if err != nil {
-		return fmt.Errorf("cold start after %d fills: %w", s.kept.fills, err)
+		return fmt.Errorf("cold start after %d fills: %w", res.kept.fills, err)
 	}
-	s.res.cold = coldResult{events: events, stop: stop, ready: ready, first: first}
+	res.cold = coldResult{events: events, stop: stop, ready: ready, first: first}
 	s.logf("cold start with %d events: stop %s, ready %s, first fill through %s", events, ms(stop), ms(ready), ms(first))
 	return nil
 }
@@ -168,7 +169,7 @@ func eventTopics() []string {
 // (shadow tables), timed until the projectors have committed
 // ReplayEvents records (all of them if the topics hold fewer). The
 // baseline reads as many records with a plain franz-go consumer.
-func (s *Suite) replay(ctx context.Context, st *Stack) error {
+func (s *Suite) replay(ctx context.Context, st *Stack, res *results) error {
 	if _, err := st.StopRun(); err != nil {
 		return err
 	}
@@ -206,8 +207,8 @@ func (s *Suite) replay(ctx context.Context, st *Stack) error {
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	s.res.replay = replayResult{events: n, rate: float64(n) / el.Seconds(), read: readRate}
-	s.logf("replay: %d of %d events in %s: %s (franz-go read %s)", n, total, ms(el), rate(s.res.replay.rate, "events/s"), rate(readRate, "rec/s"))
+	res.replay = replayResult{events: n, rate: float64(n) / el.Seconds(), read: readRate}
+	s.logf("replay: %d of %d events in %s: %s (franz-go read %s)", n, total, ms(el), rate(res.replay.rate, "events/s"), rate(readRate, "rec/s"))
 	return nil
 }
 
@@ -238,7 +239,7 @@ func (s *Suite) profile(ctx context.Context, sc scenario) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	st, err := s.newStack(ctx, "profile")
+	st, err := s.newStack(ctx, s.cfg.Bin, "profile")
 	if err != nil {
 		return err
 	}

@@ -43,12 +43,22 @@ type Row struct {
 
 // Table prints rows as a Markdown table, which reads fine on a terminal too.
 func Table(w io.Writer, rows []Row) {
-	head := Row{"figure", "runs", "measured (median)", "baseline, same run (median)", "ratio"}
-	all := append([]Row{head}, rows...)
-	width := make([]int, 5)
-	cells := func(r Row) []string { return []string{r.Figure, r.Runs, r.Measured, r.Baseline, r.Ratio} }
-	for _, r := range all {
-		for i, c := range cells(r) {
+	cells := [][]string{{"figure", "runs", "measured (median)", "baseline, same run (median)", "ratio"}}
+	for _, r := range rows {
+		cells = append(cells, []string{r.Figure, r.Runs, r.Measured, r.Baseline, r.Ratio})
+	}
+	markdown(w, cells)
+}
+
+// markdown prints cells (the first row is the head) as an aligned
+// Markdown table.
+func markdown(w io.Writer, cells [][]string) {
+	if len(cells) == 0 {
+		return
+	}
+	width := make([]int, len(cells[0]))
+	for _, r := range cells {
+		for i, c := range r {
 			width[i] = max(width[i], len([]rune(c)))
 		}
 	}
@@ -59,14 +69,14 @@ func Table(w io.Writer, rows []Row) {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(parts, " | "))
 	}
-	line(cells(head))
-	sep := make([]string, 5)
+	line(cells[0])
+	sep := make([]string, len(width))
 	for i := range sep {
 		sep[i] = strings.Repeat("-", width[i])
 	}
 	line(sep)
-	for _, r := range rows {
-		line(cells(r))
+	for _, r := range cells[1:] {
+		line(r)
 	}
 }
 
@@ -109,6 +119,8 @@ func ms(d time.Duration) string {
 
 func size(n int) string {
 	switch {
+	case n == 0:
+		return "0"
 	case n >= 1_000_000 && n%1_000_000 == 0:
 		return fmt.Sprintf("%dM", n/1_000_000)
 	case n >= 1000 && n%1000 == 0:

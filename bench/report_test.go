@@ -36,3 +36,40 @@ func TestTableAlignsColumns(t *testing.T) {
 		t.Fatalf("table:\n%s", b.String())
 	}
 }
+
+// The Goals table reads the goal scenario of both binaries; without a
+// baseline binary its column says so, and a figure not measured is "-".
+func TestGoalRows(t *testing.T) {
+	sc := scenario{1_000_000, 1000}
+	this, base := newResults(), newResults()
+	this.e2e[sc] = []float64{21000, 19000, 25000}
+	this.cpu[sc] = []cpuResult{{run: 45, first10: 40, last10: 42, early: [2]int{10_000, 110_000}, late: [2]int{880_000, 980_000}}}
+	this.rss[sc] = []float64{250 << 20}
+	this.cold = coldResult{events: 3_000_000, first: 450 * time.Millisecond}
+	base.e2e[sc] = []float64{4000}
+	rows := goalRows(sc, this, base, true)
+	if len(rows) != 6 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	want := [][2]string{
+		{"4,000 fills/s", "21,000 fills/s"},
+		{"-", "45 µs"},
+		{"-", "+5% (42 µs at fills 880k-980k vs 40 µs at 10k-110k)"},
+		{"-", "-"},
+		{"-", "250 MiB"},
+		{"-", "450 ms (3,000,000 events in the log)"},
+	}
+	for i, w := range want {
+		if rows[i].Baseline != w[0] || rows[i].This != w[1] {
+			t.Fatalf("row %d %q: %q | %q, want %q | %q", i, rows[i].Figure, rows[i].Baseline, rows[i].This, w[0], w[1])
+		}
+	}
+	if r := goalRows(sc, this, base, false); !strings.HasPrefix(r[0].Baseline, "not run") {
+		t.Fatalf("without a baseline binary: %q", r[0].Baseline)
+	}
+	var b strings.Builder
+	GoalTable(&b, rows)
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 8 || !strings.Contains(lines[0], "baseline binary") {
+		t.Fatalf("goals table:\n%s", b.String())
+	}
+}

@@ -9,6 +9,8 @@ import (
 // the table (medians, ratios to the baselines of the same runs).
 type results struct {
 	franz, goka  map[scenario][]float64 // baselines measured right before each run of scenario
+	gokaReal     map[scenario][]float64 // the realistic goka limit, likewise
+	cpu          map[scenario][]cpuResult
 	e2e, rss     map[scenario][]float64
 	perFill      map[scenario][]float64 // stage inputs per fill
 	chE2E, chPnl map[scenario][]float64 // runs that also project into ClickHouse
@@ -19,6 +21,7 @@ type results struct {
 	idleRSS   float64
 	cold      coldResult
 	replay    replayResult
+	kept      kept // of the run the cold start restarts
 }
 
 type latencyResult struct {
@@ -37,15 +40,15 @@ type replayResult struct {
 	rate, read float64
 }
 
-func newResults() results {
+func newResults() *results {
 	m := func() map[scenario][]float64 { return map[scenario][]float64{} }
-	return results{franz: m(), goka: m(), e2e: m(), rss: m(), chE2E: m(), chPnl: m(), perFill: m(),
+	return &results{franz: m(), goka: m(), gokaReal: m(), cpu: map[scenario][]cpuResult{}, e2e: m(), rss: m(), chE2E: m(), chPnl: m(), perFill: m(),
 		hedges: map[scenario][]HedgeStats{}}
 }
 
-func (r results) rows(cfg Config) []Row {
+func (r *results) rows(cfg Config) []Row {
 	var rows []Row
-	var allF, allG []float64
+	var allF, allG, allR []float64
 	var scs []scenario
 	for _, n := range cfg.Sizes {
 		for _, s := range cfg.Symbols {
@@ -53,14 +56,17 @@ func (r results) rows(cfg Config) []Row {
 			scs = append(scs, sc)
 			allF = append(allF, r.franz[sc]...)
 			allG = append(allG, r.goka[sc]...)
+			allR = append(allR, r.gokaReal[sc]...)
 		}
 	}
 	rows = append(rows,
 		Row{fmt.Sprintf("limit: franz-go produce+consume, %d B records", cfg.LimitRecordSize), fmt.Sprint(len(allF)),
 			rate(Median(allF), "rec/s"), "-", "-"},
-		Row{"limit: one goka processor, LevelDB group table", fmt.Sprint(len(allG)), rate(Median(allG), "msg/s"), "-", "-"})
+		Row{"limit: one goka processor, LevelDB group table, 8 B counter per key (bare)", fmt.Sprint(len(allG)), rate(Median(allG), "msg/s"), "-", "-"},
+		Row{fmt.Sprintf("limit: one goka processor, LevelDB group table, %d B record per key + one %d B emit per msg (realistic)", RealisticRecord, RealisticEmit),
+			fmt.Sprint(len(allR)), rate(Median(allR), "msg/s"), "-", "-"})
 	for _, sc := range scs {
-		e, g, f := Median(r.e2e[sc]), Median(r.goka[sc]), Median(r.franz[sc])
+		e, g, gr, f := Median(r.e2e[sc]), Median(r.goka[sc]), Median(r.gokaReal[sc]), Median(r.franz[sc])
 		if len(r.e2e[sc]) == 0 {
 			continue
 		}
@@ -68,8 +74,25 @@ func (r results) rows(cfg Config) []Row {
 		rows = append(rows, Row{
 			fmt.Sprintf("e2e %s: Witness produced -> PnL record out", sc), fmt.Sprint(len(r.e2e[sc])),
 			fmt.Sprintf("%s (x %.1f stage msgs = %s)", rate(e, "fills/s"), per, rate(e*per, "msg/s")),
-			fmt.Sprintf("goka %s, franz-go %s", rate(g, "msg/s"), rate(f, "rec/s")),
-			fmt.Sprintf("%s of goka (msgs), %s of franz-go (fills)", pct(e*per, g), pct(e, f))})
+			fmt.Sprintf("goka bare %s, goka realistic %s, franz-go %s", rate(g, "msg/s"), rate(gr, "msg/s"), rate(f, "rec/s")),
+			fmt.Sprintf("%s of bare goka, %s of realistic goka (msgs), %s of franz-go (fills)", pct(e*per, g), pct(e*per, gr), pct(e, f))})
+	}
+	for _, sc := range scs {
+		cs := r.cpu[sc]
+		if len(cs) == 0 {
+			continue
+		}
+		var run, broker, self, first, last []float64
+		for _, c := range cs {
+			run, broker, self = append(run, c.run), append(broker, c.broker), append(self, c.self)
+			first, last = append(first, c.first10), append(last, c.last10)
+		}
+		f, l := Median(first), Median(last)
+		rows = append(rows, Row{
+			fmt.Sprintf("CPU per fill, e2e %s (utime+stime): run / broker / harness", sc), fmt.Sprint(len(cs)),
+			fmt.Sprintf("%s / %s / %s", us(Median(run)), us(Median(broker)), us(Median(self))),
+			fmt.Sprintf("run at fills %s: %s, at %s: %s", spanName(cs[0].early), us(f), spanName(cs[0].late), us(l)),
+			growth(l, f) + " (late/early)"})
 	}
 	for _, sc := range scs {
 		hs := r.hedges[sc]
@@ -107,12 +130,17 @@ func (r results) rows(cfg Config) []Row {
 			lat     []time.Duration
 			missing int
 		}{
-			{"Witness produced -> hedge accepted by the broker", l.lat.Accepted, l.lat.NotAccepted},
-			{"Witness produced -> hedge fill booked in the position", l.lat.Booked, l.lat.NotBooked},
+			{"cause -> hedge accepted by the broker, every hedge", l.lat.AllAccepted, l.lat.NotAccepted},
+			{"Witness produced -> hedge accepted by the broker, fill-triggered hedges", l.lat.Accepted, -1},
+			{"cause -> hedge fill booked in the position, every hedge", l.lat.AllBooked, l.lat.NotBooked},
+			{"Witness produced -> hedge fill booked in the position, fill-triggered hedges", l.lat.Booked, -1},
 		} {
 			n := fmt.Sprintf("1 (%d hedges", len(h.lat))
 			if h.missing > 0 {
 				n += fmt.Sprintf(", %d missing", h.missing)
+			}
+			if h.missing >= 0 && l.lat.Untimed > 0 {
+				n += fmt.Sprintf(", %d untimed", l.lat.Untimed)
 			}
 			rows = append(rows, Row{
 				fmt.Sprintf("hedge latency at %d fills/s, %d symbols, %s: p50 / p99 / max", l.rate, cfg.LatencySymbols, h.what), n + ")",
@@ -150,4 +178,20 @@ func ratio(a, b time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fx", float64(a)/float64(b))
+}
+
+// us formats a CPU time per fill in µs.
+func us(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.1f µs", v)
+	}
+	return fmt.Sprintf("%.0f µs", v)
+}
+
+// growth is a/b as a signed percentage change ("+12%").
+func growth(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%+.0f%%", 100*(a/b-1))
 }

@@ -1,7 +1,7 @@
 // Command hedgeline-bench runs the benchmark suite (package bench) against
 // a built hedgeline binary and prints one table. `make bench` runs it.
 //
-//	go run ./bench/cmd/hedgeline-bench --bin bin/hedgeline [--quick] [--out FILE] [--profile DIR]
+//	go run ./bench/cmd/hedgeline-bench --bin bin/hedgeline [--baseline-bin bin/hedgeline-baseline] [--quick] [--out FILE] [--profile DIR]
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 
 func main() {
 	bin := flag.String("bin", "bin/hedgeline", "the hedgeline binary to measure (make build)")
+	baseline := flag.String("baseline-bin", "", "an earlier build: also measure its goal figures (interleaved) for the Goals table")
 	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory, removed afterwards)")
 	quick := flag.Bool("quick", false, "tiny sizes: a smoke test of the harness")
 	out := flag.String("out", "", "also write the table (Markdown) to this file")
@@ -62,6 +63,14 @@ func main() {
 			c.Window = *window
 		}
 		c.ProfileDir = *profile
+		if *baseline != "" {
+			if c.BaselineBin, err = filepath.Abs(*baseline); err != nil {
+				return err
+			}
+			if _, err := os.Stat(c.BaselineBin); err != nil {
+				return fmt.Errorf("--baseline-bin: %w", err)
+			}
+		}
 		return nil
 	}
 	if err := run(ctx, *bin, *dir, *quick, *out, tweak); err != nil {
@@ -92,12 +101,14 @@ func run(ctx context.Context, bin, dir string, quick bool, out string, tweak fun
 		return err
 	}
 	start := time.Now()
-	rows, err := bench.Run(ctx, cfg)
+	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	bench.Table(&b, rows)
+	bench.Table(&b, rep.Rows)
+	b.WriteString("\nGoals (issue 12)\n\n")
+	bench.GoalTable(&b, rep.Goals)
 	fmt.Fprintf(&b, "\n%d CPUs, %s, %s; suite wall time %s\n", runtime.NumCPU(), runtime.Version(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
 	fmt.Print(b.String())
