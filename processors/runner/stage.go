@@ -15,7 +15,10 @@
 //   - goka delivers each partition in order, and a key always lives in one
 //     partition, so an input with offset < Next is a redelivery. The runner
 //     re-emits the outputs recorded for that offset, byte for byte, writes
-//     the record again and decides nothing.
+//     the record again and decides nothing. A key's first input is the
+//     exception: its outputs are not recorded but decided again from the
+//     empty state it was decided from (record.go), since most keys (trades,
+//     orders) are never written again to prune them.
 //   - Outputs of inputs below the durable prefix of their partition are
 //     pruned when the key is next written. goka marks an input once its table
 //     write and every emit were acknowledged, but inputs finish out of order;
