@@ -16,7 +16,9 @@ import (
 	"github.com/hedgeline/hedgeline/embedded/kafka"
 	"github.com/hedgeline/hedgeline/internal/statedir"
 	"github.com/hedgeline/hedgeline/market"
-	"github.com/hedgeline/hedgeline/processors/managers"
+	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
+	"github.com/hedgeline/hedgeline/processors/position/positionstage"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
@@ -110,10 +112,10 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		procs = append(procs, p)
 		return nil
 	}
-	w := wiring{authKey: cfg.EncryptionKey, trade: managers.TradeConfig{Threshold: cfg.Threshold, Execution: cfg.Execution}}
+	w := wiring{authKey: cfg.EncryptionKey, trade: trademanager.Config{Threshold: cfg.Threshold, Execution: cfg.Execution}}
 	var background []func(context.Context) error
 	if cfg.Roles["trade-manager"] { // with onchain-trade (withParts)
-		backlog, err := managers.NewBacklog(managers.BacklogConfig{
+		backlog, err := trademanager.NewBacklog(trademanager.BacklogConfig{
 			Admin: adm, Topic: topics.PositionCommands, Group: runner.GroupOf(topics.Position),
 			Limit: int64(cfg.CommandBacklog), Interval: 100 * time.Millisecond, Logger: log,
 		})
@@ -226,7 +228,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 // the position and order stages of the topology, the tracker wired to the
 // poller.
 func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
-	log *slog.Logger) (*managers.Poller, []func(context.Context) error, error) {
+	log *slog.Logger) (*ordermanager.Poller, []func(context.Context) error, error) {
 	broker, err := openBroker(ctx, cfg, rc, log)
 	if err != nil {
 		return nil, nil, err
@@ -250,7 +252,7 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 		producer.Close()
 		return nil, nil, err
 	}
-	poller, err := managers.NewPoller(managers.PollerConfig{
+	poller, err := ordermanager.NewPoller(ordermanager.PollerConfig{
 		Broker: broker.Broker, Orders: viewOrders{view}, Producer: producer, Positions: viewPositions{posView},
 		Partitions: cfg.Partitions, Interval: cfg.PollInterval, StaleAfter: cfg.StaleAfter,
 		NotPendingGrace: cfg.NotPendingGrace, MaxBackoff: time.Minute, Logger: log.With("role", "order-poller"),
@@ -298,7 +300,7 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 	if err != nil || raw == nil {
 		return "", err
 	}
-	id, err := managers.PendingOf(raw.([]byte))
+	id, err := positionstage.PendingOf(raw.([]byte))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", symbol, err)
 	}

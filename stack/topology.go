@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
-	"github.com/hedgeline/hedgeline/processors/managers"
+	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
+	"github.com/hedgeline/hedgeline/processors/position/positionstage"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -39,18 +41,18 @@ func (s stage) runs(roles Roles) bool {
 // every stage's group.
 type wiring struct {
 	authKey brokerauth.Key
-	trade   managers.TradeConfig
-	poller  *managers.Poller
+	trade   trademanager.Config
+	poller  *ordermanager.Poller
 }
 
 // topology is every stage the stack can run, in the order it builds them.
 // The managers run fused into the aggregate whose events they read
-// (managers/fused.go), so each stage answers to the aggregate's role and
-// the manager's.
+// (trademanager.Stage, positionstage.Stage, ordermanager.Stage), so each
+// stage answers to the aggregate's role and the manager's.
 func topology(w wiring) []stage {
-	trade, terr := managers.TradeStage(w.trade)
-	pos, perr := managers.PositionStage()
-	order, oerr := managers.OrderStage(w.poller)
+	trade, terr := trademanager.Stage(w.trade)
+	pos, perr := positionstage.Stage()
+	order, oerr := ordermanager.Stage(w.poller)
 	auth, aerr := runner.AggregateStage(brokerauth.NewDefinition(w.authKey))
 	if aerr != nil {
 		auth.Group = runner.GroupOf(topics.BrokerAuth)

@@ -79,7 +79,7 @@ func DefaultTuning() Tuning {
 		HeartbeatInterval: 3 * time.Second,
 		SessionTimeout:    30 * time.Second,
 		// Commits trail processing by this much; the trade manager's
-		// backlog limit (managers.Backlog) reads the lag from them.
+		// backlog limit (trademanager.Backlog) reads the lag from them.
 		AutoCommitInterval: 250 * time.Millisecond,
 	}
 }

@@ -1,4 +1,4 @@
-package managers
+package ordermanager
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func TestTicksWorkTheIndexNotTheTable(t *testing.T) {
 		t.Fatalf("first tick: %d walks, want 1", n)
 	}
 	// An order the tracker stage processes: placed by the next tick, no walk.
-	st := p.Tracking(OrderTracker())
+	st := p.Tracking(Tracker())
 	id := "0b1e1b2c-0000-5000-8000-000000000031"
 	if _, _, err := st.Handle(TrackedOrder{}, eventIn(t, topics.OffchainOrder, id, 1,
 		offchainorder.Placed{Symbol: "AAPL", Shares: d("1"), Direction: "Sell", Broker: "dry_run", ReferencePrice: ptr(d("228")), PlacedAt: now})); err != nil {

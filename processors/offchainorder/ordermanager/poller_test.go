@@ -1,4 +1,4 @@
-package managers
+package ordermanager
 
 import (
 	"context"
@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hedgeline/hedgeline/internal/testseed"
 	"log/slog"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,279 +19,9 @@ import (
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
-	"github.com/hedgeline/hedgeline/processors/onchaintrade"
-	"github.com/hedgeline/hedgeline/processors/pnl"
-	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
-	"github.com/hedgeline/hedgeline/topics"
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-var t0 = time.Date(2025, 11, 4, 14, 30, 0, 0, time.UTC)
-
-func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-
-// eventIn wraps an event as the runner would deliver it.
-func eventIn(t *testing.T, aggType, id string, seq uint64, e aggregate.Event) runner.Input {
-	t.Helper()
-	payload, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := topics.EncodeEvent(topics.EventEnvelope{
-		AggregateType: aggType, AggregateID: id, Sequence: seq, EventType: e.EventType(), EventVersion: 1,
-		OccurredAt: t0, CommandID: "c", CorrelationID: "c", CausationID: "c", Payload: payload,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt, err := topics.TopicsFor(aggType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runner.Input{Topic: tt.Events, Key: id, Value: b, Offset: int64(seq), Timestamp: t0}
-}
-
-func decodeCommand(t *testing.T, o runner.Output) (topics.CommandEnvelope, aggregate.Command) {
-	t.Helper()
-	env, err := topics.DecodeCommand(o.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dec aggregate.Decoder[aggregate.Command]
-	switch env.AggregateType {
-	case topics.Position:
-		dec = position.Commands
-	case topics.OffchainOrder:
-		dec = offchainorder.Commands
-	}
-	c, err := dec.Decode(env.CommandType, env.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c
-}
-
-func TestTradeManagerAcknowledgesFillsByBaseSymbol(t *testing.T) {
-	id, _ := market.NewTradeID("0x"+strings.Repeat("ab", 32), 7)
-	th, _ := market.SharesThreshold(d("2"))
-	cfg := TradeConfig{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}
-	filled := onchaintrade.Filled{TradeID: id, Symbol: "NVDAs1", BaseSymbol: "NVDA", Amount: d("0.374"),
-		Direction: market.Sell, PriceUSDC: d("171.58"), BlockNumber: 9, BlockTimestamp: t0, FilledAt: t0}
-	handle := TradeManager(cfg).Handle
-	var st Derived
-	st, out, err := handle(st, eventIn(t, topics.OnChainTrade, id.String(), 1, filled))
-	if err != nil || len(out) != 1 {
-		t.Fatalf("out %v err %v", out, err)
-	}
-	if out[0].Topic != topics.PositionCommands || out[0].Key != "NVDA" {
-		t.Fatalf("routed to %s key %s", out[0].Topic, out[0].Key)
-	}
-	env, c := decodeCommand(t, out[0])
-	ack := c.(position.AcknowledgeOnChainFill)
-	if env.CommandID != "ack:"+id.String() || env.AggregateID != "NVDA" || !env.IssuedAt.Equal(t0) {
-		t.Fatalf("envelope %+v", env)
-	}
-	if !ack.Amount.Equal(d("0.374")) || ack.Direction != market.Sell || ack.Threshold == nil || !ack.Threshold.Shares.Equal(d("2")) {
-		t.Fatalf("ack %+v", ack)
-	}
-	// Handled again from scratch (its record lost): the same bytes.
-	if _, again, _ := handle(Derived{}, eventIn(t, topics.OnChainTrade, id.String(), 1, filled)); string(again[0].Value) != string(out[0].Value) {
-		t.Fatal("trade manager is not deterministic")
-	}
-	// The same event re-published (at another offset): a duplicate.
-	if _, again, err := handle(st, eventIn(t, topics.OnChainTrade, id.String(), 1, filled)); len(again) != 0 || !errors.Is(err, runner.ErrDuplicate) {
-		t.Fatalf("re-published Filled: %v %v, want a duplicate", again, err)
-	}
-	// Enrichment changes no exposure.
-	if _, out, _ := handle(st, eventIn(t, topics.OnChainTrade, id.String(), 2, onchaintrade.Enriched{GasUsed: 1, EffectiveGasPrice: 1, EnrichedAt: t0})); len(out) != 0 {
-		t.Fatalf("enrichment produced %v", out)
-	}
-}
-
-func TestManagersRejectPoisonWithReason(t *testing.T) {
-	poison := runner.Input{Topic: topics.OnChainTradeEvents, Key: "k", Value: []byte("not json"), Offset: 3, Timestamp: t0}
-	for name, run := range map[string]func() ([]runner.Output, error){
-		"trade manager": func() ([]runner.Output, error) {
-			_, out, err := TradeManager(TradeConfig{}).Handle(Derived{}, poison)
-			return out, err
-		},
-		"order placer": func() ([]runner.Output, error) {
-			_, out, err := OrderPlacer().Handle(PendingHedge{}, poison)
-			return out, err
-		},
-		"pnl": func() ([]runner.Output, error) {
-			_, out, err := handlePnL(PnLState{}, poison)
-			return out, err
-		},
-	} {
-		out, err := run()
-		if err != nil || len(out) != 1 || !strings.HasSuffix(out[0].Topic, ".rejections") {
-			t.Fatalf("%s: out %v err %v", name, out, err)
-		}
-		r, err := topics.DecodeRejection(out[0].Value)
-		if err != nil || !strings.Contains(r.Reason, "undecodable") || r.Offset != 3 || string(r.Original()) != "not json" {
-			t.Fatalf("%s: rejection %+v %v", name, r, err)
-		}
-	}
-}
-
-func TestPnLStageAppliesFillsOnceInPositionOrder(t *testing.T) {
-	id, _ := market.NewTradeID("0x"+strings.Repeat("cd", 32), 1)
-	var book PnLState
-	var recs []pnl.Record
-	feed := func(seq uint64, e aggregate.Event) {
-		t.Helper()
-		var out []runner.Output
-		var err error
-		book, out, err = handlePnL(book, eventIn(t, topics.Position, "AAPL", seq, e))
-		if err != nil && !errors.Is(err, runner.ErrDuplicate) {
-			t.Fatal(err)
-		}
-		for _, o := range out {
-			var r pnl.Record
-			if err := json.Unmarshal(o.Value, &r); err != nil {
-				t.Fatal(err)
-			}
-			recs = append(recs, r)
-		}
-	}
-	feed(1, position.Initialized{Symbol: "AAPL", Threshold: market.WholeShare(), Execution: market.DefaultExecution(market.DryRun), InitializedAt: t0})
-	feed(2, position.OnChainOrderFilled{TradeID: id, BlockNumber: 1, Amount: d("1.5"), Direction: market.Sell, PriceUSDC: d("150"), BlockTimestamp: t0, SeenAt: t0})
-	feed(2, position.OnChainOrderFilled{TradeID: id, BlockNumber: 1, Amount: d("1.5"), Direction: market.Sell, PriceUSDC: d("150"), BlockTimestamp: t0, SeenAt: t0}) // duplicate
-	feed(3, position.OffChainOrderFilled{ExecutionID: "x", SharesFilled: d("1"), Direction: market.Buy, BrokerOrderID: "b", Price: d("148.5"), BrokerTimestamp: t0})
-	if len(recs) != 2 {
-		t.Fatalf("want 2 records (duplicate skipped), got %d", len(recs))
-	}
-	last := recs[1]
-	if last.Venue != pnl.Offchain || !last.RealizedPnL.Equal(d("1.5")) || !last.NetPositionAfter.Equal(d("-0.5")) || last.PositionSequence != 3 {
-		t.Fatalf("offchain record %+v", last)
-	}
-}
-
-func TestTrackerReportsOutcomeToPosition(t *testing.T) {
-	exec := "0b1e1b2c-0000-5000-8000-000000000001"
-	var o TrackedOrder
-	step := func(seq uint64, e aggregate.Event) []runner.Output {
-		t.Helper()
-		var out []runner.Output
-		var err error
-		o, out, err = trackOrder(o, eventIn(t, topics.OffchainOrder, exec, seq, e))
-		if err != nil && !errors.Is(err, runner.ErrDuplicate) {
-			t.Fatal(err)
-		}
-		return out
-	}
-	ref := d("228")
-	step(1, offchainorder.Placed{Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun, ReferencePrice: &ref, PlacedAt: t0})
-	if o.Status != OrderPending || !o.ReferencePrice.Equal(ref) {
-		t.Fatalf("after Placed: %+v", o)
-	}
-	step(2, offchainorder.Submitted{BrokerOrderID: "DRY-1", SubmittedAt: t0})
-	out := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0.Add(time.Second)})
-	if o.Status != OrderDone || len(out) != 1 || out[0].Key != "AAPL" {
-		t.Fatalf("after Filled: %+v out %v", o, out)
-	}
-	env, c := decodeCommand(t, out[0])
-	done := c.(position.CompleteOffChainOrder)
-	if env.CommandID != "complete:"+exec || done.ExecutionID != exec || !done.SharesFilled.Equal(d("2")) || !done.Price.Equal(d("227.5")) || done.BrokerOrderID != "DRY-1" {
-		t.Fatalf("complete %+v %+v", env, done)
-	}
-	if again := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0}); len(again) != 0 {
-		t.Fatal("duplicate event reported twice")
-	}
-	if out[0].Topic != topics.PositionCommands {
-		t.Fatalf("outcome sent to %s, want %s", out[0].Topic, topics.PositionCommands)
-	}
-}
-
-// The broker lost an order's Submitted event and the order aggregate
-// re-published it after Filled: the tracker must hold Filled until
-// Submitted is in, then report the fill with the broker order id.
-func TestTrackerWaitsForAGapInTheOrdersEvents(t *testing.T) {
-	exec := "0b1e1b2c-0000-5000-8000-000000000002"
-	var o TrackedOrder
-	step := func(seq uint64, e aggregate.Event) []runner.Output {
-		t.Helper()
-		var out []runner.Output
-		var err error
-		o, out, err = trackOrder(o, eventIn(t, topics.OffchainOrder, exec, seq, e))
-		if err != nil && !errors.Is(err, runner.ErrDuplicate) {
-			t.Fatal(err)
-		}
-		return out
-	}
-	step(1, offchainorder.Placed{Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun, PlacedAt: t0})
-	if out := step(3, offchainorder.Filled{Price: d("227.5"), FilledAt: t0}); len(out) != 0 || o.Status != OrderPending || len(o.Parked) != 1 {
-		t.Fatalf("event 3 beyond the gap: out %v, state %+v; want it parked", out, o)
-	}
-	out := step(2, offchainorder.Submitted{BrokerOrderID: "DRY-9", SubmittedAt: t0})
-	if len(out) != 1 || o.Status != OrderDone || o.LastSequence != 3 || o.Parked != nil {
-		t.Fatalf("gap filled: out %v state %+v; want Filled applied after Submitted", out, o)
-	}
-	if _, c := decodeCommand(t, out[0]); c.(position.CompleteOffChainOrder).BrokerOrderID != "DRY-9" {
-		t.Fatalf("complete %+v", c)
-	}
-}
-
-// Issue 8: the broker lost position event 553 but kept 554; 553 came again
-// later. The PnL of every order of arrival with gaps and repeats must equal
-// the PnL of the events in order.
-func TestPnLStageWaitsForGaps(t *testing.T) {
-	seed := testseed.Seed(t, "arrival orders")
-	r := rand.New(rand.NewPCG(seed, 3))
-	var evs []aggregate.Event
-	evs = append(evs, position.Initialized{Symbol: "NVDA", Threshold: market.WholeShare(), Execution: market.DefaultExecution(market.DryRun), InitializedAt: t0})
-	for i := range 40 {
-		id, _ := market.NewTradeID(fmt.Sprintf("0x%064x", i+1), 0)
-		dir := market.Buy
-		if r.IntN(2) == 0 {
-			dir = market.Sell
-		}
-		evs = append(evs, position.OnChainOrderFilled{TradeID: id, BlockNumber: uint64(i + 1), Amount: decimal.New(1+r.Int64N(300), -1),
-			Direction: dir, PriceUSDC: decimal.New(17000+r.Int64N(2000), -2), BlockTimestamp: t0, SeenAt: t0})
-	}
-	run := func(order []int) string {
-		var st PnLState
-		var recs []string
-		for _, i := range order {
-			var out []runner.Output
-			var err error
-			st, out, err = handlePnL(st, eventIn(t, topics.Position, "NVDA", uint64(i+1), evs[i]))
-			if err != nil && !errors.Is(err, runner.ErrDuplicate) {
-				t.Fatal(err)
-			}
-			for _, o := range out {
-				recs = append(recs, string(o.Value))
-			}
-		}
-		if len(st.Parked) != 0 {
-			t.Fatalf("seed %d: %d events still parked", seed, len(st.Parked))
-		}
-		return strings.Join(recs, "\n")
-	}
-	inOrder := make([]int, len(evs))
-	for i := range inOrder {
-		inOrder[i] = i
-	}
-	want := run(inOrder)
-	for range 50 {
-		// Each event arrives once or twice, a lost one later than its
-		// successors: swap random neighbours, duplicate random ones.
-		order := slices.Clone(inOrder)
-		for range 10 {
-			i := r.IntN(len(order) - 1)
-			order[i], order[i+1] = order[i+1], order[i]
-		}
-		for range 5 {
-			order = slices.Insert(order, r.IntN(len(order)), order[r.IntN(len(order))])
-		}
-		if got := run(order); got != want {
-			t.Fatalf("arrival order %v gives other PnL records than in order", order)
-		}
-	}
-}
 
 // flaky fails every call with a transient error.
 type flaky struct{ calls int }
@@ -406,7 +134,7 @@ func (m tableOrders) Get(key string) ([]byte, error) {
 // encodeTracked encodes o as the runner stores it in the order stage's
 // table (version 1, next offset, state JSON, no pending outputs).
 func encodeTracked(o TrackedOrder) ([]byte, error) {
-	state, err := json.Marshal(OrderState{Down: o})
+	state, err := json.Marshal(State{Down: o})
 	if err != nil {
 		return nil, err
 	}
@@ -693,66 +421,6 @@ func TestPollerAssignClearsBackoff(t *testing.T) {
 	tick(2)
 }
 
-// After a crash the trade manager re-sends the acknowledgements of its
-// uncommitted inputs. The position refuses them by its rules (already
-// applied), but they broke no rule: they are duplicates, not rejections.
-// A command that repeats an applied one without being a re-send (a new
-// command id, no source) still is a rejection.
-func TestResentCommandsAreDuplicatesNotRejections(t *testing.T) {
-	stage, err := runner.AggregateStage(position.Definition)
-	if err != nil {
-		t.Fatal(err)
-	}
-	th, _ := market.SharesThreshold(d("1000"))
-	cfg := TradeConfig{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}
-	var acks []runner.Input
-	for i := range 40 {
-		id, _ := market.NewTradeID(fmt.Sprintf("0x%064x", i+1), 0)
-		filled := onchaintrade.Filled{TradeID: id, Symbol: "tAAPL", BaseSymbol: "AAPL", Amount: d("0.5"),
-			Direction: market.Buy, PriceUSDC: d("230"), BlockNumber: uint64(10 + i), BlockTimestamp: t0, FilledAt: t0}
-		ev := eventIn(t, topics.OnChainTrade, id.String(), 1, filled)
-		ev.Topic, ev.Partition, ev.Offset = topics.OnChainTradeEvents, 2, int64(100+i)
-		_, out, err := TradeManager(cfg).Handle(Derived{}, ev)
-		if err != nil || len(out) != 1 {
-			t.Fatalf("ack %d: %v %v", i, out, err)
-		}
-		acks = append(acks, runner.Input{Topic: out[0].Topic, Key: out[0].Key, Value: out[0].Value, Timestamp: t0})
-	}
-	var st runner.AggState[position.State]
-	apply := func(in runner.Input) ([]runner.Output, error) {
-		var out []runner.Output
-		var err error
-		st, out, err = stage.Handle(st, in)
-		return out, err
-	}
-	for _, a := range acks {
-		if out, err := apply(a); err != nil || len(out) == 0 || out[0].Topic != topics.PositionEvents {
-			t.Fatalf("first delivery: %v %v", out, err)
-		}
-	}
-	for i, a := range acks { // the crash: all 40 again (more than the 32 remembered ids)
-		out, err := apply(a)
-		if !errors.Is(err, runner.ErrDuplicate) || len(out) != 0 {
-			t.Fatalf("re-sent ack %d: out %v err %v; want a duplicate, nothing emitted", i, out, err)
-		}
-	}
-	// The same fill by hand, as a new command: that breaks a rule.
-	env, err := topics.DecodeCommand(acks[0].Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CommandID, env.Source = "manual:1", nil
-	b, err := topics.EncodeCommand(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	manual := acks[0]
-	manual.Value = b
-	if out, err := apply(manual); err != nil || len(out) != 1 || out[0].Topic != topics.PositionRejections {
-		t.Fatalf("manual repeat: out %v err %v; want a rejection", out, err)
-	}
-}
-
 // pendingAt is a Positions with fixed pending hedges.
 type pendingAt map[market.Symbol]string
 
@@ -799,37 +467,5 @@ func TestPollerPlacesOnlyHedgesTheirPositionHasPending(t *testing.T) {
 	positions["AAPL"] = o.ExecutionID
 	if _, c := commandOf(t, p.advance(context.Background(), order(OrderPending, now))); c.CommandType() != "ConfirmSubmission" {
 		t.Fatalf("pending hedge: %+v, want it placed", c)
-	}
-}
-
-// The order placer records which hedge its position has pending (what the
-// poller checks before placing anything at the broker), only forward in the
-// position's sequence, and records nothing for fills.
-func TestOrderPlacerTracksThePendingHedge(t *testing.T) {
-	handle := OrderPlacer().Handle
-	exec := position.ExecutionID("AAPL", 2)
-	placed := position.OffChainOrderPlaced{ExecutionID: exec, Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun,
-		TriggerReason: position.TriggerReason{Kind: position.TriggerShares, NetPosition: d("2.5")}, PlacedAt: t0}
-	st, out, err := handle(PendingHedge{}, eventIn(t, topics.Position, "AAPL", 2, placed))
-	if err != nil || len(out) != 1 || st.ExecutionID != exec {
-		t.Fatalf("placed: out %v err %v state %+v", out, err, st)
-	}
-	if _, c := decodeCommand(t, out[0]); c.CommandType() != "Place" || out[0].Key != exec {
-		t.Fatalf("command %+v to %s", c, out[0].Key)
-	}
-	id, _ := market.NewTradeID("0x"+strings.Repeat("ef", 32), 1)
-	fill := position.OnChainOrderFilled{TradeID: id, BlockNumber: 1, Amount: d("1"), Direction: market.Buy, PriceUSDC: d("228"), BlockTimestamp: t0, SeenAt: t0}
-	if next, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 3, fill)); next != st || len(out) != 0 {
-		t.Fatalf("a fill changed %+v to %+v (out %v)", st, next, out)
-	}
-	filled := position.OffChainOrderFilled{ExecutionID: exec, SharesFilled: d("2"), Direction: market.Sell, BrokerOrderID: "b", Price: d("228"), BrokerTimestamp: t0}
-	st, out, err = handle(st, eventIn(t, topics.Position, "AAPL", 4, filled))
-	if err != nil || len(out) != 0 || st.ExecutionID != "" || st.Sequence != 4 {
-		t.Fatalf("filled: out %v err %v state %+v", out, err, st)
-	}
-	// The Placed event re-published late: its Place goes out again (the
-	// order aggregate drops it), but the hedge stays settled.
-	if st2, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); st2.ExecutionID != "" || len(out) != 1 {
-		t.Fatalf("late Placed: state %+v out %v", st2, out)
 	}
 }

@@ -1,4 +1,4 @@
-package managers
+package trademanager
 
 import (
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -21,7 +21,7 @@ func (d *Derived) cursor() runner.Cursor {
 // folding the events in sequence (runner.FoldEvents); an undecodable input
 // goes to the rejections of aggType.
 func deriving(aggType, stage string, derive func(in runner.Input, ev runner.Event) ([]runner.Output, error)) runner.Handler[Derived] {
-	return runner.FoldEvents(rejecter(aggType, stage), (*Derived).cursor,
+	return runner.FoldEvents(runner.Rejecter(aggType, stage), (*Derived).cursor,
 		func(st Derived, in runner.Input, ev runner.Event) (Derived, []runner.Output, error) {
 			out, err := derive(in, ev)
 			return st, out, err

@@ -1,4 +1,11 @@
-package managers
+// Package ordermanager is the order manager feature: the stages that take a
+// hedge from the position to the broker and its outcome back, and the
+// broker side (Poller). Its stages run fused into the aggregates whose
+// events they read: the order placer into the position stage
+// (processors/position/positionstage), the order tracker into the
+// OffchainOrder aggregate (Stage). processors/offchainorder stays a pure
+// aggregate (docs/aggregates.md); the Kafka and broker side is here.
+package ordermanager
 
 import (
 	"fmt"
@@ -14,10 +21,10 @@ import (
 )
 
 // The order manager is three parts:
-//   - OrderPlacer (position.events): each OffChainOrderPlaced becomes an
+//   - Placer (position.events): each OffChainOrderPlaced becomes an
 //     OffchainOrder Place command, keyed by execution id; its table keeps
 //     the hedge each position has pending.
-//   - OrderTracker (stateful, offchain-order.events): keeps every order's
+//   - Tracker (stateful, offchain-order.events): keeps every order's
 //     broker-facing state in its table and, when an order ends, tells the
 //     position (CompleteOffChainOrder / FailOffChainOrder).
 //   - Poller: walks the tracker's table, places pending orders at the
@@ -25,20 +32,20 @@ import (
 //     ones, fails stale ones, and sends the outcome as OffchainOrder
 //     commands. All broker I/O happens here, off the stream's hot path.
 const (
-	OrderPlacerGroup  = "order-placer"
-	OrderTrackerGroup = "order-tracker"
+	PlacerGroup  = "order-placer"
+	TrackerGroup = "order-tracker"
 )
 
-// OrderPlacer turns hedges decided by positions into orders. Its table
+// Placer turns hedges decided by positions into orders. Its table
 // keeps, per symbol, the hedge the position has pending (what the order
 // poller checks before placing anything at the broker); it is written only
 // on hedge events, so the placer keeps up with a burst of fills. A Place
 // derived twice from a re-published event is dropped by the order
 // aggregate, which remembers its recent command ids.
-func OrderPlacer() runner.Stage[PendingHedge] {
+func Placer() runner.Stage[PendingHedge] {
 	return runner.Stage[PendingHedge]{
-		Group:   OrderPlacerGroup,
-		Reject:  rejecter(topics.OffchainOrder, OrderPlacerGroup),
+		Group:   PlacerGroup,
+		Reject:  runner.Rejecter(topics.OffchainOrder, PlacerGroup),
 		Input:   topics.PositionEvents,
 		Outputs: []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
 		Handle:  placeOrder,
@@ -54,7 +61,7 @@ type PendingHedge struct {
 
 func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output, error) {
 	bad := func(err error) (PendingHedge, []runner.Output, error) {
-		o, rerr := rejectOut(topics.OffchainOrder, OrderPlacerGroup, in, err)
+		o, rerr := runner.StageRejection(topics.OffchainOrder, PlacerGroup, in, err)
 		return st, []runner.Output{o}, rerr
 	}
 	env, err := runner.EventOf(in)
@@ -93,7 +100,7 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
 		ReferencePrice: p.ReferencePrice,
 	}
-	o, err := commandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env.EventEnvelope, in, cmd)
+	o, err := runner.CommandOut(topics.OffchainOrder, p.ExecutionID, "place:"+p.ExecutionID, env, in, cmd)
 	if err != nil {
 		return st, nil, err
 	}
@@ -133,14 +140,14 @@ type TrackedOrder struct {
 	Parked map[uint64][]byte `json:"parked,omitempty"`
 }
 
-// OrderTracker follows orders to their end and reports the outcome to the
+// Tracker follows orders to their end and reports the outcome to the
 // position that placed them.
-func OrderTracker() runner.Stage[TrackedOrder] {
+func Tracker() runner.Stage[TrackedOrder] {
 	return runner.Stage[TrackedOrder]{
-		Group:   OrderTrackerGroup,
+		Group:   TrackerGroup,
 		Input:   topics.OffchainOrderEvents,
 		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
-		Reject:  rejecter(topics.Position, OrderTrackerGroup),
+		Reject:  runner.Rejecter(topics.Position, TrackerGroup),
 		Handle:  trackOrder,
 	}
 }
@@ -149,20 +156,20 @@ func (o *TrackedOrder) cursor() runner.Cursor {
 	return runner.Cursor{Last: &o.LastSequence, Parked: &o.Parked}
 }
 
-var trackOrder = runner.FoldEvents(rejecter(topics.Position, OrderTrackerGroup), (*TrackedOrder).cursor, trackEvent)
+var trackOrder = runner.FoldEvents(runner.Rejecter(topics.Position, TrackerGroup), (*TrackedOrder).cursor, trackEvent)
 
 // trackEvent applies one order event, the next in sequence.
 func trackEvent(o TrackedOrder, in runner.Input, env runner.Event) (TrackedOrder, []runner.Output, error) {
 	ev, err := runner.TypedEvent(env, offchainorder.Events)
 	if err != nil {
 		// Recorded and skipped (FoldEvents moves past it), like the PnL stage.
-		r, rerr := rejectOut(topics.Position, OrderTrackerGroup, in, fmt.Errorf("event %s: %w", env.ID(), err))
+		r, rerr := runner.StageRejection(topics.Position, TrackerGroup, in, fmt.Errorf("event %s: %w", env.ID(), err))
 		return o, []runner.Output{r}, rerr
 	}
 	o.LastSequence = env.Sequence
 	var out []runner.Output
 	send := func(c aggregate.Command, prefix string) error {
-		r, err := commandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env.EventEnvelope, in, c)
+		r, err := runner.CommandOut(topics.Position, string(o.Symbol), prefix+o.ExecutionID, env, in, c)
 		out = append(out, r)
 		return err
 	}

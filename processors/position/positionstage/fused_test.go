@@ -1,14 +1,18 @@
-package managers
+package positionstage
 
 import (
 	"bytes"
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/stagetest"
 	"github.com/hedgeline/hedgeline/internal/testseed"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
+	"github.com/hedgeline/hedgeline/processors/pnl/pnlstage"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/sources/file"
@@ -59,20 +63,23 @@ func split(in runner.Input, up func(runner.Input) []runner.Output, downs ...down
 
 // The fused stages hand each event over typed (runner.Output.Event) instead
 // of as bytes: their outputs must be byte for byte those of the same
-// handlers fed the encoded events, or replay and live could differ.
+// handlers fed the encoded events, or replay and live could differ. The
+// test drives the whole chain (fills through the trade stage, their
+// commands through this stage, its hedges through the order stage), so it
+// lives with the stage in the middle.
 func TestFusedStagesEqualTheHopsTheyReplace(t *testing.T) {
 	gen := loadgen.New(3, testseed.Seed(t, "fills"))
-	th, _ := market.SharesThreshold(d("1"))
-	cfg := TradeConfig{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}
-	trade, err := TradeStage(cfg)
+	th, _ := market.SharesThreshold(stagetest.D("1"))
+	cfg := trademanager.Config{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}
+	trade, err := trademanager.Stage(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := PositionStage()
+	pos, err := Stage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	order, err := OrderStage(nil)
+	order, err := ordermanager.Stage(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +87,13 @@ func TestFusedStagesEqualTheHopsTheyReplace(t *testing.T) {
 	posAgg, _ := runner.AggregateStage(position.Definition)
 	orderAgg, _ := runner.AggregateStage(offchainorder.Definition)
 	fused := struct {
-		trade *hop[TradeState]
-		pos   *hop[PositionState]
-		order *hop[OrderState]
+		trade *hop[trademanager.State]
+		pos   *hop[State]
+		order *hop[ordermanager.State]
 	}{newHop(trade.Handle), newHop(pos.Handle), newHop(order.Handle)}
-	sTrade, sTM := newHop(tradeAgg.Handle), newHop(TradeManager(cfg).Handle)
-	sPos, sPlacer, sPnL := newHop(posAgg.Handle), newHop(OrderPlacer().Handle), newHop(PnL().Handle)
-	sOrder, sTracker := newHop(orderAgg.Handle), newHop(OrderTracker().Handle)
+	sTrade, sTM := newHop(tradeAgg.Handle), newHop(trademanager.Manager(cfg).Handle)
+	sPos, sPlacer, sPnL := newHop(posAgg.Handle), newHop(ordermanager.Placer().Handle), newHop(pnlstage.Stage().Handle)
+	sOrder, sTracker := newHop(orderAgg.Handle), newHop(ordermanager.Tracker().Handle)
 
 	compare := func(in runner.Input, got, want []runner.Output) {
 		t.Helper()

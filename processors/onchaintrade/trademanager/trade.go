@@ -1,4 +1,13 @@
-package managers
+// Package trademanager is the trade manager feature: the stage that turns
+// the OnChainTrade aggregate's events into Position commands (a fill
+// acknowledged, a reverted fill withdrawn), the OnChainTrade aggregate
+// fused with it as it runs (Stage), and the flow control that keeps its
+// commands from starving the position's order outcomes (Backlog).
+//
+// It lives next to its aggregate but apart from it: processors/onchaintrade
+// stays a pure aggregate (docs/aggregates.md), and the Kafka side of the
+// feature is here.
+package trademanager
 
 import (
 	"context"
@@ -13,8 +22,8 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
-// TradeConfig configures positions that a fill opens.
-type TradeConfig struct {
+// Config configures positions that a fill opens.
+type Config struct {
 	Threshold market.Threshold
 	Execution market.Execution
 	// Backlog, if set, bounds the fills waiting in position.commands so
@@ -22,23 +31,23 @@ type TradeConfig struct {
 	Backlog *Backlog
 }
 
-// TradeManagerGroup is the trade manager's goka group.
-const TradeManagerGroup = "trade-manager"
+// Group is the trade manager's goka group.
+const Group = "trade-manager"
 
-// TradeManager turns every recorded fill (Filled or Migrated) into an
+// Manager turns every recorded fill (Filled or Migrated) into an
 // AcknowledgeOnChainFill for the position of its base symbol, and every
 // Reverted fill into a RevertOnChainFill.
 // onchain-trade topics are partitioned by base symbol, so one partition
 // carries a symbol's fills in chain order and the commands reach the
 // position in that order. It keeps how far it has read each trade, so a
 // Filled event re-published after a crash is not acknowledged twice.
-func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
+func Manager(cfg Config) runner.Stage[Derived] {
 	st := runner.Stage[Derived]{
-		Group:   TradeManagerGroup,
-		Reject:  rejecter(topics.Position, TradeManagerGroup),
+		Group:   Group,
+		Reject:  runner.Rejecter(topics.Position, Group),
 		Input:   topics.OnChainTradeEvents,
 		Outputs: []string{topics.PositionCommands, topics.PositionRejections},
-		Handle: deriving(topics.Position, TradeManagerGroup, func(in runner.Input, ev runner.Event) ([]runner.Output, error) {
+		Handle: deriving(topics.Position, Group, func(in runner.Input, ev runner.Event) ([]runner.Output, error) {
 			return acknowledge(cfg, in, ev)
 		}),
 	}
@@ -50,9 +59,9 @@ func TradeManager(cfg TradeConfig) runner.Stage[Derived] {
 	return st
 }
 
-func acknowledge(cfg TradeConfig, in runner.Input, env runner.Event) ([]runner.Output, error) {
+func acknowledge(cfg Config, in runner.Input, env runner.Event) ([]runner.Output, error) {
 	bad := func(err error) ([]runner.Output, error) {
-		o, rerr := rejectOut(topics.Position, TradeManagerGroup, in, err)
+		o, rerr := runner.StageRejection(topics.Position, Group, in, err)
 		return []runner.Output{o}, rerr
 	}
 	ev, err := runner.TypedEvent(env, onchaintrade.Events)
@@ -61,7 +70,7 @@ func acknowledge(cfg TradeConfig, in runner.Input, env runner.Event) ([]runner.O
 	}
 	var ack position.AcknowledgeOnChainFill
 	if e, ok := ev.(onchaintrade.Reverted); ok {
-		return revertFill(in, env.EventEnvelope, e, bad)
+		return revertFill(in, env, e, bad)
 	}
 	switch e := ev.(type) {
 	case onchaintrade.Filled:
@@ -92,7 +101,7 @@ func acknowledge(cfg TradeConfig, in runner.Input, env runner.Event) ([]runner.O
 		cmdID += "#" + strconv.FormatUint(env.Sequence, 10)
 	}
 	var cmd aggregate.Command = ack
-	o, err := commandOut(topics.Position, string(base), cmdID, env.EventEnvelope, in, cmd)
+	o, err := runner.CommandOut(topics.Position, string(base), cmdID, env, in, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -100,18 +109,18 @@ func acknowledge(cfg TradeConfig, in runner.Input, env runner.Event) ([]runner.O
 }
 
 // revertFill withdraws the reverted fill from its position.
-func revertFill(in runner.Input, env topics.EventEnvelope, e onchaintrade.Reverted,
+func revertFill(in runner.Input, env runner.Event, e onchaintrade.Reverted,
 	bad func(error) ([]runner.Output, error)) ([]runner.Output, error) {
 	base, err := position.BaseSymbol(e.Symbol)
 	if err != nil {
-		return bad(fmt.Errorf("event %s: %w", EventID(env), err))
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
 	}
 	var cmd aggregate.Command = position.RevertOnChainFill{
 		Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, FillSequence: e.FillSequence,
 		Amount: e.Amount, Direction: e.Direction, PriceUSDC: e.PriceUSDC, Reason: string(e.Reason),
 	}
 	id := "revert:" + e.TradeID.String() + "#" + strconv.FormatUint(env.Sequence, 10)
-	o, err := commandOut(topics.Position, string(base), id, env, in, cmd)
+	o, err := runner.CommandOut(topics.Position, string(base), id, env, in, cmd)
 	if err != nil {
 		return nil, err
 	}

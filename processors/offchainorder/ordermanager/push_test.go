@@ -1,4 +1,4 @@
-package managers
+package ordermanager
 
 import (
 	"context"
@@ -322,7 +322,7 @@ func TestHintPlacesAtOnceAfterReconciling(t *testing.T) {
 func TestTrackingHintsNewOrders(t *testing.T) {
 	now := t0
 	p, _ := newPoller(t, newHours(t, true), &now, nopOrders{})
-	st := p.Tracking(OrderTracker())
+	st := p.Tracking(Tracker())
 	id := "0b1e1b2c-0000-5000-8000-000000000002"
 	placed := eventIn(t, topics.OffchainOrder, id, 1, offchainorder.Placed{Symbol: "AAPL", Shares: d("1"), Direction: "Sell", Broker: "dry_run", PlacedAt: t0})
 	o, _, err := st.Handle(TrackedOrder{}, placed)

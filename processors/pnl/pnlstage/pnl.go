@@ -1,4 +1,9 @@
-package managers
+// Package pnlstage is the PnL feature's stage: it folds the Position
+// aggregate's events into the FIFO book of processors/pnl and emits a
+// record per fill to pnl.events. processors/pnl stays the pure book; the
+// stage (its group, state record and gap rule) is here. It runs fused into
+// the position stage (processors/position/positionstage).
+package pnlstage
 
 import (
 	"encoding/json"
@@ -12,38 +17,38 @@ import (
 	"github.com/hedgeline/hedgeline/topics"
 )
 
-// PnLGroup is the PnL stage's goka group.
-const PnLGroup = "pnl"
+// Group is the PnL stage's goka group.
+const Group = "pnl"
 
-// PnL computes FIFO realized PnL per base symbol from the position's own
+// Stage computes FIFO realized PnL per base symbol from the position's own
 // event order, both venues in one book, and emits one record per fill to
 // pnl.events (and one per reverted fill, flagged revert). Events are applied strictly in sequence order (gapRule):
 // a repeat is skipped, and an event beyond a gap (the broker lost an
 // earlier one, which is re-published later) waits in the state until the
 // gap is filled, instead of being applied ahead of it.
-func PnL() runner.Stage[PnLState] {
-	return runner.Stage[PnLState]{
-		Group:   PnLGroup,
+func Stage() runner.Stage[State] {
+	return runner.Stage[State]{
+		Group:   Group,
 		Input:   topics.PositionEvents,
 		Outputs: []string{topics.PnLEvents, topics.PositionRejections},
-		Reject:  rejecter(topics.Position, PnLGroup),
+		Reject:  runner.Rejecter(topics.Position, Group),
 		Handle:  handlePnL,
 	}
 }
 
-// PnLState is the PnL stage's state per symbol: the book, and the position
+// State is the PnL stage's state per symbol: the book, and the position
 // events that arrived beyond a gap, by sequence, waiting for it.
-type PnLState struct {
+type State struct {
 	pnl.Book
 	Parked map[uint64][]byte `json:"parked,omitempty"`
 }
 
-func (st *PnLState) cursor() runner.Cursor {
+func (st *State) cursor() runner.Cursor {
 	return runner.Cursor{Last: &st.Book.LastSequence, Parked: &st.Parked}
 }
 
-var handlePnL = runner.FoldEvents(rejecter(topics.Position, PnLGroup), (*PnLState).cursor,
-	func(st PnLState, in runner.Input, ev runner.Event) (PnLState, []runner.Output, error) {
+var handlePnL = runner.FoldEvents(runner.Rejecter(topics.Position, Group), (*State).cursor,
+	func(st State, in runner.Input, ev runner.Event) (State, []runner.Output, error) {
 		next, out, err := applyPnL(st.Book, in, ev)
 		st.Book = next
 		return st, out, err
@@ -55,7 +60,7 @@ func applyPnL(book pnl.Book, in runner.Input, env runner.Event) (pnl.Book, []run
 		// Recorded and skipped; the sequence still advances so the rest
 		// of the stream is processed.
 		book.LastSequence = env.Sequence
-		o, rerr := rejectOut(topics.Position, PnLGroup, in, err)
+		o, rerr := runner.StageRejection(topics.Position, Group, in, err)
 		return book, []runner.Output{o}, rerr
 	}
 	ev, err := runner.TypedEvent(env, position.Events)

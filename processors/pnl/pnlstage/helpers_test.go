@@ -1,0 +1,9 @@
+package pnlstage
+
+import "github.com/hedgeline/hedgeline/internal/stagetest"
+
+var (
+	t0      = stagetest.T0
+	d       = stagetest.D
+	eventIn = stagetest.EventIn
+)
