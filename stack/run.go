@@ -18,7 +18,6 @@ import (
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
-	"github.com/hedgeline/hedgeline/processors/position/positionstage"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
@@ -245,8 +244,8 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 		return nil, nil, err
 	}
 	// The poller places only hedges their position has pending, as the
-	// position stage's order placer records them.
-	posView, err := runner.TableView(rc, runner.GroupOf(topics.Position))
+	// order placer publishes them (topics.PendingHedges).
+	posView, err := runner.TopicView(rc, topics.PendingHedges)
 	if err != nil {
 		broker.close()
 		producer.Close()
@@ -262,7 +261,7 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 	}
 	runViews := func(ctx context.Context) error {
 		errs := make(chan error, 2)
-		for name, v := range map[string]*goka.View{"order tracker view": view, "position view": posView} {
+		for name, v := range map[string]*goka.View{"order tracker view": view, "pending hedges view": posView} {
 			go func() {
 				err := v.Run(ctx)
 				if err != nil && !errors.Is(err, context.Canceled) {
@@ -291,8 +290,8 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 	return poller, append([]func(context.Context) error{runViews, runPoller}, broker.background...), nil
 }
 
-// viewPositions reads which hedge a position has pending from the position
-// stage's table (the order placer's part) through a goka view.
+// viewPositions reads which hedge a position has pending from
+// topics.PendingHedges through a goka view.
 type viewPositions struct{ v *goka.View }
 
 func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
@@ -300,11 +299,11 @@ func (p viewPositions) Pending(symbol market.Symbol) (string, error) {
 	if err != nil || raw == nil {
 		return "", err
 	}
-	id, err := positionstage.PendingOf(raw.([]byte))
+	h, err := ordermanager.DecodePendingHedge(raw.([]byte))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", symbol, err)
 	}
-	return id, nil
+	return h.ExecutionID, nil
 }
 
 // viewOrders lists the order stage's table through a goka view.

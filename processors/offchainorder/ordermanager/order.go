@@ -8,6 +8,7 @@
 package ordermanager
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,10 +37,12 @@ const (
 	TrackerGroup = "order-tracker"
 )
 
-// Placer turns hedges decided by positions into orders. Its table
-// keeps, per symbol, the hedge the position has pending (what the order
-// poller checks before placing anything at the broker); it is written only
-// on hedge events, so the placer keeps up with a burst of fills. A Place
+// Placer turns hedges decided by positions into orders. It keeps, per
+// symbol, the hedge the position has pending (what the order poller checks
+// before placing anything at the broker) and publishes each change of it
+// to the compacted topics.PendingHedges, which the poller reads through a
+// view: a few bytes per hedge event, where a view of the position's own
+// table would read every record the position group writes. A Place
 // derived twice from a re-published event is dropped by the order
 // aggregate, which remembers its recent command ids.
 func Placer() runner.Stage[PendingHedge] {
@@ -47,7 +50,7 @@ func Placer() runner.Stage[PendingHedge] {
 		Group:   PlacerGroup,
 		Reject:  runner.Rejecter(topics.OffchainOrder, PlacerGroup),
 		Input:   topics.PositionEvents,
-		Outputs: []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections},
+		Outputs: []string{topics.OffchainOrderCommands, topics.OffchainOrderRejections, topics.PendingHedges},
 		Handle:  placeOrder,
 	}
 }
@@ -83,18 +86,21 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 	switch e := ev.(type) {
 	case position.OffChainOrderFilled:
 		if newer && e.ExecutionID == st.ExecutionID {
-			st = PendingHedge{Sequence: env.Sequence}
+			return pending(in, PendingHedge{Sequence: env.Sequence})
 		}
 		return st, nil, nil
 	case position.OffChainOrderFailed:
 		if newer && e.ExecutionID == st.ExecutionID {
-			st = PendingHedge{Sequence: env.Sequence}
+			return pending(in, PendingHedge{Sequence: env.Sequence})
 		}
 		return st, nil, nil
 	}
 	p := ev.(position.OffChainOrderPlaced)
+	var out []runner.Output
 	if newer {
-		st = PendingHedge{ExecutionID: p.ExecutionID, Sequence: env.Sequence}
+		if st, out, err = pending(in, PendingHedge{ExecutionID: p.ExecutionID, Sequence: env.Sequence}); err != nil {
+			return st, nil, err
+		}
 	}
 	var cmd aggregate.Command = offchainorder.Place{
 		Symbol: p.Symbol, Shares: p.Shares, Direction: p.Direction, Broker: p.Broker,
@@ -104,7 +110,25 @@ func placeOrder(st PendingHedge, in runner.Input) (PendingHedge, []runner.Output
 	if err != nil {
 		return st, nil, err
 	}
-	return st, []runner.Output{o}, nil
+	return st, append(out, o), nil
+}
+
+// pending makes h the symbol's pending hedge and publishes it.
+func pending(in runner.Input, h PendingHedge) (PendingHedge, []runner.Output, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return h, nil, fmt.Errorf("encode pending hedge of %s: %w", in.Key, err)
+	}
+	return h, []runner.Output{{Topic: topics.PendingHedges, Key: in.Key, Value: b}}, nil
+}
+
+// DecodePendingHedge reads a topics.PendingHedges record.
+func DecodePendingHedge(raw []byte) (PendingHedge, error) {
+	var h PendingHedge
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return h, fmt.Errorf("pending hedge record: %w", err)
+	}
+	return h, nil
 }
 
 // OrderStatus is where the order manager sees an order.

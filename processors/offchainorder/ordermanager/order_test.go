@@ -86,19 +86,28 @@ func TestTrackerWaitsForAGapInTheOrdersEvents(t *testing.T) {
 }
 
 // The order placer records which hedge its position has pending (what the
-// poller checks before placing anything at the broker), only forward in the
-// position's sequence, and records nothing for fills.
+// poller checks before placing anything at the broker) and publishes each
+// change on position.hedges, only forward in the position's sequence, and
+// records nothing for fills.
 func TestOrderPlacerTracksThePendingHedge(t *testing.T) {
 	handle := Placer().Handle
+	published := func(o runner.Output, want PendingHedge) {
+		t.Helper()
+		h, err := DecodePendingHedge(o.Value)
+		if o.Topic != topics.PendingHedges || o.Key != "AAPL" || err != nil || h != want {
+			t.Fatalf("published %s %s %s (%v), want %+v on %s", o.Topic, o.Key, o.Value, err, want, topics.PendingHedges)
+		}
+	}
 	exec := position.ExecutionID("AAPL", 2)
 	placed := position.OffChainOrderPlaced{ExecutionID: exec, Symbol: "AAPL", Shares: d("2"), Direction: market.Sell, Broker: market.DryRun,
 		TriggerReason: position.TriggerReason{Kind: position.TriggerShares, NetPosition: d("2.5")}, PlacedAt: t0}
 	st, out, err := handle(PendingHedge{}, eventIn(t, topics.Position, "AAPL", 2, placed))
-	if err != nil || len(out) != 1 || st.ExecutionID != exec {
+	if err != nil || len(out) != 2 || st.ExecutionID != exec {
 		t.Fatalf("placed: out %v err %v state %+v", out, err, st)
 	}
-	if _, c := decodeCommand(t, out[0]); c.CommandType() != "Place" || out[0].Key != exec {
-		t.Fatalf("command %+v to %s", c, out[0].Key)
+	published(out[0], PendingHedge{ExecutionID: exec, Sequence: 2})
+	if _, c := decodeCommand(t, out[1]); c.CommandType() != "Place" || out[1].Key != exec {
+		t.Fatalf("command %+v to %s", c, out[1].Key)
 	}
 	id, _ := market.NewTradeID("0x"+strings.Repeat("ef", 32), 1)
 	fill := position.OnChainOrderFilled{TradeID: id, BlockNumber: 1, Amount: d("1"), Direction: market.Buy, PriceUSDC: d("228"), BlockTimestamp: t0, SeenAt: t0}
@@ -107,12 +116,13 @@ func TestOrderPlacerTracksThePendingHedge(t *testing.T) {
 	}
 	filled := position.OffChainOrderFilled{ExecutionID: exec, SharesFilled: d("2"), Direction: market.Sell, BrokerOrderID: "b", Price: d("228"), BrokerTimestamp: t0}
 	st, out, err = handle(st, eventIn(t, topics.Position, "AAPL", 4, filled))
-	if err != nil || len(out) != 0 || st.ExecutionID != "" || st.Sequence != 4 {
+	if err != nil || len(out) != 1 || st.ExecutionID != "" || st.Sequence != 4 {
 		t.Fatalf("filled: out %v err %v state %+v", out, err, st)
 	}
+	published(out[0], PendingHedge{Sequence: 4})
 	// The Placed event re-published late: its Place goes out again (the
 	// order aggregate drops it), but the hedge stays settled.
-	if st2, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); st2.ExecutionID != "" || len(out) != 1 {
+	if st2, out, _ := handle(st, eventIn(t, topics.Position, "AAPL", 2, placed)); st2.ExecutionID != "" || len(out) != 1 || out[0].Topic != topics.OffchainOrderCommands {
 		t.Fatalf("late Placed: state %+v out %v", st2, out)
 	}
 }

@@ -29,15 +29,16 @@ type Orders interface {
 }
 
 // Positions says which hedge a position has pending: in production a goka
-// view of the order placer's table (PendingHedge). "" means none.
+// view of topics.PendingHedges, which the order placer writes. "" means
+// none.
 type Positions interface {
 	Pending(symbol market.Symbol) (executionID string, err error)
 }
 
 // DefaultNotPendingGrace is how long an order the position does not have
 // pending waits, from the poller's first sight of it, before it is failed:
-// the placer's table write and the order's events travel separately, so a
-// view can briefly lag.
+// the placer's pending-hedge record and the order's events travel
+// separately, so a view can briefly lag.
 const DefaultNotPendingGrace = 30 * time.Second
 
 // Producer sends the poller's commands: a *kgo.Client in production.

@@ -1,7 +1,8 @@
 // Package positionstage is the position stage as the stack runs it: the
 // Position aggregate with the order manager's placer and the PnL stage
-// fused into it (runner.Fuse), its table record (State) and the reader of
-// that record for the order poller (PendingOf).
+// fused into it (runner.Fuse) and its table record (State). The order
+// poller does not read that record: the placer publishes each symbol's
+// pending hedge on topics.PendingHedges.
 //
 // The composition is a package of its own because it joins two features:
 // the order manager imports processors/position for the commands it sends
@@ -11,13 +12,11 @@
 // It is not in stack/, which wires processes (clients, roles, views): like
 // trademanager.Stage and ordermanager.Stage, every stage the stack runs is
 // built by one call into the processors, and the record layout (State)
-// stays next to its reader (PendingOf) and the test that checks the fused
-// stages against the hops they replace.
+// stays next to the test that checks the fused stages against the hops
+// they replace.
 package positionstage
 
 import (
-	"fmt"
-
 	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
 	"github.com/hedgeline/hedgeline/processors/pnl/pnlstage"
 	"github.com/hedgeline/hedgeline/processors/position"
@@ -42,18 +41,4 @@ func Stage() (runner.Stage[State], error) {
 		return runner.Stage[State]{}, err
 	}
 	return runner.Fuse(placing, pnlstage.Stage())
-}
-
-// PendingOf reads the hedge a position stage's table record has pending
-// (the order placer's part; "" for none), for the poller's view.
-func PendingOf(raw []byte) (string, error) {
-	st, err := runner.DecodeState[struct {
-		Up struct {
-			Down ordermanager.PendingHedge `json:"down"`
-		} `json:"up"`
-	}](raw)
-	if err != nil {
-		return "", fmt.Errorf("position record: %w", err)
-	}
-	return st.Up.Down.ExecutionID, nil
 }
