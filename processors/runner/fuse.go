@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,33 @@ import (
 type Fused[U, D any] struct {
 	Up   U `json:"up"`
 	Down D `json:"down"`
+}
+
+// ErrUnfusedState is a table record written before its stage was fused:
+// the upstream's state alone. Read as a fused one it would silently be an
+// empty state (a position at zero, a trade never seen), so it is refused.
+var ErrUnfusedState = errors.New("table record written by a hedgeline before the managers ran inside the aggregates " +
+	"(no \"up\" state): this version cannot continue that state; see docs/design.md, \"Fused stages\"")
+
+// UnmarshalJSON refuses a record without the upstream's state.
+func (f *Fused[U, D]) UnmarshalJSON(b []byte) error {
+	var parts struct {
+		Up   json.RawMessage `json:"up"`
+		Down json.RawMessage `json:"down"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnfusedState, err) // not even an object
+	}
+	if parts.Up == nil {
+		return ErrUnfusedState
+	}
+	if err := json.Unmarshal(parts.Up, &f.Up); err != nil {
+		return err
+	}
+	if parts.Down == nil {
+		return nil
+	}
+	return json.Unmarshal(parts.Down, &f.Down)
 }
 
 // Fuse runs down inside up's callback. Every output of up on down's input

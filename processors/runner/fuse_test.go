@@ -141,3 +141,24 @@ func TestStateCacheOnlyForItsRecord(t *testing.T) {
 		t.Fatal("cleared cache still has the key")
 	}
 }
+
+// A record an unfused stage wrote (its state alone) must not read as an
+// empty fused state: the stage stops with the reason instead.
+func TestFusedStateRefusesAnUnfusedRecord(t *testing.T) {
+	old, _, _, err := step(summing().Handle, nil, in(0, "5"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Fuse(summing(), counting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := step(st.Handle, old, in(1, "1"), -1); !errors.Is(err, ErrUnfusedState) {
+		t.Fatalf("unfused record read as fused: %v", err)
+	}
+	// A fused record whose downstream has no state yet is fine.
+	var f Fused[int, map[string]int]
+	if err := json.Unmarshal([]byte(`{"up":5}`), &f); err != nil || f.Up != 5 || f.Down != nil {
+		t.Fatalf("%+v %v", f, err)
+	}
+}
