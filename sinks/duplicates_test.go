@@ -79,7 +79,7 @@ func TestInsertDeduplicationToken(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		for _, table := range p.Tables() {
-			if err := db.insert(ctx, table.Name, table.Columns, b.Rows[table.Name], table.Name+"/pnl.events/0/0-3"); err != nil {
+			if err := db.Insert(ctx, table.Name, table.Columns, b.Rows[table.Name], table.Name+"/pnl.events/0/0-3"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,7 +108,7 @@ func TestCrashBetweenInserts(t *testing.T) {
 		t.Helper()
 		for _, table := range p.Tables() {
 			if rows := b.Rows[table.Name]; len(rows) > 0 {
-				if err := db.insert(ctx, table.Name, table.Columns, rows, table.Name+token); err != nil {
+				if err := db.Insert(ctx, table.Name, table.Columns, rows, table.Name+token); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -124,7 +124,7 @@ func TestCrashBetweenInserts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Crash: only the side table made it.
-	if err := db.insert(ctx, HedgesTable.Name, HedgesTable.Columns, b.Rows[HedgesTable.Name], "hedge_view/b"); err != nil {
+	if err := db.Insert(ctx, HedgesTable.Name, HedgesTable.Columns, b.Rows[HedgesTable.Name], "hedge_view/b"); err != nil {
 		t.Fatal(err)
 	}
 

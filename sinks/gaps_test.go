@@ -141,7 +141,7 @@ func refPositions(t testing.TB, db *DB, recs []*kgo.Record) {
 		t.Fatalf("reference: %v, rejected %v, parked %d", err, b.Rejected, len(b.Park))
 	}
 	for _, table := range p.Tables() {
-		if err := db.insert(testCtx(t), table.Name, table.Columns, b.Rows[table.Name], "ref/"+table.Name); err != nil {
+		if err := db.Insert(testCtx(t), table.Name, table.Columns, b.Rows[table.Name], "ref/"+table.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
