@@ -234,7 +234,7 @@ type runner struct {
 	batches   []BatchInfo
 }
 
-func startProjector(t testing.TB, db *DB, addr string, p Projection, opts Options) *runner {
+func startProjector(t testing.TB, w Writer, addr string, p Projection, opts Options) *runner {
 	t.Helper()
 	r := &runner{done: make(chan error, 1), committed: map[int32]int64{}}
 	if opts.Logger == nil {
@@ -253,7 +253,7 @@ func startProjector(t testing.TB, db *DB, addr string, p Projection, opts Option
 		}
 	}
 	opts.KafkaOpts = append(opts.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond))
-	pr, err := NewProjector(db, []string{addr}, p, opts)
+	pr, err := NewProjector(w, []string{addr}, p, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
