@@ -44,6 +44,7 @@
 //	db.go          Config, Open (creates the Atomic database), DB
 //	migrate.go     embedded versioned DDL (migrations/), schema_migrations
 //	projector.go   Projection, Batch, Projector: consume, insert, commit, retry
+//	writer.go      Writer (Insert, ReadStates, ReadParked), *DB's implementation, Permanent
 //	state.go       StateProjection: per-key fold, cache, state read-back
 //	parked.go      parked_events: read-back, Gap, moves on SwapShadow
 //	trades.go      onchain-trade.events -> onchain_trade_view

@@ -131,22 +131,6 @@ func TestPnLKeepsSparseSequences(t *testing.T) {
 	}
 }
 
-// refPositions projects recs in one batch into db (no Kafka): the view of
-// the in-order stream.
-func refPositions(t testing.TB, db *DB, recs []*kgo.Record) {
-	t.Helper()
-	p := NewPositionsProjection()
-	b, err := p.Project(testCtx(t), db, nil, withOffsets(recs))
-	if err != nil || len(b.Rejected) > 0 || len(b.Park) > 0 {
-		t.Fatalf("reference: %v, rejected %v, parked %d", err, b.Rejected, len(b.Park))
-	}
-	for _, table := range p.Tables() {
-		if err := db.insert(testCtx(t), table.Name, table.Columns, b.Rows[table.Name], "ref/"+table.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // samePositions compares the positions tables of two databases.
 func samePositions(t testing.TB, got, want *DB) {
 	t.Helper()
@@ -239,7 +223,7 @@ func TestGapFilledLater(t *testing.T) {
 	ref := openDB(t, chServer.Addr(), "t_gap_filled_later_ref", true)
 	addr := startKafka(t)
 	in := newScenario(t).all(topics.PositionEvents)
-	refPositions(t, ref, in)
+	projectOnce(t, ref, NewPositionsProjection(), in)
 
 	gapped, lost := gapStream(t, in, "NVDA", 2)
 	cl := producer(t, addr)
@@ -271,7 +255,7 @@ func TestParkedSurvivesRestart(t *testing.T) {
 	ref := openDB(t, chServer.Addr(), "t_parked_survives_restart_ref", true)
 	addr := startKafka(t)
 	in := newScenario(t).all(topics.PositionEvents)
-	refPositions(t, ref, in)
+	projectOnce(t, ref, NewPositionsProjection(), in)
 
 	gapped, lost := gapStream(t, in, "NVDA", 2)
 	cl := producer(t, addr)
@@ -306,7 +290,7 @@ func TestReplayWithOpenGap(t *testing.T) {
 	ref := openDB(t, chServer.Addr(), "t_replay_with_open_gap_ref", true)
 	addr := startKafka(t)
 	in := newScenario(t).all(topics.PositionEvents)
-	refPositions(t, ref, in)
+	projectOnce(t, ref, NewPositionsProjection(), in)
 
 	gapped, lost := gapStream(t, in, "NVDA", 2)
 	cl := producer(t, addr)

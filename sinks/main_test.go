@@ -123,12 +123,28 @@ func needCH(t testing.TB) {
 
 var dbNameRE = regexp.MustCompile(`[^a-z0-9_]+`)
 
+// dbNamesUsed counts the databases testDB made per test name: a test run
+// again in the same process (-count) gets a fresh one.
+var dbNamesUsed = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
 // testDB opens (and migrates) a fresh database named after the test on the
 // shared engine. It is closed at cleanup.
 func testDB(t testing.TB) *DB {
 	t.Helper()
 	needCH(t)
-	return openDB(t, chServer.Addr(), "t_"+dbNameRE.ReplaceAllString(strings.ToLower(t.Name()), "_"), true)
+	base := "t_" + dbNameRE.ReplaceAllString(strings.ToLower(t.Name()), "_")
+	dbNamesUsed.Lock()
+	n := dbNamesUsed.n[base]
+	dbNamesUsed.n[base]++
+	dbNamesUsed.Unlock()
+	name := base
+	if n > 0 {
+		name += "_run" + strconv.Itoa(n+1)
+	}
+	return openDB(t, chServer.Addr(), name, true)
 }
 
 func openDB(t testing.TB, addr, name string, migrate bool) *DB {
@@ -234,7 +250,7 @@ type runner struct {
 	batches   []BatchInfo
 }
 
-func startProjector(t testing.TB, db *DB, addr string, p Projection, opts Options) *runner {
+func startProjector(t testing.TB, w Writer, addr string, p Projection, opts Options) *runner {
 	t.Helper()
 	r := &runner{done: make(chan error, 1), committed: map[int32]int64{}}
 	if opts.Logger == nil {
@@ -253,7 +269,7 @@ func startProjector(t testing.TB, db *DB, addr string, p Projection, opts Option
 		}
 	}
 	opts.KafkaOpts = append(opts.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond))
-	pr, err := NewProjector(db, []string{addr}, p, opts)
+	pr, err := NewProjector(w, []string{addr}, p, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

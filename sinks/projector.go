@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hedgeline/hedgeline/topics"
@@ -100,15 +99,6 @@ type Projection interface {
 	Reset()
 }
 
-// permanentError marks a failure that retrying cannot fix (a bug such as a
-// row that does not fit its table): Run stops with it instead of retrying.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error { return &permanentError{err: err} }
-
 // Options tune a Projector. The zero value is usable.
 type Options struct {
 	// Group is the Kafka consumer group (default "sink-" + projection name).
@@ -167,7 +157,7 @@ const (
 
 // Projector consumes one projection's topic and writes its tables.
 type Projector struct {
-	db      *DB
+	w       Writer
 	brokers []string
 	p       Projection
 	opts    Options
@@ -185,12 +175,13 @@ type Projector struct {
 	duplicates, parked, unparked                          atomic.Uint64
 }
 
-// NewProjector prepares a projector; Run starts it. The tables must exist
-// (Migrate, or CreateShadow for a suffix).
-func NewProjector(db *DB, brokers []string, p Projection, opts Options) (*Projector, error) {
+// NewProjector prepares a projector writing through w (a *DB, or a
+// wrapper of one); Run starts it. The tables must exist (Migrate, or
+// CreateShadow for a suffix).
+func NewProjector(w Writer, brokers []string, p Projection, opts Options) (*Projector, error) {
 	var errs []error
-	if db == nil {
-		errs = append(errs, errors.New("no ClickHouse connection"))
+	if w == nil {
+		errs = append(errs, errors.New("no ClickHouse writer"))
 	}
 	if len(brokers) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers"))
@@ -231,7 +222,7 @@ func NewProjector(db *DB, brokers []string, p Projection, opts Options) (*Projec
 		names[t.Name] = t.Name + opts.TableSuffix
 	}
 	return &Projector{
-		db: db, brokers: brokers, p: p, opts: opts, names: names,
+		w: w, brokers: brokers, p: p, opts: opts, names: names,
 		log: log.With("projection", p.Name(), "group", opts.Group),
 	}, nil
 }
@@ -396,7 +387,7 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 	var b Batch
 	n, err := pr.retry(ctx, "project "+where, func() error {
 		var err error
-		b, err = pr.p.Project(ctx, pr.db, pr.names, recs)
+		b, err = pr.p.Project(ctx, pr.w, pr.names, recs)
 		if err != nil {
 			pr.p.Reset() // a failed Project may have cached part of the batch
 		}
@@ -412,7 +403,7 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 	if len(b.Rejected) > 0 {
 		out, err := pr.rejections(b.Rejected)
 		if err != nil {
-			return rows, 0, counts, retries, permanent(err)
+			return rows, 0, counts, retries, Permanent(err)
 		}
 		n, err := pr.retry(ctx, "produce rejections of "+where, func() error {
 			return cl.ProduceSync(ctx, out...).FirstErr()
@@ -435,7 +426,7 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 		phys := pr.names.Of(t.Name)
 		token := phys + "/" + where
 		n, err := pr.retry(ctx, "insert "+token, func() error {
-			return pr.db.insert(ctx, phys, t.Columns, tr, token)
+			return pr.w.Insert(ctx, phys, t.Columns, tr, token)
 		})
 		retries += n
 		if err != nil {
@@ -448,7 +439,7 @@ func (pr *Projector) processPartition(ctx context.Context, cl *kgo.Client, recs 
 	if len(b.Park) > 0 {
 		token := ParkedTable.Name + "/" + pr.names.Of(pr.stateTable()) + "/" + where
 		n, err := pr.retry(ctx, "insert "+token, func() error {
-			return pr.db.insert(ctx, ParkedTable.Name, ParkedTable.Columns, b.Park, token)
+			return pr.w.Insert(ctx, ParkedTable.Name, ParkedTable.Columns, b.Park, token)
 		})
 		retries += n
 		if err != nil {
@@ -543,8 +534,7 @@ func (pr *Projector) retry(ctx context.Context, what string, fn func() error) (i
 		if ctx.Err() != nil {
 			return attempt, ctx.Err()
 		}
-		var perm *permanentError
-		if errors.As(err, &perm) {
+		if IsPermanent(err) {
 			return attempt, fmt.Errorf("sinks: %s: %s: %w", pr.p.Name(), what, err)
 		}
 		pr.retries.Add(1)
@@ -558,65 +548,4 @@ func (pr *Projector) retry(ctx context.Context, what string, fn func() error) (i
 		}
 		delay = min(2*delay, pr.opts.BackoffMax)
 	}
-}
-
-// insert writes rows to table in one INSERT. token makes a retry of an
-// insert that ClickHouse applied (but whose acknowledgement was lost) a
-// no-op; the tables set non_replicated_deduplication_window for that.
-func (db *DB) insert(ctx context.Context, table string, cols []string, rows [][]any, token string) error {
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"insert_deduplicate":         1,
-		"insert_deduplication_token": token,
-	}))
-	quoted := make([]string, len(cols))
-	for i, c := range cols {
-		quoted[i] = quoteIdent(c)
-	}
-	b, err := db.conn.PrepareBatch(ctx, "INSERT INTO "+quoteIdent(table)+" ("+strings.Join(quoted, ", ")+")")
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	for i, r := range rows {
-		if err := b.Append(r...); err != nil {
-			return permanent(fmt.Errorf("row %d of %s does not fit the table: %w", i, table, err))
-		}
-	}
-	return b.Send()
-}
-
-// readStatesChunk bounds the keys of one state query.
-const readStatesChunk = 2000
-
-// ReadStates implements StateReader.
-func (db *DB) ReadStates(ctx context.Context, table, keyColumn, versionColumn string, keys []string) (map[string]StoredState, error) {
-	out := make(map[string]StoredState, len(keys))
-	q := "SELECT " + quoteIdent(keyColumn) + ", " + quoteIdent(versionColumn) + ", state FROM " + quoteIdent(table) +
-		" FINAL WHERE " + quoteIdent(keyColumn) + " IN (SELECT arrayJoin({keys:Array(String)}))"
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), readStatesChunk)]
-		keys = keys[len(chunk):]
-		rows, err := db.conn.Query(ctx, q, clickhouse.Named("keys", chunk))
-		if err != nil {
-			return nil, fmt.Errorf("read states from %s: %w", table, err)
-		}
-		for rows.Next() {
-			var (
-				k     string
-				v     uint64
-				state string
-			)
-			if err := rows.Scan(&k, &v, &state); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read states from %s: %w", table, err)
-			}
-			out[k] = StoredState{Version: v, State: []byte(state)}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read states from %s: %w", table, err)
-		}
-	}
-	return out, nil
 }

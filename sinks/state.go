@@ -245,7 +245,7 @@ func (p *StateProjection[S, E]) Project(ctx context.Context, rd StateReader, tab
 			e := &entry[S, E]{}
 			if st, ok := stored[k]; ok {
 				if err := json.Unmarshal(st.State, &e.state); err != nil {
-					return Batch{}, permanent(fmt.Errorf("state of %q in %s does not decode: %w", k, stateTable, err))
+					return Batch{}, Permanent(fmt.Errorf("state of %q in %s does not decode: %w", k, stateTable, err))
 				}
 				e.seq, e.exists = sequence.New[*pending[E]](st.Version), true
 			}
@@ -344,7 +344,7 @@ func (p *StateProjection[S, E]) Project(ctx context.Context, rd StateReader, tab
 		}
 		js, err := json.Marshal(e.state)
 		if err != nil {
-			return Batch{}, permanent(fmt.Errorf("encode state of %q: %w", k, err))
+			return Batch{}, Permanent(fmt.Errorf("encode state of %q: %w", k, err))
 		}
 		b.Rows[p.cfg.StateTable.Name] = append(b.Rows[p.cfg.StateTable.Name], p.cfg.Row(k, e.seq.Version(), e.state, string(js)))
 	}
