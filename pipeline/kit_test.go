@@ -1078,10 +1078,35 @@ func (s *kitSnapshot) settled(fills []file.Fill) (bool, string) {
 			waiting = append(waiting, fmt.Sprintf("%s: net %s unhedged", sym, sum.net))
 		case len(s.pnl[sym]) < sum.fillEvts:
 			waiting = append(waiting, fmt.Sprintf("%s: %d/%d pnl records", sym, len(s.pnl[sym]), sum.fillEvts))
+		default:
+			waiting = append(waiting, s.ordersBehind(sym, sum)...)
 		}
 	}
 	sort.Strings(waiting)
 	return len(waiting) == 0, strings.Join(waiting, ", ")
+}
+
+// ordersBehind names each hedge a position has an outcome for whose
+// offchain order has not yet recorded that outcome. The order tracker runs
+// in the offchain-order aggregate's callback, so the position can learn of a
+// fill while the order's own events are still being produced (a retried
+// produce request): the log converges, but a snapshot can see the position
+// first.
+func (s *kitSnapshot) ordersBehind(sym string, sum kitPosSummary) []string {
+	var behind []string
+	want := func(id, last string) {
+		h := s.orders[id]
+		if h == nil || len(h.events) == 0 || !strings.HasSuffix(h.events[len(h.events)-1].EventType, last) {
+			behind = append(behind, fmt.Sprintf("%s: order %s not yet %s", sym, id, last))
+		}
+	}
+	for id := range sum.filled {
+		want(id, "Filled")
+	}
+	for id := range sum.failed {
+		want(id, "Failed")
+	}
+	return behind
 }
 
 // diagnose says more about a snapshot that did not settle: the problems
