@@ -125,13 +125,13 @@ func (MigratedFillRecorded) EventType() string {
 
 // Events decodes event payloads by type name.
 var Events = aggregate.Decoder[aggregate.Event]{
-	"PositionEvent::Initialized":         aggregate.As[Initialized, aggregate.Event],
-	"PositionEvent::Migrated":            aggregate.As[Migrated, aggregate.Event],
-	"PositionEvent::OnChainOrderFilled":  aggregate.As[OnChainOrderFilled, aggregate.Event],
-	"PositionEvent::OnChainFillReverted": aggregate.As[OnChainFillReverted, aggregate.Event],
-	"PositionEvent::OffChainOrderPlaced": aggregate.As[OffChainOrderPlaced, aggregate.Event],
-	"PositionEvent::OffChainOrderFilled": aggregate.As[OffChainOrderFilled, aggregate.Event],
-	"PositionEvent::OffChainOrderFailed": aggregate.As[OffChainOrderFailed, aggregate.Event],
-	"PositionEvent::ThresholdUpdated":    aggregate.As[ThresholdUpdated, aggregate.Event],
+	"PositionEvent::Initialized":          aggregate.As[Initialized, aggregate.Event],
+	"PositionEvent::Migrated":             aggregate.As[Migrated, aggregate.Event],
+	"PositionEvent::OnChainOrderFilled":   aggregate.As[OnChainOrderFilled, aggregate.Event],
+	"PositionEvent::OnChainFillReverted":  aggregate.As[OnChainFillReverted, aggregate.Event],
+	"PositionEvent::OffChainOrderPlaced":  aggregate.As[OffChainOrderPlaced, aggregate.Event],
+	"PositionEvent::OffChainOrderFilled":  aggregate.As[OffChainOrderFilled, aggregate.Event],
+	"PositionEvent::OffChainOrderFailed":  aggregate.As[OffChainOrderFailed, aggregate.Event],
+	"PositionEvent::ThresholdUpdated":     aggregate.As[ThresholdUpdated, aggregate.Event],
 	"PositionEvent::MigratedFillRecorded": aggregate.As[MigratedFillRecorded, aggregate.Event],
 }
