@@ -97,7 +97,9 @@ func TestMigratedHistoryCountsOnce(t *testing.T) {
 		toPosition(sym, position.RecordMigratedFill{Symbol: market.Symbol(sym), Venue: venue, SourceID: src, Direction: dir,
 			Amount: d(q), PriceUSDC: d(price), At: legacyAt(min)})
 	}
-	tradeID := func(n uint64) market.TradeID { return market.TradeID{TxHash: fmt.Sprintf("0x%064x", 0x1e9ac0+n), LogIndex: 1} }
+	tradeID := func(n uint64) market.TradeID {
+		return market.TradeID{TxHash: fmt.Sprintf("0x%064x", 0x1e9ac0+n), LogIndex: 1}
+	}
 
 	// (a) trades (block 0: the legacy table had none), positions, history.
 	legacyTrades := []struct {
@@ -310,7 +312,6 @@ func TestMigratedHistoryCountsOnce(t *testing.T) {
 	}
 	kitReport(t, problems)
 }
-
 
 func ptrTo[T any](v T) *T { return &v }
 
