@@ -25,6 +25,10 @@ func everyEvent() []aggregate.Event {
 		OffChainOrderFailed{ExecutionID: "X", Error: "rejected", FailedAt: t0},
 		ThresholdUpdated{OldThreshold: shares("1"), NewThreshold: dollars("5"), UpdatedAt: t0},
 		reverted(7, market.Sell, "0.123456", "150.25"),
+		Migrated{Symbol: aapl, NetPosition: dec("7"), AccumulatedLong: dec("10"), AccumulatedShort: dec("0"),
+			Threshold: shares("1"), Execution: schwab, MigratedAt: t0,
+			Pending: &MigratedPending{ExecutionID: "X", Shares: dec("3"), Direction: market.Sell}},
+		recorded(history(market.Sell, "2.5", "150.25", t0)),
 	}
 }
 

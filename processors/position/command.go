@@ -27,6 +27,39 @@ type Migrate struct {
 	AccumulatedShort decimal.Decimal  `json:"accumulated_short"`
 	Threshold        market.Threshold `json:"threshold"`
 	Execution        market.Execution `json:"execution"`
+	// Pending is the legacy hedge still in flight (a PENDING or SUBMITTED
+	// offchain_trades row), whose shares the legacy net already counts.
+	Pending *MigratedPending `json:"pending,omitempty"`
+}
+
+// MigratedPending is a legacy in-flight hedge. The legacy bot took its
+// shares out of net when it placed it, so it becomes the position's
+// pending hedge reserved: its fill does not move net again, its failure
+// gives the shares back.
+type MigratedPending struct {
+	ExecutionID string           `json:"execution_id"`
+	Shares      decimal.Decimal  `json:"shares"`
+	Direction   market.Direction `json:"direction"`
+}
+
+// Venues of a migrated fill.
+const (
+	VenueOnChain  = "onchain"
+	VenueOffChain = "offchain"
+)
+
+// RecordMigratedFill tells a migrated position one of its legacy fills, in
+// legacy time order, for the PnL history. It never moves net: the migrated
+// net already counts it. SourceID is the trade id ("0x..:N") or the
+// execution id.
+type RecordMigratedFill struct {
+	Symbol    market.Symbol    `json:"symbol"`
+	Venue     string           `json:"venue"`
+	SourceID  string           `json:"source_id"`
+	Direction market.Direction `json:"direction"`
+	Amount    decimal.Decimal  `json:"amount"`
+	PriceUSDC decimal.Decimal  `json:"price_usdc"`
+	At        time.Time        `json:"at"`
 }
 
 // AcknowledgeOnChainFill applies one on-chain fill. Symbol is the token as
@@ -107,6 +140,7 @@ func (PlaceOffChainOrder) CommandType() string     { return "PlaceOffChainOrder"
 func (CompleteOffChainOrder) CommandType() string  { return "CompleteOffChainOrder" }
 func (FailOffChainOrder) CommandType() string      { return "FailOffChainOrder" }
 func (UpdateThreshold) CommandType() string        { return "UpdateThreshold" }
+func (RecordMigratedFill) CommandType() string     { return "RecordMigratedFill" }
 
 // Commands decodes command payloads by type name.
 var Commands = aggregate.Decoder[aggregate.Command]{
@@ -118,6 +152,7 @@ var Commands = aggregate.Decoder[aggregate.Command]{
 	"CompleteOffChainOrder":  aggregate.As[CompleteOffChainOrder, aggregate.Command],
 	"FailOffChainOrder":      aggregate.As[FailOffChainOrder, aggregate.Command],
 	"UpdateThreshold":        aggregate.As[UpdateThreshold, aggregate.Command],
+	"RecordMigratedFill":     aggregate.As[RecordMigratedFill, aggregate.Command],
 }
 
 // Field validation. Decoded JSON bypasses the market constructors, so every
@@ -133,7 +168,26 @@ func (c Migrate) validate() error {
 		checkAmount("net_position", c.NetPosition),
 		checkVolume("accumulated_long", c.AccumulatedLong),
 		checkVolume("accumulated_short", c.AccumulatedShort),
-		checkThreshold("threshold", c.Threshold), checkExecution("execution", c.Execution))
+		checkThreshold("threshold", c.Threshold), checkExecution("execution", c.Execution),
+		c.Pending.validate())
+}
+
+func (p *MigratedPending) validate() error {
+	if p == nil {
+		return nil
+	}
+	return errors.Join(required("pending.execution_id", p.ExecutionID), positive("pending.shares", p.Shares),
+		checkDirection("pending.direction", p.Direction))
+}
+
+func (c RecordMigratedFill) validate() error {
+	var venue error
+	if c.Venue != VenueOnChain && c.Venue != VenueOffChain {
+		venue = invalid("venue", fmt.Errorf("want %s or %s, got %q", VenueOnChain, VenueOffChain, c.Venue))
+	}
+	return errors.Join(checkSymbol("symbol", c.Symbol), venue, required("source_id", c.SourceID),
+		checkDirection("direction", c.Direction), positive("amount", c.Amount),
+		positive("price_usdc", c.PriceUSDC), checkTime("at", c.At))
 }
 
 // validate also returns the base symbol the fill counts towards and the

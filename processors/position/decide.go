@@ -39,6 +39,8 @@ func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta)
 		err = d.fail(l, c)
 	case UpdateThreshold:
 		err = d.updateThreshold(l, c)
+	case RecordMigratedFill:
+		err = d.recordMigratedFill(l, c)
 	default:
 		err = fmt.Errorf("%w: unknown command %T", ErrInvalidCommand, c)
 	}
@@ -114,8 +116,40 @@ func (d *decision) migrate(l aggregate.Lifecycle[State], c Migrate) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
+	var pending *MigratedPending
+	if c.Pending != nil {
+		p := *c.Pending
+		pending = &p
+	}
 	return d.emit(Migrated{Symbol: c.Symbol, NetPosition: c.NetPosition, AccumulatedLong: c.AccumulatedLong,
-		AccumulatedShort: c.AccumulatedShort, Threshold: c.Threshold, Execution: c.Execution, MigratedAt: d.at})
+		AccumulatedShort: c.AccumulatedShort, Threshold: c.Threshold, Execution: c.Execution, Pending: pending,
+		MigratedAt: d.at})
+}
+
+// recordMigratedFill records legacy history; net does not move, so there
+// is nothing to hedge. A repeat (a re-run of the migration) is a no-op.
+func (d *decision) recordMigratedFill(l aggregate.Lifecycle[State], c RecordMigratedFill) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if err := l.Check(); err != nil {
+		return fmt.Errorf("legacy fill %s %s: position %s: %w", c.Venue, c.SourceID, c.Symbol, err)
+	}
+	if err := d.sameSymbol(c.Symbol); err != nil {
+		return err
+	}
+	s, at := d.state, c.At.UTC()
+	switch {
+	case !s.Migrated:
+		return fmt.Errorf("%w: %s was not opened by Migrate; legacy fill %s %s refused", ErrNotMigrated, s.Symbol, c.Venue, c.SourceID)
+	case s.History.recorded(c.Venue, c.SourceID, at):
+		return nil
+	case s.Live:
+		return fmt.Errorf("%w: %s has applied live fills; legacy fill %s %s at %s refused", ErrHistoryAfterLiveFill,
+			s.Symbol, c.Venue, c.SourceID, at.Format(time.RFC3339Nano))
+	}
+	return d.emit(MigratedFillRecorded{Symbol: c.Symbol, Venue: c.Venue, SourceID: c.SourceID, Direction: c.Direction,
+		Amount: c.Amount, PriceUSDC: c.PriceUSDC, At: at, RecordedAt: d.at})
 }
 
 // acknowledge always applies the fill, even while a hedge is pending: it is

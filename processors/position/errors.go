@@ -31,6 +31,12 @@ var (
 	ErrFillAlreadyReverted = errors.New("on-chain fill already reverted")
 	// ErrRevertMismatch refuses a revert that does not repeat the fill.
 	ErrRevertMismatch = errors.New("revert does not match the applied fill")
+	// ErrNotMigrated refuses legacy history for a position Migrate did not
+	// open.
+	ErrNotMigrated = errors.New("position was not migrated")
+	// ErrHistoryAfterLiveFill refuses legacy history once a live fill is
+	// applied: it cannot be inserted behind it in the FIFO.
+	ErrHistoryAfterLiveFill = errors.New("legacy history after a live fill")
 )
 
 // FillNotAppliedError says why a reverted fill is not one the position

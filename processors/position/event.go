@@ -24,7 +24,23 @@ type Migrated struct {
 	AccumulatedShort decimal.Decimal  `json:"accumulated_short"`
 	Threshold        market.Threshold `json:"threshold"`
 	Execution        market.Execution `json:"execution"`
-	MigratedAt       time.Time        `json:"migrated_at"`
+	// Pending: see Migrate; it becomes the reserved pending hedge.
+	Pending    *MigratedPending `json:"pending,omitempty"`
+	MigratedAt time.Time        `json:"migrated_at"`
+}
+
+// MigratedFillRecorded is one legacy fill of a migrated position, for the
+// PnL history (booked like an on-chain fill or a hedge fill by venue). Net,
+// gross volume and hedged shares do not move: the migrated net counts it.
+type MigratedFillRecorded struct {
+	Symbol     market.Symbol    `json:"symbol"`
+	Venue      string           `json:"venue"`
+	SourceID   string           `json:"source_id"`
+	Direction  market.Direction `json:"direction"`
+	Amount     decimal.Decimal  `json:"amount"`
+	PriceUSDC  decimal.Decimal  `json:"price_usdc"`
+	At         time.Time        `json:"at"`
+	RecordedAt time.Time        `json:"recorded_at"`
 }
 
 // OnChainOrderFilled is one orderbook fill on the bot's side: Buy adds to
@@ -103,15 +119,19 @@ func (OffChainOrderPlaced) EventType() string { return "PositionEvent::OffChainO
 func (OffChainOrderFilled) EventType() string { return "PositionEvent::OffChainOrderFilled" }
 func (OffChainOrderFailed) EventType() string { return "PositionEvent::OffChainOrderFailed" }
 func (ThresholdUpdated) EventType() string    { return "PositionEvent::ThresholdUpdated" }
+func (MigratedFillRecorded) EventType() string {
+	return "PositionEvent::MigratedFillRecorded"
+}
 
 // Events decodes event payloads by type name.
 var Events = aggregate.Decoder[aggregate.Event]{
-	"PositionEvent::Initialized":         aggregate.As[Initialized, aggregate.Event],
-	"PositionEvent::Migrated":            aggregate.As[Migrated, aggregate.Event],
-	"PositionEvent::OnChainOrderFilled":  aggregate.As[OnChainOrderFilled, aggregate.Event],
-	"PositionEvent::OnChainFillReverted": aggregate.As[OnChainFillReverted, aggregate.Event],
-	"PositionEvent::OffChainOrderPlaced": aggregate.As[OffChainOrderPlaced, aggregate.Event],
-	"PositionEvent::OffChainOrderFilled": aggregate.As[OffChainOrderFilled, aggregate.Event],
-	"PositionEvent::OffChainOrderFailed": aggregate.As[OffChainOrderFailed, aggregate.Event],
-	"PositionEvent::ThresholdUpdated":    aggregate.As[ThresholdUpdated, aggregate.Event],
+	"PositionEvent::Initialized":          aggregate.As[Initialized, aggregate.Event],
+	"PositionEvent::Migrated":             aggregate.As[Migrated, aggregate.Event],
+	"PositionEvent::OnChainOrderFilled":   aggregate.As[OnChainOrderFilled, aggregate.Event],
+	"PositionEvent::OnChainFillReverted":  aggregate.As[OnChainFillReverted, aggregate.Event],
+	"PositionEvent::OffChainOrderPlaced":  aggregate.As[OffChainOrderPlaced, aggregate.Event],
+	"PositionEvent::OffChainOrderFilled":  aggregate.As[OffChainOrderFilled, aggregate.Event],
+	"PositionEvent::OffChainOrderFailed":  aggregate.As[OffChainOrderFailed, aggregate.Event],
+	"PositionEvent::ThresholdUpdated":     aggregate.As[ThresholdUpdated, aggregate.Event],
+	"PositionEvent::MigratedFillRecorded": aggregate.As[MigratedFillRecorded, aggregate.Event],
 }

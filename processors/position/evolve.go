@@ -3,6 +3,7 @@ package position
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
@@ -39,8 +40,9 @@ func next(s State, e aggregate.Event) (State, error) {
 	case Initialized:
 		return open(State{Symbol: e.Symbol, Threshold: e.Threshold, Execution: e.Execution, LastUpdated: e.InitializedAt})
 	case Migrated:
-		return open(State{Symbol: e.Symbol, Net: e.NetPosition, AccumulatedLong: e.AccumulatedLong,
-			AccumulatedShort: e.AccumulatedShort, Threshold: e.Threshold, Execution: e.Execution, LastUpdated: e.MigratedAt})
+		return migratedState(e)
+	case MigratedFillRecorded:
+		return s.migratedFillRecorded(e)
 	case OnChainOrderFilled:
 		return s.onChainFilled(e)
 	case OnChainFillReverted:
@@ -52,6 +54,17 @@ func next(s State, e aggregate.Event) (State, error) {
 	case OffChainOrderFailed:
 		if err := s.checkPending(e.ExecutionID); err != nil {
 			return s, err
+		}
+		if p := s.Pending; p.Reserved {
+			// The legacy net counted this hedge as done: give its shares back.
+			var err error
+			back := p.Direction.Signed(p.Shares).Neg()
+			if s.Net, err = market.Add(s.Net, back); err != nil {
+				return s, err
+			}
+			if s.HedgedShares, err = market.Add(s.HedgedShares, back); err != nil {
+				return s, err
+			}
 		}
 		s.Pending, s.LastUpdated = nil, e.FailedAt
 		return s, nil
@@ -82,6 +95,46 @@ func open(s State) (State, error) {
 	return s, s.Threshold.Validate()
 }
 
+func migratedState(e Migrated) (State, error) {
+	s, err := open(State{Symbol: e.Symbol, Net: e.NetPosition, AccumulatedLong: e.AccumulatedLong,
+		AccumulatedShort: e.AccumulatedShort, Threshold: e.Threshold, Execution: e.Execution, LastUpdated: e.MigratedAt,
+		Migrated: true})
+	if err != nil || e.Pending == nil {
+		return s, err
+	}
+	p := e.Pending
+	if p.ExecutionID == "" || !p.Shares.IsPositive() || !p.Direction.Valid() {
+		return s, fmt.Errorf("invalid migrated pending hedge %q: %s %s", p.ExecutionID, p.Direction, p.Shares)
+	}
+	s.Pending = &Pending{ExecutionID: p.ExecutionID, Shares: p.Shares, Direction: p.Direction, PlacedAt: e.MigratedAt,
+		Reserved: true}
+	return s, nil
+}
+
+// migratedFillRecorded moves only the history mark.
+func (s State) migratedFillRecorded(e MigratedFillRecorded) (State, error) {
+	switch {
+	case !s.Migrated:
+		return s, fmt.Errorf("%w: %s", ErrNotMigrated, s.Symbol)
+	case s.Live:
+		return s, fmt.Errorf("%w: %s %s on %s", ErrHistoryAfterLiveFill, e.Venue, e.SourceID, s.Symbol)
+	case e.Symbol != s.Symbol:
+		return s, fmt.Errorf("%w: history for %s on position %s", ErrSymbolMismatch, e.Symbol, s.Symbol)
+	case s.History.recorded(e.Venue, e.SourceID, e.At):
+		return s, fmt.Errorf("legacy fill %s %s at %s already recorded", e.Venue, e.SourceID, e.At)
+	}
+	h := HistoryMark{At: e.At}
+	if s.History != nil {
+		h.Count = s.History.Count
+		if s.History.At.Equal(e.At) {
+			h.Keys = slices.Clone(s.History.Keys)
+		}
+	}
+	h.Keys, h.Count = append(h.Keys, historyKey(e.Venue, e.SourceID)), h.Count+1
+	s.History = &h
+	return s, nil
+}
+
 func (s State) onChainFilled(e OnChainOrderFilled) (State, error) {
 	if !e.Amount.IsPositive() || !e.Direction.Valid() {
 		return s, fmt.Errorf("invalid on-chain fill: %s %s", e.Direction, e.Amount)
@@ -103,6 +156,7 @@ func (s State) onChainFilled(e OnChainOrderFilled) (State, error) {
 		return s, err
 	}
 	price := e.PriceUSDC
+	s.Live = true
 	if !s.holdsLiveFill() {
 		// Every fill in the window is reverted (or there is none yet, or
 		// the state predates the window): the watermark is settled.
@@ -237,15 +291,20 @@ func (s State) offChainFilled(e OffChainOrderFilled) (State, error) {
 	case e.SharesFilled.GreaterThan(p.Shares):
 		return s, fmt.Errorf("%w: pending %s, filled %s", ErrExceedsPending, p.Shares, e.SharesFilled)
 	}
-	signed := e.Direction.Signed(e.SharesFilled)
+	// A reserved hedge is already in the migrated net, whole: its fill
+	// moves net only by the shares it left unfilled, which go back.
+	moved := e.Direction.Signed(e.SharesFilled)
+	if p.Reserved {
+		moved = e.Direction.Signed(p.Shares.Sub(e.SharesFilled)).Neg()
+	}
 	var err error
-	if s.Net, err = market.Add(s.Net, signed); err != nil {
+	if s.Net, err = market.Add(s.Net, moved); err != nil {
 		return s, err
 	}
-	if s.HedgedShares, err = market.Add(s.HedgedShares, signed); err != nil {
+	if s.HedgedShares, err = market.Add(s.HedgedShares, moved); err != nil {
 		return s, err
 	}
-	s.Pending, s.LastUpdated = nil, e.BrokerTimestamp
+	s.Pending, s.Live, s.LastUpdated = nil, true, e.BrokerTimestamp
 	return s, nil
 }
 

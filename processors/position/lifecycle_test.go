@@ -21,6 +21,7 @@ func everyCommand() []aggregate.Command {
 		FailOffChainOrder{ExecutionID: "X", Error: "rejected"},
 		UpdateThreshold{Threshold: shares("2")},
 		revertOf(9, market.Buy, "1", "150"),
+		history(market.Buy, "1", "150", t0),
 	}
 }
 

@@ -3,6 +3,7 @@ package position
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,10 +21,20 @@ type State struct {
 	Net              decimal.Decimal `json:"net"`
 	AccumulatedLong  decimal.Decimal `json:"accumulated_long"`
 	AccumulatedShort decimal.Decimal `json:"accumulated_short"`
-	// HedgedShares is the signed sum of filled hedges (Buy +, Sell -), so
-	// Net = migrated net + on-chain signed volume + HedgedShares.
+	// HedgedShares is the signed hedge volume net counts beyond the
+	// migrated net (Buy +, Sell -): every filled hedge except a reserved
+	// one (already in the migrated net), less a reserved hedge that failed
+	// (its shares go back). So Net = migrated net + on-chain signed volume
+	// + HedgedShares.
 	HedgedShares decimal.Decimal `json:"hedged_shares"`
 	Pending      *Pending        `json:"pending"`
+	// Migrated: the position was opened by Migrate. Live: it has applied
+	// a fill since (on-chain or hedge), after which no legacy history can
+	// be recorded behind it.
+	Migrated bool `json:"migrated,omitempty"`
+	Live     bool `json:"live,omitempty"`
+	// History is the newest recorded legacy fill (see MigratedFillRecorded).
+	History *HistoryMark `json:"history,omitempty"`
 	// omitzero: market.Threshold and market.Broker reject their own zero
 	// JSON, and a lifecycle that failed before genesis has a zero state that
 	// the runner must still be able to store and load.
@@ -128,7 +139,34 @@ type Pending struct {
 	Shares      decimal.Decimal  `json:"shares"`
 	Direction   market.Direction `json:"direction"`
 	PlacedAt    time.Time        `json:"placed_at"`
+	// Reserved: a migrated legacy hedge whose shares net already counts.
+	Reserved bool `json:"reserved,omitempty"`
 }
+
+// HistoryMark is where the recorded legacy history stands. The migrate
+// tool sends it in legacy time order, so a fill dated before At, or one of
+// the fills Keys ("venue:source_id") recorded at At, is a re-run's repeat.
+// Only the keys at the newest time are kept: the state is stored on every
+// command, and a migration may record 100k fills.
+type HistoryMark struct {
+	At    time.Time `json:"at"`
+	Keys  []string  `json:"keys"`
+	Count uint64    `json:"count"`
+}
+
+// recorded reports whether the legacy fill (venue, sourceID) at at was
+// already recorded (or is dated before the newest recorded one).
+func (h *HistoryMark) recorded(venue, sourceID string, at time.Time) bool {
+	switch {
+	case h == nil || at.After(h.At):
+		return false
+	case at.Before(h.At):
+		return true
+	}
+	return slices.Contains(h.Keys, historyKey(venue, sourceID))
+}
+
+func historyKey(venue, sourceID string) string { return venue + ":" + sourceID }
 
 // FillMark is where an on-chain fill sits in chain order. Fills of one symbol
 // arrive in chain order, so a fill at or below the last mark was already
