@@ -1,0 +1,166 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Meter prints one table's progress (rows, rows/s, ETA) to w, at most
+// once a second and once at the end.
+type Meter struct {
+	w      io.Writer
+	what   string
+	total  int
+	start  time.Time
+	last   time.Time
+	closed bool
+}
+
+// NewMeter starts a meter of total rows of what (nil w: silent).
+func NewMeter(w io.Writer, what string, total int) *Meter {
+	now := time.Now()
+	return &Meter{w: w, what: what, total: total, start: now, last: now}
+}
+
+// Update reports done rows.
+func (m *Meter) Update(done int) {
+	if m == nil || m.w == nil || m.closed {
+		return
+	}
+	now := time.Now()
+	end := done >= m.total
+	if !end && now.Sub(m.last) < time.Second {
+		return
+	}
+	m.last, m.closed = now, end
+	el := now.Sub(m.start).Seconds()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el
+	}
+	eta := "-"
+	if end {
+		eta = "done in " + now.Sub(m.start).Round(time.Millisecond).String()
+	} else if rate > 0 {
+		eta = "ETA " + (time.Duration(float64(m.total-done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(m.w, "%-22s %8d/%-8d rows %9.0f rows/s  %s\n", m.what, done, m.total, rate, eta)
+}
+
+// TableResult is one table's line of a run.
+type TableResult struct {
+	TableCount
+	Produced   int `json:"produced"`
+	Skipped    int `json:"skipped"` // produced by an earlier run
+	Accepted   int `json:"accepted"`
+	Rejected   int `json:"rejected"`
+	Unresolved int `json:"unresolved"`
+}
+
+// Result is what a run did.
+type Result struct {
+	Tables     []TableResult `json:"tables"`
+	Rejections []Refusal     `json:"rejections,omitempty"` // refused by the aggregates
+}
+
+// Result starts a run's result from the plan's counts.
+func (p *Plan) Result() *Result {
+	r := &Result{}
+	for _, c := range p.Tables {
+		r.Tables = append(r.Tables, TableResult{TableCount: c})
+	}
+	return r
+}
+
+func (r *Result) table(name string) *TableResult {
+	for i := range r.Tables {
+		if r.Tables[i].Table == name {
+			return &r.Tables[i]
+		}
+	}
+	r.Tables = append(r.Tables, TableResult{TableCount: TableCount{Table: name}})
+	return &r.Tables[len(r.Tables)-1]
+}
+
+// Produce produces the plan's commands that l does not hold yet, in plan
+// order (a position's Migrate before its fills, on one partition), and
+// returns once the brokers acknowledged them.
+func Produce(ctx context.Context, seeds []string, p *Plan, l *Log, res *Result, progress io.Writer) error {
+	cl, err := kgo.NewClient(append(topics.ClientOpts(seeds), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	const batch = 5000
+	for start := 0; start < len(p.Items); {
+		table := p.Items[start].Table
+		end := start
+		for end < len(p.Items) && p.Items[end].Table == table {
+			end++
+		}
+		m := NewMeter(progress, "produce "+table, end-start)
+		for i := start; i < end; i += batch {
+			var recs []*kgo.Record
+			for _, it := range p.Items[i:min(i+batch, end)] {
+				if l.Produced[it.CommandID] {
+					res.table(table).Skipped++
+					continue
+				}
+				recs = append(recs, it.Record)
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				return fmt.Errorf("produce %s commands: %w", table, err)
+			}
+			res.table(table).Produced += len(recs)
+			m.Update(min(i+batch, end) - start)
+		}
+		start = end
+	}
+	return nil
+}
+
+// Wait follows l until every command of the plan has its aggregate's
+// answer, or timeout; then it counts them into res.
+func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Duration, progress io.Writer) error {
+	deadline := time.Now().Add(timeout)
+	m := NewMeter(progress, "await aggregates", len(p.Items))
+	for {
+		answered := 0
+		for _, it := range p.Items {
+			if _, ok := l.Outcomes[it.CommandID]; ok {
+				answered++
+			}
+		}
+		m.Update(answered)
+		if answered == len(p.Items) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := l.Follow(ctx); err != nil {
+			return err
+		}
+	}
+	for _, it := range p.Items {
+		t := res.table(it.Table)
+		o, ok := l.Outcomes[it.CommandID]
+		switch {
+		case !ok:
+			t.Unresolved++
+		case o.Accepted:
+			t.Accepted++
+		default:
+			t.Rejected++
+			res.Rejections = append(res.Rejections, Refusal{Table: it.Table, Row: it.Row, Reason: o.Reason})
+		}
+	}
+	return nil
+}
