@@ -18,6 +18,7 @@ import (
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"
+	"github.com/hedgeline/hedgeline/processors/pnl/pnlstage"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/topics"
 )
@@ -95,15 +96,11 @@ func (w *world) position(sym string, c aggregate.Command, when time.Time) []aggr
 	l, evs, envs := execute(w, position.Definition, w.pos[sym], topics.PositionEvents, sym, sym, c, when)
 	w.pos[sym] = l
 	for i, e := range evs {
-		var f pnl.Fill
-		switch e := e.(type) {
-		case position.OnChainOrderFilled:
-			f = pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.BlockTimestamp}
-		case position.OffChainOrderFilled:
-			f = pnl.Fill{Venue: pnl.Offchain, Direction: e.Direction, Quantity: e.SharesFilled, Price: e.Price, OccurredAt: e.BrokerTimestamp}
-		case position.OnChainFillReverted:
-			f = pnl.Revert(pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.RevertedAt})
-		default:
+		f, ok, err := pnlstage.FillOf(e)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if !ok {
 			continue
 		}
 		f.Sequence = envs[i].Sequence

@@ -35,6 +35,10 @@ const (
 	HedgeFailed = "failed"
 )
 
+// TriggerMigrated is the trigger_kind of a legacy hedge that was in flight
+// when its position was migrated.
+const TriggerMigrated = "migrated"
+
 // PositionState is what the positions projection folds per symbol: the
 // aggregate's lifecycle, plus what hedge_view needs and the lifecycle does
 // not keep (when the last on-chain fill happened, and why the pending hedge
@@ -90,6 +94,16 @@ func applyPosition(s PositionState, _ bool, it Item[AggregateEvent], emit Emit) 
 	}
 	symbol := string(l.State.Symbol)
 	switch e := it.Event.Event.(type) {
+	case position.Migrated:
+		// A legacy order in flight at the migration is the position's
+		// reserved pending hedge: it gets its hedge_view row here, and its
+		// outcome completes it like any hedge's.
+		if p := e.Pending; p != nil {
+			h := &Hedge{ExecutionID: p.ExecutionID, Direction: p.Direction, Shares: p.Shares, Broker: e.Execution.Broker,
+				TriggerKind: TriggerMigrated, TriggerNetPosition: e.NetPosition, PlacedAt: e.MigratedAt}
+			s.Hedge = h
+			emit(HedgesTable.Name, h.ExecutionID, hedgeRow(h, symbol, it, HedgePlaced, outcome{}))
+		}
 	case position.OnChainOrderFilled:
 		s.LastFillBlockTimestamp, s.LastFillSeenAt = timePtr(e.BlockTimestamp), timePtr(e.SeenAt)
 	case position.OffChainOrderPlaced:

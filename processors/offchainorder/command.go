@@ -61,6 +61,9 @@ type Migrate struct {
 	BrokerOrderID *string          `json:"broker_order_id,omitempty"`
 	Price         *decimal.Decimal `json:"price,omitempty"`
 	ExecutedAt    *time.Time       `json:"executed_at,omitempty"`
+	// LegacyID is the offchain_trades row id, so a message about the
+	// order (an in-flight one failed at the cut-over) can name the row.
+	LegacyID uint64 `json:"legacy_id,omitempty"`
 }
 
 func (Place) CommandType() string             { return "Place" }

@@ -33,7 +33,7 @@ func Decide(l aggregate.Lifecycle[State], c aggregate.Command, m aggregate.Meta)
 		e := Migrated{
 			Symbol: c.Symbol, Shares: c.Shares, Direction: c.Direction, Broker: c.Broker,
 			Status: c.Status, Error: c.Error, BrokerOrderID: copyPtr(c.BrokerOrderID),
-			Price: copyPtr(c.Price), ExecutedAt: utcPtr(c.ExecutedAt), MigratedAt: at,
+			Price: copyPtr(c.Price), ExecutedAt: utcPtr(c.ExecutedAt), LegacyID: c.LegacyID, MigratedAt: at,
 		}
 		return emit(e, func() error { _, err := migrated(e); return errors.Join(checkID(m.AggregateID), err) })
 	case ConfirmSubmission:

@@ -55,6 +55,7 @@ type Migrated struct {
 	BrokerOrderID *string          `json:"broker_order_id,omitempty"`
 	Price         *decimal.Decimal `json:"price,omitempty"`
 	ExecutedAt    *time.Time       `json:"executed_at,omitempty"`
+	LegacyID      uint64           `json:"legacy_id,omitempty"`
 	MigratedAt    time.Time        `json:"migrated_at"`
 }
 

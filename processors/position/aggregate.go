@@ -7,7 +7,11 @@
 // OffChainOrderPlaced, so there is no periodic checker to forget a position
 // (upstream needed one, and it missed positions for months). Migrate is the
 // exception: the legacy system may still have that exposure's order in
-// flight, so the first later command re-evaluates it.
+// flight, so the first later command re-evaluates it. A legacy order known
+// to be in flight (Migrate.Pending) is the position's pending hedge,
+// reserved: its fill does not move net (the legacy net counted it), its
+// failure returns its shares. RecordMigratedFill adds legacy history for
+// the PnL stage without touching net (docs/migration.md).
 //
 // RevertOnChainFill withdraws an applied fill whose block left the canonical
 // chain; the position keeps a small window of its newest fills for that

@@ -159,6 +159,10 @@ type TrackedOrder struct {
 	// order that has not moved for the stale timeout.
 	LastUpdate   time.Time `json:"last_update"`
 	LastSequence uint64    `json:"last_sequence"`
+	// Migrated: a legacy order (OffchainOrder Migrated), LegacyID its
+	// offchain_trades row. The poller never places one at the broker.
+	Migrated bool   `json:"migrated,omitempty"`
+	LegacyID uint64 `json:"legacy_id,omitempty"`
 	// Parked holds the order's events that came beyond a gap in its
 	// sequences, raw by sequence, until the gap is filled (inSequence).
 	Parked map[uint64][]byte `json:"parked,omitempty"`
@@ -205,12 +209,7 @@ func trackEvent(o TrackedOrder, in runner.Input, env runner.Event) (TrackedOrder
 			PlacedAt: e.PlacedAt, LastUpdate: e.PlacedAt, LastSequence: env.Sequence,
 		}
 	case offchainorder.Migrated:
-		// Legacy orders: the position was migrated with its own net, so a
-		// terminal legacy order is not reported to it again.
-		o = TrackedOrder{
-			ExecutionID: env.AggregateID, Symbol: e.Symbol, Shares: e.Shares, Direction: e.Direction,
-			Broker: e.Broker, Status: OrderDone, LastUpdate: e.MigratedAt, LastSequence: env.Sequence,
-		}
+		o = migratedOrder(env.AggregateID, e, env.Sequence)
 	case offchainorder.Submitted:
 		o.Status, o.BrokerOrderID, o.LastUpdate = OrderSubmitted, e.BrokerOrderID, e.SubmittedAt
 	case offchainorder.PartiallyFilled:
@@ -226,4 +225,40 @@ func trackEvent(o TrackedOrder, in runner.Input, env runner.Event) (TrackedOrder
 		err = send(position.FailOffChainOrder{ExecutionID: o.ExecutionID, Error: e.Error}, "fail:")
 	}
 	return o, out, err
+}
+
+// migratedOrder tracks a legacy order. A Filled or Failed one is done and
+// reported to nobody: the migrated position's net already counts it, and
+// its fill reaches PnL as history (position.RecordMigratedFill). A Pending
+// or Submitted one is in flight: it stays open for the poller, which asks
+// the broker about a submitted one by its broker order id and fails a
+// pending one (it has none to ask by); its outcome then goes to the
+// position, which holds it as its reserved pending hedge.
+func migratedOrder(id string, e offchainorder.Migrated, seq uint64) TrackedOrder {
+	o := TrackedOrder{
+		ExecutionID: id, Symbol: e.Symbol, Shares: e.Shares, Direction: e.Direction, Broker: e.Broker,
+		Status: OrderDone, PlacedAt: e.MigratedAt, LastUpdate: e.MigratedAt, LastSequence: seq,
+		Migrated: true, LegacyID: e.LegacyID,
+	}
+	if e.ExecutedAt != nil {
+		o.PlacedAt = *e.ExecutedAt
+	}
+	if e.BrokerOrderID != nil {
+		o.BrokerOrderID = *e.BrokerOrderID
+	}
+	switch e.Status {
+	case offchainorder.StatusPending:
+		o.Status = OrderPending
+	case offchainorder.StatusSubmitted:
+		o.Status = OrderSubmitted
+	}
+	return o
+}
+
+// legacyRow names a migrated order's legacy row for messages.
+func (o TrackedOrder) legacyRow() string {
+	if o.LegacyID == 0 {
+		return "legacy offchain_trades row (id not recorded), order " + o.ExecutionID
+	}
+	return fmt.Sprintf("legacy offchain_trades row %d (order %s)", o.LegacyID, o.ExecutionID)
 }

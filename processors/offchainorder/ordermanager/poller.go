@@ -403,6 +403,18 @@ func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	}
 	switch o.Status {
 	case OrderPending:
+		if o.Migrated {
+			// The legacy bot may or may not have sent it, under a client
+			// order id of its own: there is nothing to ask the broker by,
+			// and placing it could trade twice. Failing it gives its shares
+			// back to the position, which hedges them anew.
+			p.settled(o)
+			p.cfg.Logger.Warn("legacy order was pending without a broker order id: failed; check the broker for it",
+				"legacy", o.legacyRow(), "symbol", o.Symbol)
+			return p.command(o, "fail:", offchainorder.MarkFailed{Error: fmt.Sprintf(
+				"%s was PENDING at migration without a broker order id: not placed by hedgeline; check the broker for it",
+				o.legacyRow())}, now)
+		}
 		if _, placed := p.recent[o.ExecutionID]; placed && !unsure {
 			return nil // submitted here: the view has not caught up yet
 		}

@@ -34,9 +34,11 @@ type Config struct {
 // Group is the trade manager's goka group.
 const Group = "trade-manager"
 
-// Manager turns every recorded fill (Filled or Migrated) into an
-// AcknowledgeOnChainFill for the position of its base symbol, and every
-// Reverted fill into a RevertOnChainFill.
+// Manager turns every live fill (Filled) into an AcknowledgeOnChainFill
+// for the position of its base symbol, and every Reverted fill into a
+// RevertOnChainFill. A Migrated trade sends nothing: the migrated
+// position's net already counts it, and the migrate tool gives the
+// position its history itself (RecordMigratedFill, docs/migration.md).
 // onchain-trade topics are partitioned by base symbol, so one partition
 // carries a symbol's fills in chain order and the commands reach the
 // position in that order. It keeps how far it has read each trade, so a
@@ -78,13 +80,10 @@ func acknowledge(cfg Config, in runner.Input, env runner.Event) ([]runner.Output
 			Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, Amount: e.Amount,
 			Direction: e.Direction, PriceUSDC: e.PriceUSDC, BlockTimestamp: e.BlockTimestamp,
 		}
-	case onchaintrade.Migrated:
-		ack = position.AcknowledgeOnChainFill{
-			Symbol: e.Symbol, TradeID: e.TradeID, BlockNumber: e.BlockNumber, Amount: e.Amount,
-			Direction: e.Direction, PriceUSDC: e.PriceUSDC, BlockTimestamp: e.BlockTimestamp,
-		}
 	default:
-		return nil, nil // enrichment does not change exposure
+		// Enrichment does not change exposure; a Migrated trade is history,
+		// already in its migrated position's net.
+		return nil, nil
 	}
 	base, err := position.BaseSymbol(ack.Symbol)
 	if err != nil {

@@ -51,6 +51,23 @@ func TestTradeManagerAcknowledgesFillsByBaseSymbol(t *testing.T) {
 	}
 }
 
+// A migrated trade is in its migrated position's net already: acknowledging
+// it would count it twice (and its block 0 would trip the watermark).
+func TestTradeManagerSendsNothingForAMigratedTrade(t *testing.T) {
+	id, _ := market.NewTradeID("0x"+strings.Repeat("cd", 32), 3)
+	migrated := onchaintrade.Migrated{TradeID: id, Symbol: "tAAPL", BaseSymbol: "AAPL", Amount: d("10"),
+		Direction: market.Buy, PriceUSDC: d("150"), BlockTimestamp: t0, MigratedAt: t0}
+	th, _ := market.SharesThreshold(d("1"))
+	st, out, err := Manager(Config{Threshold: th, Execution: market.DefaultExecution(market.DryRun)}).Handle(Derived{},
+		eventIn(t, topics.OnChainTrade, id.String(), 1, migrated))
+	if err != nil || len(out) != 0 {
+		t.Fatalf("migrated trade: out %v err %v, want nothing", out, err)
+	}
+	if st.LastSequence != 1 {
+		t.Fatalf("cursor %d, want the event read", st.LastSequence)
+	}
+}
+
 func TestTradeManagerRejectsPoisonWithReason(t *testing.T) {
 	_, out, err := Manager(Config{}).Handle(Derived{}, stagetest.Poison)
 	stagetest.RejectsPoison(t, "trade manager", out, err)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/hedgeline/hedgeline/market"
+	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -76,17 +77,11 @@ func applyPnL(book pnl.Book, in runner.Input, env runner.Event) (pnl.Book, []run
 		book = pnl.NewBook(sym)
 		book.LastSequence = last
 	}
-	var fill pnl.Fill
-	switch e := ev.(type) {
-	case position.OnChainOrderFilled:
-		fill = pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.BlockTimestamp}
-	case position.OffChainOrderFilled:
-		fill = pnl.Fill{Venue: pnl.Offchain, Direction: e.Direction, Quantity: e.SharesFilled, Price: e.Price, OccurredAt: e.BrokerTimestamp}
-	case position.OnChainFillReverted:
-		// Booked as the reverted fill's opposite at its price, when the
-		// position withdrew it (docs/design.md, "Reorgs").
-		fill = pnl.Revert(pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.RevertedAt})
-	default:
+	fill, ok, err := FillOf(ev)
+	switch {
+	case err != nil:
+		return bad(fmt.Errorf("event %s: %w", env.ID(), err))
+	case !ok:
 		book.LastSequence = env.Sequence
 		return book, nil, nil
 	}
@@ -103,4 +98,28 @@ func applyPnL(book pnl.Book, in runner.Input, env runner.Event) (pnl.Book, []run
 		return book, nil, fmt.Errorf("encode pnl record: %w", err)
 	}
 	return next, []runner.Output{{Topic: topics.PnLEvents, Key: string(book.Symbol), Value: b}}, nil
+}
+
+// FillOf is the fill a position event books, if any (ok false: the event
+// books none). Both venues go into one book; a MigratedFillRecorded is a
+// migrated position's legacy history, booked in its legacy order ahead of
+// the live fills that continue the same book (docs/migration.md).
+func FillOf(ev aggregate.Event) (fill pnl.Fill, ok bool, err error) {
+	switch e := ev.(type) {
+	case position.OnChainOrderFilled:
+		return pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.BlockTimestamp}, true, nil
+	case position.OffChainOrderFilled:
+		return pnl.Fill{Venue: pnl.Offchain, Direction: e.Direction, Quantity: e.SharesFilled, Price: e.Price, OccurredAt: e.BrokerTimestamp}, true, nil
+	case position.MigratedFillRecorded:
+		v, err := pnl.ParseVenue(e.Venue)
+		if err != nil {
+			return fill, false, fmt.Errorf("migrated fill %s: %w", e.SourceID, err)
+		}
+		return pnl.Fill{Venue: v, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.At}, true, nil
+	case position.OnChainFillReverted:
+		// Booked as the reverted fill's opposite at its price, when the
+		// position withdrew it (docs/design.md, "Reorgs").
+		return pnl.Revert(pnl.Fill{Venue: pnl.Onchain, Direction: e.Direction, Quantity: e.Amount, Price: e.PriceUSDC, OccurredAt: e.RevertedAt}), true, nil
+	}
+	return fill, false, nil
 }
