@@ -439,7 +439,7 @@ func offchainCommand(r row, id int64) (offchainorder.Migrate, error) {
 	executed, hasExec, err := Time(r.get("executed_at"))
 	errs = append(errs, wrap("executed_at", err))
 	status := strings.ToUpper(strings.TrimSpace(text(r.get("status"))))
-	c := offchainorder.Migrate{Symbol: base, Shares: shares, Direction: dir, Broker: broker}
+	c := offchainorder.Migrate{Symbol: base, Shares: shares, Direction: dir, Broker: broker, LegacyID: uint64(max(id, 0))}
 	if hasExec {
 		c.ExecutedAt = &executed
 	}

@@ -164,3 +164,38 @@ func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Durati
 	}
 	return nil
 }
+
+// WaitPnL follows l (read with events) until the PnL stage has booked
+// every migrated fill (a pnl.events record of each symbol at or past the
+// position sequence of its last MigratedFillRecorded), or timeout.
+func WaitPnL(ctx context.Context, p *Plan, l *Log, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		want := map[string]uint64{}
+		for _, it := range p.Items {
+			if it.Table != TableFills {
+				continue
+			}
+			if ev, ok := eventOf(l, it); ok && ev.Sequence > want[it.AggregateID] {
+				want[it.AggregateID] = ev.Sequence
+			}
+		}
+		booked := 0
+		for sym, seq := range want {
+			if lastPnLSequence(l, sym) >= seq {
+				booked++
+			}
+		}
+		if booked == len(want) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := l.Follow(ctx); err != nil {
+			return err
+		}
+	}
+}

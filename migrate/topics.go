@@ -2,11 +2,13 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,8 +42,9 @@ type Log struct {
 	Live []Live
 	// Events per aggregate type and id, deduplicated, in sequence order.
 	Events map[string]map[string][]topics.EventEnvelope
-	// PnL holds pnl.events records, raw, per key (base symbol).
-	PnL map[string][][]byte
+	// PnL holds the pnl.events record of each base symbol with the
+	// highest position sequence.
+	PnL map[string]pnl.Record
 
 	seeds  []string
 	next   map[string]map[int32]int64 // where to go on reading, per topic
@@ -53,7 +56,7 @@ type Log struct {
 // events set it keeps the events and pnl.events for verification.
 func ReadLog(ctx context.Context, seeds []string, events bool) (*Log, error) {
 	l := &Log{Produced: map[string]bool{}, Outcomes: map[string]Outcome{}, Events: map[string]map[string][]topics.EventEnvelope{},
-		PnL: map[string][][]byte{}, seeds: seeds, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
+		PnL: map[string]pnl.Record{}, seeds: seeds, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
 	for _, typ := range aggregateTypes {
 		t, _ := topics.TopicsFor(typ)
 		if err := l.read(ctx, t.Commands, l.command); err != nil {
@@ -62,13 +65,6 @@ func ReadLog(ctx context.Context, seeds []string, events bool) (*Log, error) {
 	}
 	if err := l.Follow(ctx); err != nil {
 		return nil, err
-	}
-	if events {
-		if err := l.read(ctx, topics.PnLEvents, func(r *kgo.Record) {
-			l.PnL[string(r.Key)] = append(l.PnL[string(r.Key)], r.Value)
-		}); err != nil {
-			return nil, err
-		}
 	}
 	return l, nil
 }
@@ -85,7 +81,18 @@ func (l *Log) Follow(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	if !l.keepEv {
+		return nil
+	}
+	return l.read(ctx, topics.PnLEvents, func(r *kgo.Record) {
+		var rec pnl.Record
+		if json.Unmarshal(r.Value, &rec) != nil {
+			return
+		}
+		if cur, ok := l.PnL[string(rec.Symbol)]; !ok || rec.PositionSequence > cur.PositionSequence {
+			l.PnL[string(rec.Symbol)] = rec
+		}
+	})
 }
 
 // read passes the records of topic past l.next to fn (topics.ReadSpan:

@@ -9,7 +9,6 @@ import (
 
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
-	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
@@ -183,18 +182,6 @@ func comparePnL(r *Report, p *Plan, l *Log) {
 	if p.LegacyPnL == nil {
 		return
 	}
-	last := map[market.Symbol]pnl.Record{}
-	for _, vals := range l.PnL {
-		for _, v := range vals {
-			var rec pnl.Record
-			if json.Unmarshal(v, &rec) != nil {
-				continue
-			}
-			if cur, ok := last[rec.Symbol]; !ok || rec.PositionSequence > cur.PositionSequence {
-				last[rec.Symbol] = rec
-			}
-		}
-	}
 	syms := make([]string, 0, len(p.LegacyPnL))
 	for s := range p.LegacyPnL {
 		syms = append(syms, string(s))
@@ -203,7 +190,7 @@ func comparePnL(r *Report, p *Plan, l *Log) {
 	for _, s := range syms {
 		want := p.LegacyPnL[market.Symbol(s)]
 		r.PnL++
-		got, ok := last[market.Symbol(s)]
+		got, ok := l.PnL[s]
 		switch {
 		case !ok && !want.IsZero():
 			r.mismatch("pnl %s: legacy cumulative %s, hedgeline has no PnL record", s, want)
@@ -247,3 +234,5 @@ func compareViews(ctx context.Context, r *Report, p *Plan, db *sinks.DB) error {
 	}
 	return nil
 }
+
+func lastPnLSequence(l *Log, symbol string) uint64 { return l.PnL[symbol].PositionSequence }

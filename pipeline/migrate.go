@@ -199,7 +199,15 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		out.Tables = res.Tables
 		return finishMigrate(c, out, stdout)
 	}
-	if len(log.Live) > 0 && !c.yes {
+	pending := 0
+	for _, it := range plan.Items {
+		if !log.Produced[it.CommandID] {
+			pending++
+		}
+	}
+	// Live events matter only when there is history left to put beside
+	// them: a run with nothing left to produce (a re-run) just verifies.
+	if len(log.Live) > 0 && pending > 0 && !c.yes {
 		var lines []string
 		for _, l := range log.Live {
 			lines = append(lines, fmt.Sprintf("%s: %d live events (first: %s)", l.Topic, l.Events, l.Example))
@@ -226,6 +234,9 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		return err
 	}
 	out.Tables, out.Rejections = res.Tables, res.Rejections
+	if err := migrate.WaitPnL(ctx, plan, log, c.wait); err != nil {
+		return err
+	}
 	if out.Verify, err = verifyWith(ctx, c, plan, log); err != nil {
 		return err
 	}
