@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/migrate"
 	"github.com/hedgeline/hedgeline/migrate/legacytest"
+	"github.com/hedgeline/hedgeline/sources/file"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/shopspring/decimal"
 )
 
 // commandEnds counts the migration's commands on the commands topics.
@@ -29,6 +33,9 @@ func runMigrateJSON(t *testing.T, args ...string) (migrateOutput, error) {
 	var out bytes.Buffer
 	err := runMigrate(context.Background(), append(args, "--json"), &out)
 	var res migrateOutput
+	if out.Len() == 0 && err != nil {
+		return res, err // refused before any result
+	}
 	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
 		t.Fatalf("migrate %v: %v; output %q: %v", args, err, out.String(), jerr)
 	}
@@ -81,6 +88,26 @@ func TestMigrateEndToEnd(t *testing.T) {
 	if len(dry.Commands) == 0 {
 		t.Fatal("dry-run lists no commands")
 	}
+
+	// A live fill before the migration: the commit refuses, naming it,
+	// until --yes.
+	tid, _ := market.NewTradeID("0x"+strings.Repeat("e", 64), 1)
+	kitProduceFills(t, kitNewProducer(t, addr), []file.Fill{{TradeID: tid, BlockNumber: 40000000,
+		BlockTimestamp: time.Now().UTC().Truncate(time.Second), Symbol: market.TokenizedSymbol{Base: "GOOG", Marker: market.MarkerT},
+		Direction: market.Buy, Amount: decimal.RequireFromString("0.5"), PriceUSDC: decimal.RequireFromString("170")}})
+	for deadline := time.Now().Add(20 * time.Second); len(kitReadTopic(t, addr, topics.PositionEvents)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the live fill never reached its position")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := runMigrateJSON(t, args...); err == nil || !strings.Contains(err.Error(), topics.OnChainTradeEvents) || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("migrate over live events: %v", err)
+	}
+	if after := commandEnds(t, addr); after != before {
+		t.Fatalf("a refused run produced %d commands", after-before)
+	}
+	args = append(args, "--yes")
 
 	start := time.Now()
 	res, err := runMigrateJSON(t, args...)
