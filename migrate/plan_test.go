@@ -265,3 +265,27 @@ func TestDecimalShortestRoundTrip(t *testing.T) {
 		t.Error("NULL read as a number")
 	}
 }
+
+// TestBuildWithHedges: a volume of fills with the legacy bot's hedges,
+// each in its legacy time order, nets exactly to the accumulator.
+func TestBuildWithHedges(t *testing.T) {
+	gen, p := build(t, legacytest.V2026_01, legacytest.Options{ExtraTrades: 300}, options(t))
+	if len(p.Refused) != 0 {
+		t.Fatalf("refused %v", p.Refused)
+	}
+	fills := p.Count(TableFills).Commands
+	if want := gen.Rows[TableOnchain] + gen.Rows[TableOffchain] - 3; fills != want { // 3 orders are not fills
+		t.Errorf("%d fills, want %d", fills, want)
+	}
+	checkPositions(t, gen, p)
+	// Each MSFT hedge comes right after the fill that triggered it.
+	var last time.Time
+	for _, it := range p.Items {
+		if f, ok := it.Command.(position.RecordMigratedFill); ok && f.Symbol == "MSFT" {
+			if f.At.Before(last) {
+				t.Fatalf("fill %s at %v before %v", it.Row, f.At, last)
+			}
+			last = f.At
+		}
+	}
+}

@@ -143,7 +143,7 @@ func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Durati
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 		if err := l.Follow(ctx); err != nil {
 			return err

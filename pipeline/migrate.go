@@ -358,7 +358,12 @@ func printMigrate(w io.Writer, out migrateOutput) {
 		if v.OK() {
 			fmt.Fprintln(w, "  OK: no mismatch")
 		}
-		for _, m := range v.Mismatches {
+		const shown = 100
+		for i, m := range v.Mismatches {
+			if i == shown {
+				fmt.Fprintf(w, "  ... and %d more mismatches (--json lists every one)\n", len(v.Mismatches)-shown)
+				break
+			}
 			fmt.Fprintln(w, "  MISMATCH "+m)
 		}
 	}

@@ -8,7 +8,9 @@ package legacytest
 import (
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	_ "modernc.org/sqlite"
@@ -422,22 +424,43 @@ func (w *writer) broken() error {
 	return nil
 }
 
-// extra writes n tMSFT fills and MSFT's accumulator.
+// extra writes n tMSFT fills (Buy 0.5, Buy 0.7, Sell 0.2, ...) with the
+// hedges the legacy bot made of them: whenever |long - short| reached one
+// share, a FILLED offchain row of floor(|net|) shares, taken out of the
+// bucket (DOMAIN s.7.3). Then MSFT's accumulator.
 func (w *writer) extra(n int) error {
 	var long, short float64
 	for i := range n {
 		dir, amt := "BUY", 0.5
-		if i%2 == 1 {
-			dir, amt = "SELL", 0.25
+		switch i % 3 {
+		case 1:
+			amt = 0.7
+		case 2:
+			dir, amt = "SELL", 0.2
 		}
-		ts := fmt.Sprintf("2025-12-%02dT%02d:%02d:%02dZ", 1+i/86400%28, i/3600%24, i/60%60, i%60)
-		if _, err := w.trade(1000+i, "tMSFT", dir, amt, 400+float64(i%100)/100, ts, i%3 == 0); err != nil {
+		at := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second)
+		if _, err := w.trade(1000+i, "tMSFT", dir, amt, 400+float64(i%100)/100, at.Format(time.RFC3339), i%3 == 0); err != nil {
 			return err
 		}
 		if dir == "BUY" {
 			long += amt
 		} else {
 			short += amt
+		}
+		net := long - short
+		if math.Abs(net) < 1 {
+			continue
+		}
+		shares := math.Floor(math.Abs(net))
+		side := "SELL"
+		if net > 0 {
+			long -= shares
+		} else {
+			side = "BUY"
+			short -= shares
+		}
+		if _, err := w.order("MSFT", side, shares, "FILLED", fmt.Sprintf("X%d", i), 40000+i%100, at.Format("2006-01-02 15:04:05")); err != nil {
+			return err
 		}
 	}
 	return w.accumulator("MSFT", long, short, nil)
