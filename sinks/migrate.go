@@ -156,7 +156,8 @@ func hasCode(s string) bool {
 
 // Migrate applies the embedded migrations that the database has not
 // recorded, in version order, and records each in schema_migrations. Every
-// statement is idempotent (CREATE ... IF NOT EXISTS), so a migration that
+// statement is idempotent (CREATE ... IF NOT EXISTS, or CREATE OR REPLACE
+// VIEW for a view, which stores nothing), so a migration that
 // was interrupted half-way is simply applied again. A recorded migration
 // whose file changed is a *ChecksumError naming the file; nothing after it
 // is applied.

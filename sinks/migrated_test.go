@@ -62,6 +62,8 @@ func TestMigratedPositionViews(t *testing.T) {
 			"trigger_kind": TriggerMigrated, "trigger_net_position": "-2", "trigger_block_timestamp": "NULL",
 			"placed_at": chTime(100), "filled_at": chTime(110), "broker_order_id": "LEG-1", "fill_price": "190", "shares_filled": "3"},
 	})
+	// The pipeline did not place it: no latency.
+	checkRows(t, "hedge_latency", tableRows(t, db, "hedge_latency", "execution_id"), nil)
 	checkRows(t, "metrics_pnl", tableRows(t, db, "metrics_pnl", "position_sequence"), []row{
 		{"symbol": "TSLA", "position_sequence": "2", "venue": "onchain", "direction": "Sell", "quantity": "5", "price": "200",
 			"realized_pnl": "0", "opened": "1", "net_position_after": "-5", "occurred_at": chTime(0)},

@@ -12,7 +12,7 @@ import (
 
 func allCommands() []aggregate.Command {
 	m := migrate(oo.StatusFilled)
-	m.BrokerOrderID, m.Price, m.ExecutedAt = ptr("42"), ptr(dec("22.73")), &executedAt
+	m.BrokerOrderID, m.Price, m.ExecutedAt, m.LegacyID = ptr("42"), ptr(dec("22.73")), &executedAt, 7
 	f := migrate(oo.StatusFailed)
 	f.Error = "Unknown failure"
 	withPrice := place()
@@ -28,6 +28,7 @@ func allCommands() []aggregate.Command {
 func allEvents() []aggregate.Event {
 	m := migratedPending()
 	m.Status, m.BrokerOrderID, m.Price, m.ExecutedAt = oo.StatusFilled, ptr("42"), ptr(dec("22.73")), &executedAt
+	m.LegacyID = 7
 	withPrice := placed()
 	withPrice.ReferencePrice = ptr(dec("150.25"))
 	return []aggregate.Event{placed(), withPrice, submitted(), partial("1"), filled(), failed(), migratedPending(), m}

@@ -11,7 +11,7 @@ import (
 var executedAt = time.Date(2025, 10, 15, 14, 30, 0, 0, time.UTC)
 
 func migrate(status oo.Status) oo.Migrate {
-	return oo.Migrate{Symbol: "AAPL", Shares: dec("3"), Direction: market.Sell, Broker: market.Schwab, Status: status}
+	return oo.Migrate{Symbol: "AAPL", Shares: dec("3"), Direction: market.Sell, Broker: market.Schwab, Status: status, LegacyID: 12}
 }
 
 func migratedPending() oo.Migrated {
@@ -88,7 +88,8 @@ func TestMigrateMapsEveryLegacyStatus(t *testing.T) {
 			c := tc.c
 			thenEvents(t, got, err, oo.Migrated{
 				Symbol: c.Symbol, Shares: c.Shares, Direction: c.Direction, Broker: c.Broker, Status: c.Status,
-				Error: c.Error, BrokerOrderID: c.BrokerOrderID, Price: c.Price, ExecutedAt: c.ExecutedAt, MigratedAt: meta.At,
+				Error: c.Error, BrokerOrderID: c.BrokerOrderID, Price: c.Price, ExecutedAt: c.ExecutedAt, LegacyID: c.LegacyID,
+				MigratedAt: meta.At,
 			})
 			thenState(t, l, tc.want)
 		})

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hedgeline/hedgeline/brokers"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
@@ -81,6 +83,36 @@ func TestPollerReconcilesMigratedOrders(t *testing.T) {
 		t.Fatalf("migrated submitted: %s %+v", id, c)
 	}
 
+	// Still open at the broker long after the stale timeout: it waits for
+	// the broker, never failed as stale.
+	resting := order(OrderSubmitted, t0)
+	resting.ExecutionID, resting.Migrated, resting.LegacyID = "0b1e1b2c-0000-5000-8000-0000000000cc", true, 43
+	resting.BrokerOrderID = "LEGACY-RESTING"
+	stale := &recorder{Broker: &openOrders{}}
+	sp, _ := newPoller(t, stale, &now, nopOrders{})
+	for range 3 {
+		now = now.Add(time.Hour)
+		if r := sp.advance(context.Background(), resting); r != nil {
+			id, c := commandOf(t, r)
+			t.Fatalf("a resting legacy order got %s %+v", id, c)
+		}
+	}
+	if calls := stale.Calls(); len(calls) != 3 {
+		t.Fatalf("broker calls %v, want the order polled each time", calls)
+	}
+	// A live order in the same state is failed as stale (the rule it is
+	// exempt from).
+	live := resting
+	live.Migrated = false
+	if r := sp.advance(context.Background(), live); r != nil { // first sighted now
+		t.Fatal("live resting order failed at first sight")
+	}
+	now = now.Add(time.Hour)
+	if id, _ := commandOf(t, sp.advance(context.Background(), live)); id != "fail:"+live.ExecutionID {
+		t.Fatalf("live resting order: %s, want failed as stale", id)
+	}
+	now = t0
+
 	pending := order(OrderPending, t0)
 	pending.ExecutionID, pending.Migrated, pending.LegacyID = "0b1e1b2c-0000-5000-8000-0000000000bb", true, 42
 	id, c = commandOf(t, p.advance(context.Background(), pending))
@@ -96,4 +128,11 @@ func TestPollerReconcilesMigratedOrders(t *testing.T) {
 	if _, _, err := aggregate.Execute(offchainorder.Definition, l, f, aggregate.Meta{CommandID: id, At: t0}); err != nil {
 		t.Fatalf("MarkFailed on a migrated pending order: %v", err)
 	}
+}
+
+// openOrders is a broker at which every order rests, submitted.
+type openOrders struct{ flaky }
+
+func (*openOrders) Status(context.Context, string) (brokers.OrderStatus, error) {
+	return brokers.OrderStatus{State: brokers.StateSubmitted}, nil
 }

@@ -393,7 +393,12 @@ func (p *Poller) produce(ctx context.Context, cmds []*kgo.Record) error {
 func (p *Poller) advance(ctx context.Context, o TrackedOrder) *kgo.Record {
 	now := p.cfg.Clock()
 	unsure := p.unsure[o.ExecutionID]
-	if !unsure {
+	// A legacy order submitted before the migration may rest at the
+	// broker for days (a cut-over over a weekend): only the broker ends it.
+	// Failing it as stale would hedge its shares again while it can still
+	// fill.
+	legacySubmitted := o.Migrated && o.Status == OrderSubmitted
+	if !unsure && !legacySubmitted {
 		if r := p.failIfStale(o, now); r != nil {
 			return r
 		}
