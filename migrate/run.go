@@ -87,26 +87,41 @@ func (r *Result) table(name string) *TableResult {
 	return &r.Tables[len(r.Tables)-1]
 }
 
-// Produce produces the plan's commands that l does not hold yet, in plan
-// order (a position's Migrate before its fills, on one partition), and
+// Phases splits the plan in produce order: first everything but the
+// broker orders (a position's Migrate before its fills, on one
+// partition), then, once the positions are accepted, the orders: an
+// in-flight order's outcome must find its position migrated.
+func (p *Plan) Phases() [][]Item {
+	var first, orders []Item
+	for _, it := range p.Items {
+		if it.AggregateType == topics.OffchainOrder {
+			orders = append(orders, it)
+		} else {
+			first = append(first, it)
+		}
+	}
+	return [][]Item{first, orders}
+}
+
+// Produce produces the items that l does not hold yet, in order, and
 // returns once the brokers acknowledged them.
-func Produce(ctx context.Context, seeds []string, p *Plan, l *Log, res *Result, progress io.Writer) error {
+func Produce(ctx context.Context, seeds []string, items []Item, l *Log, res *Result, progress io.Writer) error {
 	cl, err := kgo.NewClient(append(topics.ClientOpts(seeds), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	const batch = 5000
-	for start := 0; start < len(p.Items); {
-		table := p.Items[start].Table
+	for start := 0; start < len(items); {
+		table := items[start].Table
 		end := start
-		for end < len(p.Items) && p.Items[end].Table == table {
+		for end < len(items) && items[end].Table == table {
 			end++
 		}
 		m := NewMeter(progress, "produce "+table, end-start)
 		for i := start; i < end; i += batch {
 			var recs []*kgo.Record
-			for _, it := range p.Items[i:min(i+batch, end)] {
+			for _, it := range items[i:min(i+batch, end)] {
 				if l.Produced[it.CommandID] {
 					res.table(table).Skipped++
 					continue
@@ -124,21 +139,20 @@ func Produce(ctx context.Context, seeds []string, p *Plan, l *Log, res *Result, 
 	return nil
 }
 
-// Wait follows l until every command of the plan has its aggregate's
-// answer, or timeout; then it counts them into res.
-func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Duration, progress io.Writer) error {
-	deadline := time.Now().Add(timeout)
-	m := NewMeter(progress, "await aggregates", len(p.Items))
+// Await follows l until every item has its aggregate's answer, or until
+// deadline.
+func Await(ctx context.Context, items []Item, l *Log, deadline time.Time, progress io.Writer) error {
+	m := NewMeter(progress, "await aggregates", len(items))
 	for {
 		answered := 0
-		for _, it := range p.Items {
+		for _, it := range items {
 			if _, ok := l.Outcomes[it.CommandID]; ok {
 				answered++
 			}
 		}
 		m.Update(answered)
-		if answered == len(p.Items) || time.Now().After(deadline) {
-			break
+		if answered == len(items) || time.Now().After(deadline) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -149,6 +163,10 @@ func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Durati
 			return err
 		}
 	}
+}
+
+// Count counts the aggregates' answers to the plan into res.
+func Count(p *Plan, l *Log, res *Result) {
 	for _, it := range p.Items {
 		t := res.table(it.Table)
 		o, ok := l.Outcomes[it.CommandID]
@@ -162,7 +180,6 @@ func Wait(ctx context.Context, p *Plan, l *Log, res *Result, timeout time.Durati
 			res.Rejections = append(res.Rejections, Refusal{Table: it.Table, Row: it.Row, Reason: o.Reason})
 		}
 	}
-	return nil
 }
 
 // WaitPnL follows l (read with events) until the PnL stage has booked

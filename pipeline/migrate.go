@@ -227,12 +227,16 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 	if err != nil {
 		return err
 	}
-	if err := migrate.Produce(ctx, seeds, plan, log, res, progress); err != nil {
-		return err
+	deadline := time.Now().Add(c.wait)
+	for _, phase := range plan.Phases() {
+		if err := migrate.Produce(ctx, seeds, phase, log, res, progress); err != nil {
+			return err
+		}
+		if err := migrate.Await(ctx, phase, log, deadline, progress); err != nil {
+			return err
+		}
 	}
-	if err := migrate.Wait(ctx, plan, log, res, c.wait, progress); err != nil {
-		return err
-	}
+	migrate.Count(plan, log, res)
 	out.Tables, out.Rejections = res.Tables, res.Rejections
 	if err := migrate.WaitPnL(ctx, plan, log, c.wait); err != nil {
 		return err
