@@ -213,7 +213,7 @@ func TestDeterministic(t *testing.T) {
 		}
 		ids[a.Items[i].CommandID] = true
 	}
-	if OrderID(7) != OrderID(7) || OrderID(7) == OrderID(8) || OrderID(7).Version() != 5 {
+	if a, b := OrderID(7), OrderID(7); a != b || a == OrderID(8) || a.Version() != 5 {
 		t.Fatal("order ids are not UUID v5 of the legacy id")
 	}
 }
