@@ -42,6 +42,8 @@ type Log struct {
 	Live []Live
 	// Events per aggregate type and id, deduplicated, in sequence order.
 	Events map[string]map[string][]topics.EventEnvelope
+	// ByCommand holds the first event of each migrated command.
+	ByCommand map[string]topics.EventEnvelope
 	// PnL holds the pnl.events record of each base symbol with the
 	// highest position sequence.
 	PnL map[string]pnl.Record
@@ -56,7 +58,8 @@ type Log struct {
 // events set it keeps the events and pnl.events for verification.
 func ReadLog(ctx context.Context, seeds []string, events bool) (*Log, error) {
 	l := &Log{Produced: map[string]bool{}, Outcomes: map[string]Outcome{}, Events: map[string]map[string][]topics.EventEnvelope{},
-		PnL: map[string]pnl.Record{}, seeds: seeds, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
+		ByCommand: map[string]topics.EventEnvelope{},
+		PnL:       map[string]pnl.Record{}, seeds: seeds, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
 	for _, typ := range aggregateTypes {
 		t, _ := topics.TopicsFor(typ)
 		if err := l.read(ctx, t.Commands, l.command); err != nil {
@@ -154,6 +157,9 @@ func (l *Log) event(r *kgo.Record) {
 	ids[env.AggregateID] = env.Sequence
 	if IsMigrated(env.CommandID) {
 		l.Outcomes[env.CommandID] = Outcome{Accepted: true}
+		if _, ok := l.ByCommand[env.CommandID]; !ok && l.keepEv {
+			l.ByCommand[env.CommandID] = env
+		}
 	}
 	if !IsMigrated(env.CorrelationID) {
 		l.live(r.Topic, env)

@@ -87,12 +87,8 @@ func Verify(ctx context.Context, p *Plan, l *Log, db *sinks.DB) (*Report, error)
 
 // eventOf finds the event item's command caused.
 func eventOf(l *Log, it Item) (topics.EventEnvelope, bool) {
-	for _, e := range l.Events[it.AggregateType][it.AggregateID] {
-		if e.CommandID == it.CommandID {
-			return e, true
-		}
-	}
-	return topics.EventEnvelope{}, false
+	e, ok := l.ByCommand[it.CommandID]
+	return e, ok && e.AggregateType == it.AggregateType && e.AggregateID == it.AggregateID
 }
 
 // compareFields checks that every field of the command reached its
