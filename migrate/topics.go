@@ -40,7 +40,8 @@ type Log struct {
 	Outcomes map[string]Outcome
 	// Live lists event topics holding events of no migrated command.
 	Live []Live
-	// Events per aggregate type and id, deduplicated, in sequence order.
+	// Events per aggregate type and id, deduplicated, in sequence order
+	// (positions only: verification folds them).
 	Events map[string]map[string][]topics.EventEnvelope
 	// ByCommand holds the first event of each migrated command.
 	ByCommand map[string]topics.EventEnvelope
@@ -164,7 +165,8 @@ func (l *Log) event(r *kgo.Record) {
 	if !IsMigrated(env.CorrelationID) {
 		l.live(r.Topic, env)
 	}
-	if l.keepEv {
+	// Only positions are folded; other events are found by command.
+	if l.keepEv && env.AggregateType == topics.Position {
 		m := l.Events[env.AggregateType]
 		if m == nil {
 			m = map[string][]topics.EventEnvelope{}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -144,5 +145,38 @@ func TestMigrateEndToEnd(t *testing.T) {
 	verified, err := runMigrateJSON(t, append(args, "--verify")...)
 	if err != nil || !verified.Verify.OK() {
 		t.Fatalf("--verify: %v %+v", err, verified.Verify)
+	}
+
+	// A legacy database that says otherwise: each difference is listed
+	// and the exit status is non-zero.
+	edited := filepath.Join(dir, "edited.db")
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(edited, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite", edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE trade_accumulators SET accumulated_long = accumulated_long + 1 WHERE symbol = 'TSLA'`,
+		`UPDATE onchain_trades SET price_usdc = 0.2 WHERE id = 5`} {
+		if _, err := sdb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdb.Close()
+	bad, err := runMigrateJSON(t, append(append([]string{}, args...), "--verify", "--sqlite", edited)...)
+	if err == nil || bad.Verify == nil {
+		t.Fatalf("--verify of an edited database passed: %+v", bad.Verify)
+	}
+	joined := strings.Join(bad.Verify.Mismatches, "\n")
+	for _, want := range []string{"position TSLA: net legacy 1, aggregate 0", "position TSLA: accumulated_long legacy 1, aggregate 0",
+		"onchain_trades row 5: price_usdc: legacy \"0.2\""} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("mismatches lack %q:\n%s", want, joined)
+		}
 	}
 }
