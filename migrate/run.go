@@ -139,17 +139,23 @@ func Produce(ctx context.Context, seeds []string, items []Item, l *Log, res *Res
 	return nil
 }
 
+// Answered counts the items that have their aggregate's answer in l.
+func Answered(items []Item, l *Log) int {
+	n := 0
+	for _, it := range items {
+		if _, ok := l.Outcomes[it.CommandID]; ok {
+			n++
+		}
+	}
+	return n
+}
+
 // Await follows l until every item has its aggregate's answer, or until
 // deadline.
 func Await(ctx context.Context, items []Item, l *Log, deadline time.Time, progress io.Writer) error {
 	m := NewMeter(progress, "await aggregates", len(items))
 	for {
-		answered := 0
-		for _, it := range items {
-			if _, ok := l.Outcomes[it.CommandID]; ok {
-				answered++
-			}
-		}
+		answered := Answered(items, l)
 		m.Update(answered)
 		if answered == len(items) || time.Now().After(deadline) {
 			return nil
