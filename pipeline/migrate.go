@@ -15,6 +15,7 @@ import (
 	"github.com/hedgeline/hedgeline/migrate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -242,7 +243,13 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		if err := migrate.Await(ctx, phase, log, deadline, progress); err != nil {
 			return err
 		}
-		if migrate.Answered(phase, log) < len(phase) {
+		var positions []migrate.Item
+		for _, it := range phase {
+			if it.AggregateType == topics.Position {
+				positions = append(positions, it)
+			}
+		}
+		if migrate.Answered(positions, log) < len(positions) {
 			// The broker orders wait for their positions: a re-run
 			// produces them once the positions are in.
 			for _, later := range phases[i+1:] {
