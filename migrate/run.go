@@ -87,20 +87,20 @@ func (r *Result) table(name string) *TableResult {
 	return &r.Tables[len(r.Tables)-1]
 }
 
-// Phases splits the plan in produce order: first everything but the
-// broker orders (a position's Migrate before its fills, on one
-// partition), then, once the positions are accepted, the orders: an
-// in-flight order's outcome must find its position migrated.
-func (p *Plan) Phases() [][]Item {
-	var first, orders []Item
+// Phases splits the plan in produce order: first the trades and the
+// positions (a position's Migrate before its fills, on one partition),
+// then, once the positions are accepted, the broker orders (an in-flight
+// order's outcome must find its position migrated) and the tokens.
+func (p *Plan) Phases() (first, then []Item) {
 	for _, it := range p.Items {
-		if it.AggregateType == topics.OffchainOrder {
-			orders = append(orders, it)
-		} else {
+		switch it.AggregateType {
+		case topics.OffchainOrder, topics.BrokerAuth:
+			then = append(then, it)
+		default:
 			first = append(first, it)
 		}
 	}
-	return [][]Item{first, orders}
+	return first, then
 }
 
 // Produce produces the items that l does not hold yet, in order, and

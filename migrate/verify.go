@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
@@ -196,6 +197,10 @@ func comparePnL(r *Report, p *Plan, l *Log) {
 	}
 }
 
+// ViewWait is how long the verification waits for the views to show
+// every aggregate (the sinks project asynchronously).
+var ViewWait = time.Minute
+
 // compareViews counts the migrated rows of each view.
 func compareViews(ctx context.Context, r *Report, p *Plan, db *sinks.DB) error {
 	var symbols []string
@@ -212,20 +217,36 @@ func compareViews(ctx context.Context, r *Report, p *Plan, db *sinks.DB) error {
 		p.Schema.Offchain: {"SELECT count() FROM " + sinks.OrdersTable.Name + " FINAL WHERE migrated = 1", nil},
 		TableAccumulators: {"SELECT count() FROM " + sinks.PositionsTable.Name + " FINAL WHERE aggregate_id IN ?", []any{symbols}},
 	}
-	for i := range r.Tables {
-		t := &r.Tables[i]
-		q, ok := queries[t.Table]
-		if !ok {
-			continue
+	// The sinks project asynchronously: give them a while to catch up.
+	deadline := time.Now().Add(ViewWait)
+	for {
+		behind := false
+		for i := range r.Tables {
+			t := &r.Tables[i]
+			q, ok := queries[t.Table]
+			if !ok {
+				continue
+			}
+			var n uint64
+			if err := db.Conn().QueryRow(ctx, q.q, q.args...).Scan(&n); err != nil {
+				return fmt.Errorf("count the %s view rows: %w", t.Table, err)
+			}
+			v := int(n)
+			t.View = &v
+			behind = behind || v < t.Aggregates
 		}
-		var n uint64
-		if err := db.Conn().QueryRow(ctx, q.q, q.args...).Scan(&n); err != nil {
-			return fmt.Errorf("count the %s view rows: %w", t.Table, err)
+		if !behind || time.Now().After(deadline) {
+			break
 		}
-		v := int(n)
-		t.View = &v
-		if v != t.Aggregates {
-			r.mismatch("%s: %d aggregates, %d view rows", t.Table, t.Aggregates, v)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	for _, t := range r.Tables {
+		if t.View != nil && *t.View != t.Aggregates {
+			r.mismatch("%s: %d aggregates, %d view rows", t.Table, t.Aggregates, *t.View)
 		}
 	}
 	return nil

@@ -235,30 +235,29 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		return err
 	}
 	deadline := time.Now().Add(c.wait)
-	phases := plan.Phases()
-	for i, phase := range phases {
-		if err := migrate.Produce(ctx, seeds, phase, log, res, progress); err != nil {
+	first, then := plan.Phases()
+	if err := migrate.Produce(ctx, seeds, first, log, res, progress); err != nil {
+		return err
+	}
+	var positions []migrate.Item
+	for _, it := range first {
+		if it.AggregateType == topics.Position {
+			positions = append(positions, it)
+		}
+	}
+	if err := migrate.Await(ctx, positions, log, deadline, progress); err != nil {
+		return err
+	}
+	if migrate.Answered(positions, log) == len(positions) {
+		if err := migrate.Produce(ctx, seeds, then, log, res, progress); err != nil {
 			return err
 		}
-		if err := migrate.Await(ctx, phase, log, deadline, progress); err != nil {
-			return err
-		}
-		var positions []migrate.Item
-		for _, it := range phase {
-			if it.AggregateType == topics.Position {
-				positions = append(positions, it)
-			}
-		}
-		if migrate.Answered(positions, log) < len(positions) {
-			// The broker orders wait for their positions: a re-run
-			// produces them once the positions are in.
-			for _, later := range phases[i+1:] {
-				if len(later) > 0 {
-					fmt.Fprintf(progress, "warning: %d %s commands not produced: the positions before them have no answer yet (run again)\n", len(later), later[0].Table)
-				}
-			}
-			break
-		}
+	} else {
+		// A re-run produces them once the positions are in.
+		fmt.Fprintf(progress, "warning: %d broker order and token commands not produced: the positions have no answer yet (run again)\n", len(then))
+	}
+	if err := migrate.Await(ctx, plan.Items, log, deadline, progress); err != nil {
+		return err
 	}
 	migrate.Count(plan, log, res)
 	out.Tables, out.Rejections = res.Tables, res.Rejections

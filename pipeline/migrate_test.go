@@ -180,3 +180,41 @@ func TestMigrateEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateClickHouseViews: with --clickhouse the verification counts
+// the migrated rows of each view against the aggregates.
+func TestMigrateClickHouseViews(t *testing.T) {
+	lib := kitCHLib(t)
+	dir := t.TempDir()
+	addr := kitStartBroker(t)
+	port := strings.TrimPrefix(kitFreeAddr(t), "127.0.0.1:")
+	chAddr := "127.0.0.1:" + port
+	kitStartChild(t, "clickhouse", "clickhouse ready",
+		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	keyFile := filepath.Join(dir, "key.hex")
+	if err := os.WriteFile(keyFile, []byte(legacytest.TestKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"),
+		"--clickhouse", chAddr, "--dry-run-price", "100", "--encryption-key-file", keyFile))
+	db := filepath.Join(dir, "legacy.db")
+	if _, err := legacytest.Create(db, legacytest.V2026_01, legacytest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := runMigrateJSON(t, "--sqlite", db, "--brokers", addr, "--partitions", "4", "--clickhouse", chAddr, "--wait", "60s", "--broker", "dry-run", "--encryption-key-file", keyFile)
+	if err != nil {
+		t.Fatalf("migrate: %v %+v", err, res.Verify)
+	}
+	views := 0
+	for _, tb := range res.Verify.Tables {
+		if tb.View != nil {
+			views++
+			if *tb.View != tb.Aggregates || tb.Aggregates != tb.Legacy {
+				t.Errorf("%s: %+v view %d", tb.Table, tb, *tb.View)
+			}
+		}
+	}
+	if views != 3 {
+		t.Fatalf("%d views counted, want trades, orders and positions: %+v", views, res.Verify.Tables)
+	}
+}
