@@ -492,6 +492,7 @@ func offchainCommand(r row, id int64) (offchainorder.Migrate, error) {
 func (b *builder) positions(ctx context.Context) error {
 	if !b.d.Schema.Has(TableAccumulators) {
 		if len(b.fills) > 0 {
+			b.p.Count(TableFills).Rows += len(b.fills)
 			b.p.Count(TableFills).Refused += len(b.fills)
 			b.p.Refused = append(b.p.Refused, Refusal{Table: TableFills, Row: "*", Reason: "no trade_accumulators table: no position to tell the fills"})
 		}
@@ -546,6 +547,7 @@ func (b *builder) positions(ctx context.Context) error {
 	for _, base := range sortedKeys(fillsOf) {
 		if !seen[base] {
 			for _, f := range fillsOf[base] {
+				b.p.Count(TableFills).Rows++
 				b.refuse(TableFills, fmt.Sprintf("%s:%d", f.venue, f.id), fmt.Errorf("no migrated trade_accumulators row for %s: its position cannot be told this fill", base))
 			}
 		}
@@ -568,6 +570,7 @@ func (b *builder) addFills(l aggregate.Lifecycle[position.State], fs []fill) (ag
 	})
 	for _, f := range fs {
 		row := fmt.Sprintf("%s:%d", f.venue, f.id)
+		b.p.Count(TableFills).Rows++
 		after, _, err := aggregate.Execute(position.Definition, l, f.cmd,
 			aggregate.Meta{AggregateID: string(f.base), CommandID: "check", At: b.opt.At})
 		if err != nil {
@@ -575,7 +578,6 @@ func (b *builder) addFills(l aggregate.Lifecycle[position.State], fs []fill) (ag
 			continue
 		}
 		l = after
-		b.p.Count(TableFills).Rows++
 		if err := b.add(Item{Table: TableFills, Row: row, AggregateType: topics.Position, AggregateID: string(f.base),
 			CommandID: CommandID(TableFills, row, f.cmd.CommandType()), Command: f.cmd}, topics.CommandEnvelope{}, string(f.base)); err != nil {
 			return l, err

@@ -171,8 +171,8 @@ func Await(ctx context.Context, items []Item, l *Log, deadline time.Time, progre
 	}
 }
 
-// Count counts the aggregates' answers to the plan into res.
-func Count(p *Plan, l *Log, res *Result) {
+// Tally counts the aggregates' answers to the plan into res.
+func Tally(p *Plan, l *Log, res *Result) {
 	for _, it := range p.Items {
 		t := res.table(it.Table)
 		o, ok := l.Outcomes[it.CommandID]

@@ -259,7 +259,7 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 	if err := migrate.Await(ctx, plan.Items, log, deadline, progress); err != nil {
 		return err
 	}
-	migrate.Count(plan, log, res)
+	migrate.Tally(plan, log, res)
 	out.Tables, out.Rejections = res.Tables, res.Rejections
 	if err := migrate.WaitPnL(ctx, plan, log, c.wait); err != nil {
 		return err
