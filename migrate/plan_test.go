@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -287,5 +288,39 @@ func TestBuildWithHedges(t *testing.T) {
 			}
 			last = f.At
 		}
+	}
+}
+
+func TestTimeFormats(t *testing.T) {
+	want := time.Date(2025, 11, 4, 14, 30, 1, 123000000, time.UTC)
+	for _, in := range []any{"2025-11-04T14:30:01.123Z", "2025-11-04 14:30:01.123+00:00", "2025-11-04 15:30:01.123+01:00",
+		"2025-11-04 14:30:01.123", want.In(time.FixedZone("x", 3600))} {
+		got, ok, err := Time(in)
+		if err != nil || !ok || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("Time(%v) = %v %v %v", in, got, ok, err)
+		}
+	}
+	if _, ok, err := Time(nil); ok || err != nil {
+		t.Error("NULL is no time and no error")
+	}
+	if _, _, err := Time("yesterday"); err == nil || !strings.Contains(err.Error(), "yesterday") {
+		t.Errorf("bad timestamp: %v", err)
+	}
+}
+
+func TestOpenRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte("not a database at all, just bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), junk); err == nil || !strings.Contains(err.Error(), junk) {
+		t.Errorf("junk file opened: %v", err)
+	}
+	if _, err := Open(context.Background(), filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("a missing file opened (read-only must not create it)")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("opening created the file")
 	}
 }
