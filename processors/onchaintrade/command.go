@@ -35,15 +35,18 @@ type Enrich struct {
 // Migrate imports a legacy onchain_trades row. block_number may be 0 (the
 // legacy table had none); gas and Pyth data are optional.
 type Migrate struct {
-	TradeID        market.TradeID    `json:"trade_id"`
-	Symbol         string            `json:"symbol"`
-	Amount         decimal.Decimal   `json:"amount"`
-	Direction      market.Direction  `json:"direction"`
-	PriceUSDC      decimal.Decimal   `json:"price_usdc"`
-	BlockNumber    uint64            `json:"block_number"`
-	BlockTimestamp time.Time         `json:"block_timestamp"`
-	GasUsed        *uint64           `json:"gas_used,omitempty"`
-	PythPrice      *market.PythPrice `json:"pyth_price,omitempty"`
+	TradeID        market.TradeID   `json:"trade_id"`
+	Symbol         string           `json:"symbol"`
+	Amount         decimal.Decimal  `json:"amount"`
+	Direction      market.Direction `json:"direction"`
+	PriceUSDC      decimal.Decimal  `json:"price_usdc"`
+	BlockNumber    uint64           `json:"block_number"`
+	BlockTimestamp time.Time        `json:"block_timestamp"`
+	GasUsed        *uint64          `json:"gas_used,omitempty"`
+	// EffectiveGasPrice (wei) is the legacy column of the same name, kept
+	// when the row had it; it needs GasUsed.
+	EffectiveGasPrice *uint64           `json:"effective_gas_price,omitempty"`
+	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
 }
 
 // Revert withdraws a fill whose block is no longer canonical (a reorg), or

@@ -96,8 +96,8 @@ func migrate(l aggregate.Lifecycle[State], c Migrate, m aggregate.Meta) ([]aggre
 		TradeID: tid, Symbol: c.Symbol, BaseSymbol: sym.Base,
 		Amount: c.Amount, Direction: c.Direction, PriceUSDC: c.PriceUSDC,
 		BlockNumber: c.BlockNumber, BlockTimestamp: utc(c.BlockTimestamp),
-		GasUsed: copyGas(c.GasUsed), PythPrice: pythUTC(c.PythPrice),
-		MigratedAt: utc(m.At),
+		GasUsed: copyGas(c.GasUsed), EffectiveGasPrice: copyGas(c.EffectiveGasPrice),
+		PythPrice: pythUTC(c.PythPrice), MigratedAt: utc(m.At),
 	}
 	return emit(e, func() error { _, err := fromMigrated(e); return err })
 }

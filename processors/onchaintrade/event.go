@@ -31,17 +31,19 @@ type Enriched struct {
 
 // Migrated is the genesis event of a trade imported from the legacy table.
 type Migrated struct {
-	TradeID        market.TradeID    `json:"trade_id"`
-	Symbol         string            `json:"symbol"`
-	BaseSymbol     market.Symbol     `json:"base_symbol"`
-	Amount         decimal.Decimal   `json:"amount"`
-	Direction      market.Direction  `json:"direction"`
-	PriceUSDC      decimal.Decimal   `json:"price_usdc"`
-	BlockNumber    uint64            `json:"block_number"`
-	BlockTimestamp time.Time         `json:"block_timestamp"`
-	GasUsed        *uint64           `json:"gas_used,omitempty"`
-	PythPrice      *market.PythPrice `json:"pyth_price,omitempty"`
-	MigratedAt     time.Time         `json:"migrated_at"`
+	TradeID        market.TradeID   `json:"trade_id"`
+	Symbol         string           `json:"symbol"`
+	BaseSymbol     market.Symbol    `json:"base_symbol"`
+	Amount         decimal.Decimal  `json:"amount"`
+	Direction      market.Direction `json:"direction"`
+	PriceUSDC      decimal.Decimal  `json:"price_usdc"`
+	BlockNumber    uint64           `json:"block_number"`
+	BlockTimestamp time.Time        `json:"block_timestamp"`
+	GasUsed        *uint64          `json:"gas_used,omitempty"`
+	// EffectiveGasPrice is absent in events of older migrations.
+	EffectiveGasPrice *uint64           `json:"effective_gas_price,omitempty"`
+	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
+	MigratedAt        time.Time         `json:"migrated_at"`
 }
 
 // Reverted withdraws the trade's fill. It repeats the fill it withdraws, so

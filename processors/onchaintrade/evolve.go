@@ -65,6 +65,12 @@ func fromMigrated(e Migrated) (State, error) {
 	if e.GasUsed != nil {
 		err = errors.Join(err, checkGas("gas_used", *e.GasUsed))
 	}
+	if e.EffectiveGasPrice != nil {
+		err = errors.Join(err, checkGas("effective_gas_price", *e.EffectiveGasPrice))
+		if e.GasUsed == nil {
+			err = errors.Join(err, fieldErr("effective_gas_price", errors.New("given without gas_used")))
+		}
+	}
 	err = errors.Join(err, checkPyth(e.PythPrice))
 	if e.MigratedAt.IsZero() {
 		err = errors.Join(err, fieldErr("migrated_at", errors.New("must be set")))
@@ -79,7 +85,8 @@ func fromMigrated(e Migrated) (State, error) {
 		FilledAt: e.BlockTimestamp,
 	}
 	if e.GasUsed != nil && e.PythPrice != nil {
-		s.Enrichment = &Enrichment{GasUsed: *e.GasUsed, PythPrice: e.PythPrice, EnrichedAt: e.MigratedAt}
+		s.Enrichment = &Enrichment{GasUsed: *e.GasUsed, EffectiveGasPrice: copyGas(e.EffectiveGasPrice),
+			PythPrice: e.PythPrice, EnrichedAt: e.MigratedAt}
 	}
 	return s, nil
 }

@@ -95,3 +95,21 @@ func TestMigrateRejectsInvalidFields(t *testing.T) {
 		})
 	}
 }
+
+// The legacy effective_gas_price is kept: in the event, and in the
+// enrichment of a trade migrated with gas and Pyth data.
+func TestMigrateKeepsEffectiveGasPrice(t *testing.T) {
+	c := migrateSPLG()
+	c.GasUsed, c.EffectiveGasPrice, c.PythPrice = u64(90_000), u64(1_500_000), coinPyth()
+	l, got, err := when(given(), c)
+	want := migratedSPLG()
+	want.GasUsed, want.EffectiveGasPrice, want.PythPrice = c.GasUsed, c.EffectiveGasPrice, c.PythPrice
+	thenEvents(t, got, err, want)
+	if e := l.State.Enrichment; e == nil || e.EffectiveGasPrice == nil || *e.EffectiveGasPrice != 1_500_000 {
+		t.Fatalf("enrichment %+v", e)
+	}
+	c.GasUsed = nil
+	if _, _, err := when(given(), c); err == nil {
+		t.Fatal("effective_gas_price without gas_used accepted")
+	}
+}

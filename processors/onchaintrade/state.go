@@ -57,8 +57,8 @@ func (s State) fillSequence() uint64 {
 // Enrichment is the gas and oracle data added after the fill.
 type Enrichment struct {
 	GasUsed uint64 `json:"gas_used"`
-	// EffectiveGasPrice is in wei; nil for migrated trades, whose legacy
-	// rows never carried it into the event.
+	// EffectiveGasPrice is in wei; nil for migrated trades whose legacy
+	// row had none.
 	EffectiveGasPrice *uint64           `json:"effective_gas_price,omitempty"`
 	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
 	EnrichedAt        time.Time         `json:"enriched_at"`
