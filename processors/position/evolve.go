@@ -132,6 +132,13 @@ func (s State) migratedFillRecorded(e MigratedFillRecorded) (State, error) {
 	}
 	h.Keys, h.Count = append(h.Keys, historyKey(e.Venue, e.SourceID)), h.Count+1
 	s.History = &h
+	if e.Venue == VenueOnChain {
+		// The last on-chain price is what a dollar threshold and the
+		// dry-run broker value the position at; a migrated position has it
+		// from its newest legacy fill, as if the bot had never been switched.
+		price := e.PriceUSDC
+		s.LastPriceUSDC = &price
+	}
 	return s, nil
 }
 

@@ -113,6 +113,19 @@ func TestRecordMigratedFill(t *testing.T) {
 	if s.History == nil || s.History.Count != 1 {
 		t.Fatalf("history mark %+v", s.History)
 	}
+	if s.LastPriceUSDC == nil || !s.LastPriceUSDC.Equal(dec("150.5")) {
+		t.Fatalf("last price %v, want the legacy on-chain fill's 150.5", s.LastPriceUSDC)
+	}
+	// A hedge fill from the legacy broker is not an on-chain price.
+	off := c
+	off.Venue, off.SourceID, off.PriceUSDC, off.At = VenueOffChain, "legacy-order", dec("151"), c.At.Add(time.Minute)
+	l, _, err = when(l, off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := mustLive(t, l); !s.LastPriceUSDC.Equal(dec("150.5")) {
+		t.Fatalf("last price %v after an off-chain legacy fill, want 150.5", s.LastPriceUSDC)
+	}
 }
 
 func TestRecordMigratedFillRepeatIsANoOp(t *testing.T) {
