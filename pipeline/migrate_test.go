@@ -60,7 +60,7 @@ func TestMigrateEndToEnd(t *testing.T) {
 	}
 	addr := kitStartBroker(t)
 	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"),
-		"--encryption-key-file", keyFile, "--dry-run-price", "100"))
+		"--encryption-key-file", keyFile))
 	args := []string{"--sqlite", db, "--brokers", addr, "--partitions", "4", "--encryption-key-file", keyFile, "--wait", "60s"}
 
 	before := commandEnds(t, addr)
@@ -145,6 +145,14 @@ func TestMigrateEndToEnd(t *testing.T) {
 	verified, err := runMigrateJSON(t, append(args, "--verify")...)
 	if err != nil || !verified.Verify.OK() {
 		t.Fatalf("--verify: %v %+v", err, verified.Verify)
+	}
+	// The dry-run broker prices a hedge at the position's last on-chain
+	// price: a migrated position has it from its legacy fills, so no hedge
+	// after the migration is refused for want of one (and re-placed in a loop).
+	for _, r := range kitReadTopic(t, addr, topics.OffchainOrderEvents) {
+		if strings.Contains(string(r.Value), "no reference price") {
+			t.Fatalf("a hedge after the migration failed for want of a price: %s", r.Value)
+		}
 	}
 
 	// A legacy database that says otherwise: each difference is listed
