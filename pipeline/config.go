@@ -166,29 +166,9 @@ func (c runConfig) stackConfig() (stack.Config, error) {
 	} else if err := c.brokers.validate(b); err != nil {
 		errs = append(errs, err)
 	}
-	s.Execution = market.DefaultExecution(b)
-	switch c.fractional {
-	case "":
-	case "true", "false":
-		s.Execution.Fractional = c.fractional == "true"
-	default:
-		errs = append(errs, fmt.Errorf("--fractional: want true or false, got %q", c.fractional))
-	}
-	switch {
-	case c.thresholdShares != "" && c.thresholdDollars != "":
-		errs = append(errs, errors.New("--threshold-shares and --threshold-dollars are exclusive"))
-	case c.thresholdDollars != "":
-		s.Threshold, err = parseThreshold(c.thresholdDollars, market.DollarThreshold)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--threshold-dollars: %w", err))
-		}
-	case c.thresholdShares != "":
-		s.Threshold, err = parseThreshold(c.thresholdShares, market.SharesThreshold)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--threshold-shares: %w", err))
-		}
-	default:
-		s.Threshold = market.WholeShare()
+	s.Execution, s.Threshold, err = positionFlags(b, c.fractional, c.thresholdShares, c.thresholdDollars)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if c.dryRunPrice == "last" || c.dryRunPrice == "" {
 		s.DryRun.Price = dryrun.PriceLast
@@ -240,4 +220,34 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// positionFlags turns the flags that configure a new position (--broker,
+// --fractional, --threshold-shares, --threshold-dollars) into its execution
+// and threshold; run and migrate share them.
+func positionFlags(b market.Broker, fractional, thresholdShares, thresholdDollars string) (market.Execution, market.Threshold, error) {
+	var errs []error
+	exec := market.DefaultExecution(b)
+	switch fractional {
+	case "":
+	case "true", "false":
+		exec.Fractional = fractional == "true"
+	default:
+		errs = append(errs, fmt.Errorf("--fractional: want true or false, got %q", fractional))
+	}
+	threshold := market.WholeShare()
+	var err error
+	switch {
+	case thresholdShares != "" && thresholdDollars != "":
+		errs = append(errs, errors.New("--threshold-shares and --threshold-dollars are exclusive"))
+	case thresholdDollars != "":
+		if threshold, err = parseThreshold(thresholdDollars, market.DollarThreshold); err != nil {
+			errs = append(errs, fmt.Errorf("--threshold-dollars: %w", err))
+		}
+	case thresholdShares != "":
+		if threshold, err = parseThreshold(thresholdShares, market.SharesThreshold); err != nil {
+			errs = append(errs, fmt.Errorf("--threshold-shares: %w", err))
+		}
+	}
+	return exec, threshold, errors.Join(errs...)
 }

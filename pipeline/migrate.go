@@ -89,26 +89,8 @@ func (c migrateConfig) options() (migrate.Options, error) {
 	if err != nil {
 		return opt, fmt.Errorf("--broker: %w", err)
 	}
-	opt.Execution = market.DefaultExecution(b)
-	switch c.fractional {
-	case "":
-	case "true", "false":
-		opt.Execution.Fractional = c.fractional == "true"
-	default:
-		return opt, fmt.Errorf("--fractional: want true or false, got %q", c.fractional)
-	}
-	opt.Threshold = market.WholeShare()
-	switch {
-	case c.thresholdShares != "" && c.thresholdUSD != "":
-		return opt, errors.New("--threshold-shares and --threshold-dollars are exclusive")
-	case c.thresholdUSD != "":
-		if opt.Threshold, err = parseThreshold(c.thresholdUSD, market.DollarThreshold); err != nil {
-			return opt, fmt.Errorf("--threshold-dollars: %w", err)
-		}
-	case c.thresholdShares != "":
-		if opt.Threshold, err = parseThreshold(c.thresholdShares, market.SharesThreshold); err != nil {
-			return opt, fmt.Errorf("--threshold-shares: %w", err)
-		}
+	if opt.Execution, opt.Threshold, err = positionFlags(b, c.fractional, c.thresholdShares, c.thresholdUSD); err != nil {
+		return opt, err
 	}
 	if opt.Key, err = c.key.load(); err != nil {
 		return opt, err
