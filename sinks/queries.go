@@ -121,6 +121,21 @@ type Filter struct {
 	Statuses []string  // Orders only: these statuses (e.g. Filled); empty means all
 }
 
+// ParseTime reads a time bound as the CLI and API take it: RFC 3339 (with
+// or without a zone; none means UTC) or YYYY-MM-DD. Empty is the zero time
+// (an open bound).
+func ParseTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", v)
+}
+
 // HasRange reports whether a time bound is set.
 func (f Filter) HasRange() bool { return !f.From.IsZero() || !f.To.IsZero() }
 
