@@ -234,6 +234,11 @@ func TestServeAPI(t *testing.T) {
 				t.Errorf("status=filled returned %s", o.Status)
 			}
 		}
+		var others []sinks.Order
+		apiGet(t, base+"/api/orders?status=Pending,Submitted,PartiallyFilled,Failed", 200, &others)
+		if len(others) != len(all)-n {
+			t.Errorf("%d orders not Filled, the other statuses gave %d", len(all)-n, len(others))
+		}
 	})
 
 	t.Run("aggregate_events", func(t *testing.T) {
