@@ -254,6 +254,29 @@ func TestServeAPI(t *testing.T) {
 				t.Errorf("event %d: %s#%d %s, want %s#%d %s", i, e.AggregateID, e.Sequence, e.EventType, sym, i+1, h.events[i].EventType)
 			}
 		}
+		// A fill's trade: its events sit under a symbol-prefixed key.
+		var trades []sinks.Trade
+		apiGet(t, base+"/api/trades?limit=1", 200, &trades)
+		tevs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.OnChainTradeEvents))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, e := range tevs {
+			if e.AggregateID == trades[0].ID {
+				want++
+			}
+		}
+		envs = nil
+		apiGet(t, base+"/api/aggregates/OnChainTrade/"+url.PathEscape(trades[0].ID)+"/events", 200, &envs)
+		if want == 0 || len(envs) != want {
+			t.Errorf("OnChainTrade %s: %d events from the API, %d on Kafka", trades[0].ID, len(envs), want)
+		}
+		for i, e := range envs {
+			if e.AggregateID != trades[0].ID || e.Sequence != uint64(i+1) {
+				t.Errorf("OnChainTrade event %d: %s#%d", i, e.AggregateID, e.Sequence)
+			}
+		}
 		apiError(t, base+"/api/aggregates/Position/NOSUCH/events", 404, "NOSUCH")
 		apiError(t, base+"/api/aggregates/Nope/x/events", 400, "parameter type")
 	})
