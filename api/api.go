@@ -58,8 +58,8 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Server serves the API. ClickHouse is opened (and migrated, so an empty
-// database answers with empty arrays) on first use, not at start: serve
+// Server serves the API. ClickHouse is opened (and migrated where the user
+// may, so an empty database answers with empty arrays) on first use, not at start: serve
 // comes up and reports liveness while ClickHouse is still down.
 type Server struct {
 	cfg Config
@@ -121,9 +121,10 @@ func (s *Server) database(ctx context.Context) (*sinks.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A reader need not be able to migrate (a read-only user, a database
+	// migrated by a newer binary): the views that exist are still served.
 	if _, err := sinks.Migrate(ctx, db); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", s.cfg.ClickHouse.Addr, err)
+		s.cfg.Log.Warn("api: clickhouse migrations not applied; serving the views that exist", "clickhouse", s.cfg.ClickHouse.Addr, "err", err)
 	}
 	s.db = db
 	return db, nil
