@@ -59,15 +59,11 @@ func queryCmd(name string, fn queryFn) func(context.Context, []string, io.Writer
 }
 
 func parseTime(flagName, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	t, err := sinks.ParseTime(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", flagName, err)
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%s: %q is not RFC 3339 or YYYY-MM-DD", flagName, v)
+	return t, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -19,6 +19,8 @@ import (
 //	from    DateTime64(6,'UTC') inclusive lower bound of the query's time column
 //	to      DateTime64(6,'UTC') exclusive upper bound
 //	limit   UInt64              Trades and Orders only
+//	statuses Array(String)      Orders only: order statuses; [] means all
+//	bucket  UInt32              PnLHistory only: bucket size in seconds
 //
 // Every query reads with FINAL, so rows not yet merged never count twice.
 const (
@@ -74,8 +76,31 @@ LIMIT {limit:UInt64}`
 FROM offchain_order_view FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
   AND placed_at >= {from:DateTime64(6, 'UTC')} AND placed_at < {to:DateTime64(6, 'UTC')}
+  AND (empty({statuses:Array(String)}) OR has({statuses:Array(String)}, status))
 ORDER BY placed_at DESC, aggregate_id
 LIMIT {limit:UInt64}`
+
+	// QueryPnLHistory is a time series per symbol for charts: fills in
+	// [from, to) grouped into buckets of {bucket:UInt32} seconds (aligned to
+	// the Unix epoch), with the realized PnL booked in each bucket, its
+	// running sum from the range's start, the net position after the
+	// bucket's last fill and the number of fills.
+	QueryPnLHistory = `SELECT symbol, bucket, realized_pnl,
+    sum(realized_pnl) OVER (PARTITION BY symbol ORDER BY bucket ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cumulative_pnl,
+    net_position, fills
+FROM (
+    SELECT
+        symbol,
+        toStartOfInterval(occurred_at, toIntervalSecond({bucket:UInt32})) AS bucket,
+        sum(realized_pnl) AS realized_pnl,
+        argMax(net_position_after, position_sequence) AS net_position,
+        toUInt64(greatest(0, countIf(revert = 0) - countIf(revert = 1))) AS fills
+    FROM metrics_pnl FINAL
+    WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+      AND occurred_at >= {from:DateTime64(6, 'UTC')} AND occurred_at < {to:DateTime64(6, 'UTC')}
+    GROUP BY symbol, bucket
+)
+ORDER BY symbol, bucket`
 )
 
 // DefaultLimit caps Trades and Orders when Filter.Limit is 0.
@@ -93,6 +118,22 @@ type Filter struct {
 	Symbols  []string  // base symbols; empty means all
 	From, To time.Time // [From, To); a zero bound is open
 	Limit    int       // Trades and Orders; 0 means DefaultLimit
+	Statuses []string  // Orders only: these statuses (e.g. Filled); empty means all
+}
+
+// ParseTime reads a time bound as the CLI and API take it: RFC 3339 (with
+// or without a zone; none means UTC) or YYYY-MM-DD. Empty is the zero time
+// (an open bound).
+func ParseTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", v)
 }
 
 // HasRange reports whether a time bound is set.
@@ -110,8 +151,13 @@ func (f Filter) params(withLimit bool) []any {
 	if syms == nil {
 		syms = []string{}
 	}
+	statuses := f.Statuses
+	if statuses == nil {
+		statuses = []string{}
+	}
 	out := []any{
 		clickhouse.Named("symbols", syms),
+		clickhouse.Named("statuses", statuses),
 		clickhouse.DateNamed("from", from, clickhouse.MicroSeconds),
 		clickhouse.DateNamed("to", to, clickhouse.MicroSeconds),
 	}
@@ -263,6 +309,34 @@ func (db *DB) Orders(ctx context.Context, f Filter) ([]Order, error) {
 			&o.PlacedAt, &o.SubmittedAt, &o.FilledAt, &o.FailedAt, &o.Error, &migrated, &o.Lifecycle, &o.Failure)
 		o.Migrated = migrated != 0
 		return o, err
+	})
+}
+
+// PnLPoint is one bucket of one symbol's PnL history.
+type PnLPoint struct {
+	Symbol        string          `json:"symbol"`
+	Bucket        time.Time       `json:"bucket"` // start of the bucket
+	RealizedPnL   decimal.Decimal `json:"realized_pnl"`
+	CumulativePnL decimal.Decimal `json:"cumulative_pnl"` // since the range's start
+	NetPosition   decimal.Decimal `json:"net_position"`
+	Fills         int             `json:"fills"`
+}
+
+// PnLHistory returns the per-symbol series of QueryPnLHistory, by symbol
+// then bucket. bucket must be a whole number of seconds, at least one.
+func (db *DB) PnLHistory(ctx context.Context, f Filter, bucket time.Duration) ([]PnLPoint, error) {
+	secs := bucket / time.Second
+	if secs < 1 || bucket%time.Second != 0 || secs > 1<<32-1 {
+		return nil, fmt.Errorf("sinks: pnl history: bucket %s is not a whole number of seconds in [1s, 2^32s)", bucket)
+	}
+	args := append(f.params(false), clickhouse.Named("bucket", uint32(secs)))
+	return query(ctx, db.conn, "pnl history", QueryPnLHistory, args, func(r driver.Rows) (PnLPoint, error) {
+		var p PnLPoint
+		var fills uint64
+		err := r.Scan(&p.Symbol, &p.Bucket, &p.RealizedPnL, &p.CumulativePnL, &p.NetPosition, &fills)
+		p.Fills = int(fills)
+		p.Bucket = p.Bucket.UTC()
+		return p, err
 	})
 }
 

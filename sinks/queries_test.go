@@ -5,7 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/shopspring/decimal"
 )
 
@@ -105,13 +107,55 @@ func checkQueries(t *testing.T, db *DB, s *scenario) {
 	if os, err := db.Orders(ctx, Filter{Symbols: []string{"NVDA"}, To: at(31)}); err != nil || len(os) != 0 {
 		t.Errorf("NVDA orders placed before at(31) = %+v, %v", os, err)
 	}
+	filled, err := db.Orders(ctx, Filter{Statuses: []string{"Filled"}})
+	if err != nil || len(filled) == 0 {
+		t.Fatalf("Filled orders = %+v, %v", filled, err)
+	}
+	for _, o := range filled {
+		if o.Status != "Filled" {
+			t.Errorf("status filter Filled returned %+v", o)
+		}
+	}
+	if none, err := db.Orders(ctx, Filter{Statuses: []string{"NoSuchStatus"}}); err != nil || len(none) != 0 {
+		t.Errorf("orders of an unknown status = %+v, %v", none, err)
+	}
+
+	// The history's buckets add up to the all-time figures, and its running
+	// sum ends at the realized PnL.
+	hist, err := db.PnLHistory(ctx, Filter{}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range all {
+		sum, fills, last := decimal.Zero, 0, PnLPoint{}
+		for _, p := range hist {
+			if p.Symbol == w.Symbol {
+				if !last.Bucket.IsZero() && !p.Bucket.After(last.Bucket) {
+					t.Errorf("history %s: bucket %s after %s", w.Symbol, p.Bucket, last.Bucket)
+				}
+				if p.Bucket.Unix()%10 != 0 {
+					t.Errorf("history %s: bucket %s not aligned to 10 s", w.Symbol, p.Bucket)
+				}
+				sum, fills, last = sum.Add(p.RealizedPnL), fills+p.Fills, p
+			}
+		}
+		eqDec(t, "history realized "+w.Symbol, sum, w.RealizedPnL.String())
+		eqDec(t, "history cumulative "+w.Symbol, last.CumulativePnL, w.RealizedPnL.String())
+		eqDec(t, "history net "+w.Symbol, last.NetPosition, w.NetPosition.String())
+		if fills != w.Fills {
+			t.Errorf("history %s: %d fills, want %d", w.Symbol, fills, w.Fills)
+		}
+	}
+	if _, err := db.PnLHistory(ctx, Filter{}, 1500*time.Millisecond); err == nil {
+		t.Error("PnLHistory accepted a bucket of 1.5 s")
+	}
 }
 
 // checkQueriesDoc runs every SQL block of QUERIES.md, so the documented
 // queries keep working, and checks the constants are documented verbatim.
 func checkQueriesDoc(t *testing.T, db *DB) {
 	md, blocks := queriesDoc(t)
-	for _, q := range []string{QueryPnL, QueryPnLRange, QueryPositions, QueryTrades, QueryOrders} {
+	for _, q := range []string{QueryPnL, QueryPnLRange, QueryPositions, QueryTrades, QueryOrders, QueryPnLHistory} {
 		if !strings.Contains(md, q) {
 			t.Errorf("QUERIES.md lacks:\n%s", q)
 		}
@@ -120,7 +164,7 @@ func checkQueriesDoc(t *testing.T, db *DB) {
 		t.Fatalf("QUERIES.md has %d sql blocks", len(blocks))
 	}
 	for _, q := range blocks {
-		rows, err := db.Conn().Query(testCtx(t), q, Filter{Symbols: []string{"AAPL"}, From: t0, To: at(3600)}.params(true)...)
+		rows, err := db.Conn().Query(testCtx(t), q, append(Filter{Symbols: []string{"AAPL"}, From: t0, To: at(3600)}.params(true), clickhouse.Named("bucket", uint32(60)))...)
 		if err != nil {
 			t.Errorf("QUERIES.md query fails: %v\n%s", err, q)
 			continue

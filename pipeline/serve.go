@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hedgeline/hedgeline/api"
+)
+
+func init() {
+	register("serve", "serve the JSON REST API over the ClickHouse views (and, with --brokers, the event topics) until SIGTERM", runServe).
+		withArgs("",
+			"endpoints: /api/health[?ready=true] /api/pnl /api/pnl/history /api/positions /api/trades /api/orders",
+			"           /api/aggregates/{type}/{id}/events (needs --brokers) /api/openapi.json (the full description)")
+}
+
+func runServe(ctx context.Context, args []string, _ io.Writer) error {
+	fs := newFlagSet("serve", os.Stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address to serve the API on")
+	var ch chFlags
+	ch.register(fs, "127.0.0.1:9000")
+	brokers := fs.String("brokers", "", "comma-separated Kafka bootstrap addresses: readiness checks Kafka and consumer lag, and /api/aggregates reads events (off when empty)")
+	var lf logFlags
+	lf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("serve takes no arguments, got %q", fs.Args())
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Config{ClickHouse: ch.config(), Brokers: kafkaFlags{brokers: *brokers}.list(), Log: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("serve: listen %s: %w", *listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serve ready", "listen", ln.Addr().String(), "clickhouse", ch.addr, "brokers", *brokers)
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(stopCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hedgeline/hedgeline/api"
+	"github.com/hedgeline/hedgeline/processors/pnl"
+	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/topics"
+	"github.com/shopspring/decimal"
+)
+
+// TestServeAPI runs `hedgeline serve` over the pipeline's ClickHouse after
+// the sample: every endpoint, /api/pnl byte for byte as `pnl --json` and
+// equal to a FIFO folded here from position.events, bad parameters, then an
+// empty database and an unreachable ClickHouse on the same engine.
+func TestServeAPI(t *testing.T) {
+	lib := kitCHLib(t)
+	addr := kitStartBroker(t)
+	dir := t.TempDir()
+	chAddr := kitFreeAddr(t)
+	_, port, _ := net.SplitHostPort(chAddr)
+	kitStartChild(t, "clickhouse", "clickhouse ready",
+		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"), "--clickhouse", chAddr))
+
+	fills := kitReadSample(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
+		t.Fatal(err)
+	}
+	kitWaitSettled(t, addr, fills, settleTimeout)
+
+	// The reference: FIFO over each position's fills, in its event order.
+	evs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.PositionEvents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hists, problems := kitFoldHistories(evs)
+	kitReport(t, problems)
+	ref := map[string][]kitPnlWant{}
+	wantFills := 0
+	for sym, h := range hists {
+		w, err := kitReferencePnL(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w) > 0 {
+			ref[sym] = w
+			wantFills += len(w)
+		}
+	}
+
+	// serve as a user starts it, on a free port.
+	listen := kitFreeAddr(t)
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- dispatch(serveCtx, []string{"serve", "--listen", listen, "--clickhouse", chAddr, "--brokers", addr}, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		stopServe()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base := "http://" + listen
+	kitWaitFor(t, 10*time.Second, "serve to answer", func() (bool, string) {
+		resp, err := http.Get(base + "/api/health")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	cli := func(args ...string) []byte {
+		t.Helper()
+		var out bytes.Buffer
+		if err := dispatch(ctx, append(args, "--clickhouse", chAddr, "--json"), &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.Bytes()
+	}
+
+	// Views are projected by their own consumers: wait for every fill.
+	var pnls []sinks.PnLSummary
+	kitWaitFor(t, time.Minute, "/api/pnl to count every fill", func() (bool, string) {
+		pnls = nil
+		apiGet(t, base+"/api/pnl", 200, &pnls)
+		n := 0
+		for _, p := range pnls {
+			n += p.Fills
+		}
+		return n == wantFills, fmt.Sprintf("%d of %d fills", n, wantFills)
+	})
+
+	t.Run("pnl", func(t *testing.T) {
+		if got, want := apiGet(t, base+"/api/pnl", 200, nil), cli("pnl"); !bytes.Equal(got, want) {
+			t.Errorf("/api/pnl differs from pnl --json:\n%s\nvs\n%s", got, want)
+		}
+		if len(pnls) != len(ref) {
+			t.Fatalf("/api/pnl has %d symbols, the reference %d", len(pnls), len(ref))
+		}
+		for _, p := range pnls {
+			w := ref[p.Symbol]
+			realized, on, off := new(big.Rat), decimal.Zero, decimal.Zero
+			for _, f := range w {
+				realized.Add(realized, f.realized)
+				if f.venue == pnl.Onchain {
+					on = on.Add(f.qty)
+				} else {
+					off = off.Add(f.qty)
+				}
+			}
+			if p.RealizedPnL.Rat().Cmp(realized) != 0 || p.NetPosition.Rat().Cmp(w[len(w)-1].net) != 0 || p.Fills != len(w) ||
+				!p.OffchainVolume.Equal(off) || !p.OnchainVolume.Equal(on) {
+				t.Errorf("%s: api %+v; reference realized %s net %s fills %d on %s off %s",
+					p.Symbol, p, realized.FloatString(18), w[len(w)-1].net.FloatString(18), len(w), on, off)
+			}
+		}
+		// A symbol and a range: still the CLI's answer.
+		sym := pnls[0].Symbol
+		first, last := ref[sym][0].occurredAt, ref[sym][len(ref[sym])-1].occurredAt
+		from, to := first.Format(time.RFC3339Nano), last.Add(time.Microsecond).Format(time.RFC3339Nano)
+		q := url.Values{"symbol": {strings.ToLower(sym)}, "from": {from}, "to": {to}}
+		var ranged []sinks.PnLSummary
+		got := apiGet(t, base+"/api/pnl?"+q.Encode(), 200, &ranged)
+		if want := cli("pnl", "--symbol", sym, "--from", from, "--to", to); !bytes.Equal(got, want) {
+			t.Errorf("/api/pnl?%s differs from the CLI:\n%s\nvs\n%s", q.Encode(), got, want)
+		}
+		if len(ranged) != 1 || ranged[0].Symbol != sym || ranged[0].Fills == 0 {
+			t.Errorf("/api/pnl?%s = %+v", q.Encode(), ranged)
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		const bucket = 15 * time.Minute
+		var hist []sinks.PnLPoint
+		apiGet(t, base+"/api/pnl/history?bucket=15m", 200, &hist)
+		type key struct {
+			sym string
+			b   int64
+		}
+		want := map[key]*big.Rat{}
+		for sym, w := range ref {
+			for _, f := range w {
+				k := key{sym, f.occurredAt.Unix() - f.occurredAt.Unix()%int64(bucket/time.Second)}
+				if want[k] == nil {
+					want[k] = new(big.Rat)
+				}
+				want[k].Add(want[k], f.realized)
+			}
+		}
+		if len(hist) != len(want) {
+			t.Errorf("history has %d points, the reference %d buckets", len(hist), len(want))
+		}
+		cum := map[string]*big.Rat{}
+		for _, p := range hist {
+			w := want[key{p.Symbol, p.Bucket.Unix()}]
+			if w == nil || p.RealizedPnL.Rat().Cmp(w) != 0 {
+				t.Errorf("history %s %s: realized %s, reference %v", p.Symbol, p.Bucket, p.RealizedPnL, w)
+			}
+			if cum[p.Symbol] == nil {
+				cum[p.Symbol] = new(big.Rat)
+			}
+			cum[p.Symbol].Add(cum[p.Symbol], p.RealizedPnL.Rat())
+			if p.CumulativePnL.Rat().Cmp(cum[p.Symbol]) != 0 {
+				t.Errorf("history %s %s: cumulative %s, running sum %s", p.Symbol, p.Bucket, p.CumulativePnL, cum[p.Symbol].FloatString(18))
+			}
+		}
+	})
+
+	t.Run("positions_trades_orders", func(t *testing.T) {
+		var ps []sinks.Position
+		if got, want := apiGet(t, base+"/api/positions", 200, &ps), cli("positions"); !bytes.Equal(got, want) {
+			t.Errorf("/api/positions differs from positions --json")
+		}
+		if len(ps) != len(hists) {
+			t.Errorf("%d positions, %d position aggregates on Kafka", len(ps), len(hists))
+		}
+		for _, p := range ps {
+			h := hists[p.Symbol]
+			if h == nil || p.Sequence != h.events[len(h.events)-1].Sequence {
+				t.Errorf("position %s at sequence %d, Kafka has %v", p.Symbol, p.Sequence, h)
+			}
+		}
+		var trades []sinks.Trade
+		if got, want := apiGet(t, base+"/api/trades?limit=5", 200, &trades), cli("trades", "--limit", "5"); !bytes.Equal(got, want) {
+			t.Errorf("/api/trades?limit=5 differs from trades --json --limit 5")
+		}
+		if len(trades) != min(5, len(fills)) {
+			t.Errorf("/api/trades?limit=5: %d rows", len(trades))
+		}
+		sym := pnls[0].Symbol
+		apiGet(t, base+"/api/trades?symbol="+sym, 200, &trades)
+		if len(trades) == 0 {
+			t.Errorf("no trades of %s", sym)
+		}
+		for i, tr := range trades {
+			if tr.BaseSymbol != sym || (i > 0 && tr.BlockTimestamp.After(trades[i-1].BlockTimestamp)) {
+				t.Errorf("/api/trades?symbol=%s row %d: %s at %s", sym, i, tr.BaseSymbol, tr.BlockTimestamp)
+			}
+		}
+		var all, filled []sinks.Order
+		if got, want := apiGet(t, base+"/api/orders", 200, &all), cli("orders"); !bytes.Equal(got, want) {
+			t.Errorf("/api/orders differs from orders --json")
+		}
+		apiGet(t, base+"/api/orders?status=filled", 200, &filled)
+		n := 0
+		for _, o := range all {
+			if o.Status == "Filled" {
+				n++
+			}
+		}
+		if len(all) == 0 || n == 0 || len(filled) != n {
+			t.Errorf("%d orders, %d Filled; status=filled gave %d", len(all), n, len(filled))
+		}
+		for _, o := range filled {
+			if o.Status != "Filled" {
+				t.Errorf("status=filled returned %s", o.Status)
+			}
+		}
+		var others []sinks.Order
+		apiGet(t, base+"/api/orders?status=Pending,Submitted,PartiallyFilled,Failed", 200, &others)
+		if len(others) != len(all)-n {
+			t.Errorf("%d orders not Filled, the other statuses gave %d", len(all)-n, len(others))
+		}
+	})
+
+	t.Run("aggregate_events", func(t *testing.T) {
+		sym := pnls[0].Symbol
+		var envs []topics.EventEnvelope
+		apiGet(t, base+"/api/aggregates/Position/"+url.PathEscape(sym)+"/events", 200, &envs)
+		h := hists[sym]
+		if len(envs) != len(h.events) {
+			t.Fatalf("%d events of Position %s, Kafka has %d", len(envs), sym, len(h.events))
+		}
+		for i, e := range envs {
+			if e.AggregateID != sym || e.Sequence != uint64(i+1) || e.EventType != h.events[i].EventType {
+				t.Errorf("event %d: %s#%d %s, want %s#%d %s", i, e.AggregateID, e.Sequence, e.EventType, sym, i+1, h.events[i].EventType)
+			}
+		}
+		// A fill's trade: its events sit under a symbol-prefixed key.
+		var trades []sinks.Trade
+		apiGet(t, base+"/api/trades?limit=1", 200, &trades)
+		tevs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.OnChainTradeEvents))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, e := range tevs {
+			if e.AggregateID == trades[0].ID {
+				want++
+			}
+		}
+		envs = nil
+		apiGet(t, base+"/api/aggregates/OnChainTrade/"+url.PathEscape(trades[0].ID)+"/events", 200, &envs)
+		if want == 0 || len(envs) != want {
+			t.Errorf("OnChainTrade %s: %d events from the API, %d on Kafka", trades[0].ID, len(envs), want)
+		}
+		for i, e := range envs {
+			if e.AggregateID != trades[0].ID || e.Sequence != uint64(i+1) {
+				t.Errorf("OnChainTrade event %d: %s#%d", i, e.AggregateID, e.Sequence)
+			}
+		}
+		apiError(t, base+"/api/aggregates/Position/NOSUCH/events", 404, "NOSUCH")
+		apiError(t, base+"/api/aggregates/Nope/x/events", 400, "parameter type")
+	})
+
+	t.Run("health", func(t *testing.T) {
+		var h api.Health
+		apiGet(t, base+"/api/health", 200, &h)
+		if h.Status != "live" {
+			t.Errorf("liveness = %+v", h)
+		}
+		apiGet(t, base+"/api/health?ready=true", 200, &h)
+		if h.Status != "ready" || h.ClickHouse == nil || !h.ClickHouse.OK || h.Kafka == nil || !h.Kafka.OK || len(h.Lag) == 0 {
+			t.Errorf("readiness = %+v", h)
+		}
+		for g, l := range h.Lag {
+			if l.Error != "" || l.Total < 0 || len(l.ByTopic) == 0 {
+				t.Errorf("lag of %s = %+v", g, l)
+			}
+		}
+		var doc map[string]any
+		apiGet(t, base+"/api/openapi.json", 200, &doc)
+		apiError(t, base+"/api/pnl?from=yesterday", 400, "parameter from")
+		apiError(t, base+"/api/nosuch", 404, "/api/nosuch")
+	})
+
+	t.Run("empty_database", func(t *testing.T) {
+		srv, err := api.New(api.Config{ClickHouse: sinks.Config{Addr: chAddr, Database: "serve_test_empty"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		hs := httptest.NewServer(srv.Handler())
+		defer hs.Close()
+		for _, p := range []string{"/api/pnl", "/api/pnl/history", "/api/positions", "/api/trades", "/api/orders"} {
+			if got := apiGet(t, hs.URL+p, 200, nil); string(got) != "[]\n" {
+				t.Errorf("%s on an empty database: %s", p, got)
+			}
+		}
+		var h api.Health
+		apiGet(t, hs.URL+"/api/health?ready=1", 200, &h)
+		if h.Status != "ready" || h.Kafka != nil {
+			t.Errorf("readiness without brokers = %+v", h)
+		}
+		apiError(t, hs.URL+"/api/aggregates/Position/AAPL/events", 503, "--brokers")
+	})
+
+	t.Run("clickhouse_down", func(t *testing.T) {
+		srv, err := api.New(api.Config{ClickHouse: sinks.Config{Addr: kitFreeAddr(t)}, Brokers: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		hs := httptest.NewServer(srv.Handler())
+		defer hs.Close()
+		var h api.Health
+		apiGet(t, hs.URL+"/api/health", 200, &h)
+		apiGet(t, hs.URL+"/api/health?ready=true", 503, &h)
+		if h.Status != "not ready" || h.ClickHouse == nil || h.ClickHouse.OK || h.ClickHouse.Error == "" || h.Kafka == nil || !h.Kafka.OK {
+			t.Errorf("readiness with ClickHouse down = %+v", h)
+		}
+		apiError(t, hs.URL+"/api/pnl", 503, "clickhouse")
+	})
+}
+
+// apiGet fetches url, wants status code and a JSON body, decodes it into v
+// (when not nil) and returns the body.
+func apiGet(t *testing.T, url string, code int, v any) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != code || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET %s: %s (%s), want %d:\n%s", url, resp.Status, resp.Header.Get("Content-Type"), code, body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %v\n%s", url, err, body)
+		}
+	}
+	return body
+}
+
+// apiError wants status code and a JSON error mentioning want.
+func apiError(t *testing.T, url string, code int, want string) {
+	t.Helper()
+	var e api.Error
+	apiGet(t, url, code, &e)
+	if !strings.Contains(strings.ToLower(e.Error), strings.ToLower(want)) {
+		t.Errorf("GET %s: error %q does not mention %q", url, e.Error, want)
+	}
+}
