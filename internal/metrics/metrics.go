@@ -151,53 +151,64 @@ func (m *Metrics) Handled(_ string, in runner.Input, out []runner.Output) {
 
 // orderEvent counts a hedge order's placement, fill or failure.
 func (m *Metrics) orderEvent(o runner.Output) {
-	ev, id, ok := decodeOrderEvent(o)
+	typ, id, at, ok := decodeOrderEvent(o)
 	if !ok {
 		return
 	}
-	switch e := ev.(type) {
-	case offchainorder.Placed:
+	switch typ {
+	case placedType:
 		m.hedges.WithLabelValues("placed").Inc()
-		m.open.add(id, e.PlacedAt, m.now())
-	case offchainorder.Filled:
+		m.open.add(id, at, m.now())
+	case filledType:
 		m.hedges.WithLabelValues("filled").Inc()
-		if placedAt, ok := m.open.remove(id); ok && !placedAt.IsZero() && !e.FilledAt.Before(placedAt) {
-			m.hedgeLatency.Observe(e.FilledAt.Sub(placedAt).Seconds())
+		if placedAt, ok := m.open.remove(id); ok && !placedAt.IsZero() && !at.IsZero() && !at.Before(placedAt) {
+			m.hedgeLatency.Observe(at.Sub(placedAt).Seconds())
 		}
-	case offchainorder.Failed:
+	case failedType:
 		m.hedges.WithLabelValues("failed").Inc()
 		m.open.remove(id)
 	}
 }
 
-// decodeOrderEvent is o's typed order event and aggregate id: the one the
-// stage built, or decoded from its bytes.
-func decodeOrderEvent(o runner.Output) (any, string, bool) {
+var (
+	placedType = offchainorder.Placed{}.EventType()
+	filledType = offchainorder.Filled{}.EventType()
+	failedType = offchainorder.Failed{}.EventType()
+)
+
+// decodeOrderEvent is o's event type, aggregate id and the time it names
+// (placed_at, filled_at): from the event the stage built, or decoded from
+// its bytes. Only those fields are read, so counting never fails on the
+// rest of a payload.
+func decodeOrderEvent(o runner.Output) (typ, id string, at time.Time, ok bool) {
 	if o.Event != nil {
-		return o.Event.Typed, o.Event.AggregateID, true
+		switch e := o.Event.Typed.(type) {
+		case offchainorder.Placed:
+			at = e.PlacedAt
+		case offchainorder.Filled:
+			at = e.FilledAt
+		}
+		return o.Event.EventType, o.Event.AggregateID, at, true
 	}
 	env, err := topics.DecodeEnvelope(o.Value)
 	if err != nil {
-		return nil, "", false
+		return "", "", at, false
 	}
-	var ev any
-	switch env.EventType {
-	case offchainorder.Placed{}.EventType():
-		var p offchainorder.Placed
-		err = json.Unmarshal(env.Payload, &p)
-		ev = p
-	case offchainorder.Filled{}.EventType():
-		var f offchainorder.Filled
-		err = json.Unmarshal(env.Payload, &f)
-		ev = f
-	case offchainorder.Failed{}.EventType():
-		var f offchainorder.Failed
-		err = json.Unmarshal(env.Payload, &f)
-		ev = f
-	default:
-		return nil, "", false
+	var times struct {
+		PlacedAt time.Time `json:"placed_at"`
+		FilledAt time.Time `json:"filled_at"`
 	}
-	return ev, env.AggregateID, err == nil
+	if env.EventType == placedType || env.EventType == filledType {
+		if err := json.Unmarshal(env.Payload, &times); err != nil {
+			return "", "", at, false
+		}
+	}
+	if env.EventType == placedType {
+		at = times.PlacedAt
+	} else {
+		at = times.FilledAt
+	}
+	return env.EventType, env.AggregateID, at, true
 }
 
 // aggregateOfRejections names the aggregate whose rejections topic t is.
