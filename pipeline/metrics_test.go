@@ -126,7 +126,7 @@ func TestMetricsAfterAScenario(t *testing.T) {
 		value  float64
 	}
 	wants := []want{
-		{"hedgeline_fills_total", nil, float64(len(fills) + 1)},
+		{"hedgeline_fills_total", nil, float64(len(fills))},
 		{"hedgeline_hedges_total", map[string]string{"outcome": "placed"}, float64(placed)},
 		{"hedgeline_hedges_total", map[string]string{"outcome": "filled"}, float64(filled)},
 		{"hedgeline_hedges_total", map[string]string{"outcome": "failed"}, float64(failed)},

@@ -19,6 +19,7 @@ import (
 	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
 	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/sources/chain"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -176,7 +177,11 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 				return fmt.Errorf("chain source kafka client: %w", err)
 			}
 			defer kc.Close()
-			src, closeRPC, err := OpenChain(ctx, *cfg.Chain, kc, log, nil)
+			cc := *cfg.Chain
+			if m := cfg.Metrics; m != nil {
+				cc.Source.Observe = func(p chain.Progress) { m.ObserveChain(p.Target, p.Next) }
+			}
+			src, closeRPC, err := OpenChain(ctx, cc, kc, log, nil)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,10 @@ type Metrics struct {
 	batchRecords  *prometheus.HistogramVec
 	insertSeconds *prometheus.HistogramVec
 	brokerReqs    *prometheus.CounterVec
+	chainTarget   prometheus.Gauge
+	chainNext     prometheus.Gauge
+	chainLag      prometheus.Gauge
+	chainOnce     sync.Once // the chain gauges are registered once a chain source reports
 
 	open  *openHedges
 	ready atomic.Bool
@@ -44,7 +49,7 @@ func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), open: newOpenHedges(), now: time.Now}
 	m.fills = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hedgeline_fills_total",
-		Help: "On-chain fill commands the onchain-trade stage took in (redeliveries and duplicates not counted).",
+		Help: "On-chain fills the onchain-trade aggregate recorded (Filled events; a refused or repeated fill is not one).",
 	})
 	m.eventsOut = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hedgeline_events_out_total",
@@ -80,6 +85,18 @@ func New() *Metrics {
 		Name: "hedgeline_broker_requests_total",
 		Help: "HTTP requests to a broker's API, by broker and outcome (ok, rate_limited, client_error, server_error, network_error).",
 	}, []string{"broker", "outcome"})
+	m.chainTarget = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hedgeline_chain_target_block",
+		Help: "The block the chain source ingests up to (the node's head less the confirmations), at its last ingested range.",
+	})
+	m.chainNext = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hedgeline_chain_next_block",
+		Help: "The first block the chain source has not ingested yet (its checkpoint plus one).",
+	})
+	m.chainLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hedgeline_chain_lag_blocks",
+		Help: "Blocks up to the target the chain source has not ingested yet.",
+	})
 	openAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hedgeline_open_hedge_age_seconds",
 		Help: "Age of the oldest hedge placed and not yet filled or failed, as this process saw it placed (0: none open).",
@@ -130,10 +147,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Handled implements runner.Observer.
-func (m *Metrics) Handled(_ string, in runner.Input, out []runner.Output) {
-	if in.Topic == topics.OnChainTradeCommands {
-		m.fills.Inc()
-	}
+func (m *Metrics) Handled(_ string, _ runner.Input, out []runner.Output) {
 	for _, o := range out {
 		if o.RejectKind != "" {
 			m.rejections.WithLabelValues(aggregateOfRejections(o.Topic), o.RejectKind).Inc()
@@ -143,8 +157,13 @@ func (m *Metrics) Handled(_ string, in runner.Input, out []runner.Output) {
 			continue
 		}
 		m.eventsOut.WithLabelValues(o.Topic).Inc()
-		if o.Topic == topics.OffchainOrderEvents {
+		switch o.Topic {
+		case topics.OffchainOrderEvents:
 			m.orderEvent(o)
+		case topics.OnChainTradeEvents:
+			if eventType(o) == fillType {
+				m.fills.Inc()
+			}
 		}
 	}
 }
@@ -170,7 +189,21 @@ func (m *Metrics) orderEvent(o runner.Output) {
 	}
 }
 
+// eventType is o's event type, from the event the stage built or its
+// bytes ("" if they do not decode).
+func eventType(o runner.Output) string {
+	if o.Event != nil {
+		return o.Event.EventType
+	}
+	env, err := topics.DecodeEnvelope(o.Value)
+	if err != nil {
+		return ""
+	}
+	return env.EventType
+}
+
 var (
+	fillType   = onchaintrade.Filled{}.EventType()
 	placedType = offchainorder.Placed{}.EventType()
 	filledType = offchainorder.Filled{}.EventType()
 	failedType = offchainorder.Failed{}.EventType()

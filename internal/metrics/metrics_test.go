@@ -12,8 +12,10 @@ import (
 
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/offchainorder"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -103,19 +105,23 @@ hedgeline_hedge_latency_seconds_count 2
 func TestFillsEventsAndRejectionKinds(t *testing.T) {
 	m := New()
 	fill := runner.Input{Topic: topics.OnChainTradeCommands, Key: "AAPL|tx:1"}
-	ev := runner.Output{Topic: topics.OnChainTradeEvents, Value: []byte("{}")}
+	tradeEvent := func(typ string) runner.Output {
+		return runner.Output{Topic: topics.OnChainTradeEvents, Value: []byte("{}"),
+			Event: &runner.Event{EventEnvelope: topics.EventEnvelope{EventType: typ}}}
+	}
 	cmd := runner.Output{Topic: topics.PositionCommands, Value: []byte("{}")}
-	m.Handled("g", fill, []runner.Output{ev, cmd})
+	m.Handled("g", fill, []runner.Output{tradeEvent(onchaintrade.Filled{}.EventType()), cmd})
+	m.Handled("g", fill, []runner.Output{tradeEvent(onchaintrade.Enriched{}.EventType())}) // not a fill
 	rej, err := runner.Rejection(topics.OnChainTrade, "tx:2", fill, fmt.Errorf("command c: %w", aggregate.FieldErr("amount", errors.New("negative"))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Handled("g", fill, []runner.Output{rej})
-	if got := testutil.ToFloat64(m.fills); got != 2 {
-		t.Errorf("fills = %v, want 2", got)
+	if got := testutil.ToFloat64(m.fills); got != 1 {
+		t.Errorf("fills = %v, want 1 (one Filled; Enriched and the rejection are none)", got)
 	}
-	if got := testutil.ToFloat64(m.eventsOut.WithLabelValues(topics.OnChainTradeEvents)); got != 1 {
-		t.Errorf("events out = %v, want 1", got)
+	if got := testutil.ToFloat64(m.eventsOut.WithLabelValues(topics.OnChainTradeEvents)); got != 2 {
+		t.Errorf("events out = %v, want 2", got)
 	}
 	if n := testutil.CollectAndCount(m.eventsOut); n != 1 {
 		t.Errorf("%d events-out series, want 1 (commands are not events)", n)
@@ -205,5 +211,24 @@ func TestBrokerTransportOutcomes(t *testing.T) {
 	var nilM *Metrics
 	if rt := nilM.BrokerTransport("alpaca", nil); rt != nil {
 		t.Errorf("nil metrics wrapped the transport: %T", rt)
+	}
+}
+
+func TestChainGaugesAppearWithTheSource(t *testing.T) {
+	m := New()
+	if n, err := testutil.GatherAndCount(m.reg, "hedgeline_chain_lag_blocks"); err != nil || n != 0 {
+		t.Fatalf("chain lag before any report: %d series (%v), want none", n, err)
+	}
+	m.ObserveChain(120, 101) // blocks 101..120 to go
+	m.ObserveChain(130, 121)
+	for name, want := range map[string]float64{"target": 130, "next": 121, "lag": 10} {
+		g := map[string]prometheus.Gauge{"target": m.chainTarget, "next": m.chainNext, "lag": m.chainLag}[name]
+		if got := testutil.ToFloat64(g); got != want {
+			t.Errorf("chain %s = %v, want %v", name, got, want)
+		}
+	}
+	m.ObserveChain(130, 131) // caught up
+	if got := testutil.ToFloat64(m.chainLag); got != 0 {
+		t.Errorf("chain lag caught up = %v, want 0", got)
 	}
 }
