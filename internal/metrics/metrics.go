@@ -87,7 +87,7 @@ func New() *Metrics {
 	}, []string{"broker", "outcome"})
 	m.chainTarget = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hedgeline_chain_target_block",
-		Help: "The block the chain source ingests up to (the node's head less the confirmations), at its last ingested range.",
+		Help: "The newest block the chain source ingests up to (its cutoff), at its last ingested range.",
 	})
 	m.chainNext = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hedgeline_chain_next_block",
