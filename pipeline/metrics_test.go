@@ -178,3 +178,22 @@ func TestMetricsAfterAScenario(t *testing.T) {
 	})
 	t.Logf("%d fills, %d hedges placed, %d filled, %d failed; events out %v", len(fills), placed, filled, failed, eventsOn)
 }
+
+// kitCheckBrokerRequests compares the hedgeline_broker_requests_total of
+// broker at addr with want (by outcome), and checks at least minOK
+// requests succeeded.
+func kitCheckBrokerRequests(t *testing.T, addr, broker string, want map[string]float64, minOK int) {
+	t.Helper()
+	fams, err := kitScrape(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for outcome, w := range want {
+		if got, _ := kitMetric(fams, "hedgeline_broker_requests_total", map[string]string{"broker": broker, "outcome": outcome}); got != w {
+			t.Errorf("%s requests %s = %v, want %v", broker, outcome, got, w)
+		}
+	}
+	if ok, _ := kitMetric(fams, "hedgeline_broker_requests_total", map[string]string{"broker": broker, "outcome": "ok"}); ok < float64(minOK) {
+		t.Errorf("%s requests ok = %v, want at least %d", broker, ok, minOK)
+	}
+}
