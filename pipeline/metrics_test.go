@@ -116,7 +116,7 @@ func TestMetricsAfterAScenario(t *testing.T) {
 		t.Fatalf("scenario placed %d hedges, filled %d, failed %d: want hedges that ended", placed, filled, failed)
 	}
 	eventsOn := map[string]int{}
-	for _, topic := range []string{topics.OnChainTradeEvents, topics.PositionEvents, topics.OffchainOrderEvents} {
+	for _, topic := range []string{topics.OnChainTradeEvents, topics.PositionEvents, topics.OffchainOrderEvents, topics.PnLEvents} {
 		eventsOn[topic] = len(kitReadTopic(t, addr, topic))
 	}
 
