@@ -197,3 +197,28 @@ func kitCheckBrokerRequests(t *testing.T, addr, broker string, want map[string]f
 		t.Errorf("%s requests ok = %v, want at least %d", broker, ok, minOK)
 	}
 }
+
+// --metrics-listen comes from HEDGELINE_METRICS_LISTEN too, and an address
+// that cannot be bound stops the start, naming the flag.
+func TestMetricsListenFlag(t *testing.T) {
+	t.Setenv("HEDGELINE_METRICS_LISTEN", "127.0.0.1:1")
+	var cfg runConfig
+	fs := newFlagSet("run", nil)
+	cfg.register(fs)
+	if err := parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.metricsListen != "127.0.0.1:1" {
+		t.Fatalf("--metrics-listen from the environment: %q", cfg.metricsListen)
+	}
+	var sc stack.Config
+	_, err := serveMetrics("256.0.0.1:0", &sc, testLogger(t, "metrics"))
+	if err == nil || !strings.Contains(err.Error(), "--metrics-listen 256.0.0.1:0") || sc.Metrics != nil {
+		t.Fatalf("a bad address: %v (metrics %v), want an error naming --metrics-listen", err, sc.Metrics)
+	}
+	stop, err := serveMetrics("", &sc, testLogger(t, "metrics"))
+	if err != nil || sc.Metrics != nil {
+		t.Fatalf("no address: %v, metrics %v; want none served", err, sc.Metrics)
+	}
+	stop()
+}
