@@ -241,16 +241,21 @@ func TestAlpacaStreamDropsLoseNoOutcome(t *testing.T) {
 // any topic, or in `run --help` when both come from the environment. The
 // run goes through the error paths, where keys leak most easily: 429s, a
 // 500, and a place whose response is lost (retried: still one order).
+// The metrics count those errors by kind (on this run, since its errors
+// cost seconds of backoff).
 func TestAlpacaKeysNeverLoggedOrPublished(t *testing.T) {
+	maddr := kitFreeAddr(t)
 	r := startAlpacaRig(t, slog.LevelDebug, func(f *alpacatest.Server) {
 		f.FillAfterPlacement(20*time.Millisecond, alpacaFillPrice)
 		f.RateLimitNext(2, "1")
 		f.FailNext(1, 500)
 		f.DropPlaceResponses(1)
-	})
+	}, "--metrics-listen", maddr)
 	fills := kitGenFills(kitSeed(t, "fills"), 12, 2, 36_300_000)
 	kitProduceFills(t, kitNewProducer(t, r.addr), fills)
 	r.settle(t, fills)
+	// The dropped answer is the one network error.
+	kitCheckBrokerRequests(t, maddr, "alpaca", map[string]float64{"rate_limited": 2, "server_error": 1, "network_error": 1, "client_error": 0}, len(r.fake.Orders()))
 	// The first order's answer was lost: settle checked it is still one
 	// order, filled once (confirmed by its pushed events or a retry).
 	if first := r.fake.Orders()[0]; !strings.Contains(r.logs.String(), "alpaca place "+first.ClientOrderID) {

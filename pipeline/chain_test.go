@@ -112,9 +112,24 @@ func TestChainSourceEndToEnd(t *testing.T) {
 	if !strings.Contains(out, fmt.Sprintf(": %d fills", firstHalf)) {
 		t.Fatalf("ingest chain printed %q, want %d fills", out, firstHalf)
 	}
-	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger, chainArgs("chain-")...))
+	maddr := kitFreeAddr(t)
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), ledger,
+		append(chainArgs("chain-"), "--metrics-listen", maddr)...))
 	snap := kitWaitSettled(t, addr, fills, settleTimeout)
 	kitCheckFinal(t, snap, fills, []string{ledger})
+
+	// The chain gauges: ingested up to head (no confirmations), no lag;
+	// every fill (both halves) came in through the stage.
+	fams, err := kitScrape(maddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{"hedgeline_chain_target_block": float64(head),
+		"hedgeline_chain_next_block": float64(head + 1), "hedgeline_chain_lag_blocks": 0, "hedgeline_fills_total": float64(len(fills))} {
+		if got, n := kitMetric(fams, name, nil); n != 1 || got != want {
+			t.Errorf("%s = %v (%d series), want %v", name, got, n, want)
+		}
+	}
 
 	// The checkpoint says everything up to head is done: another run
 	// ingests nothing.

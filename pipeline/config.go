@@ -83,6 +83,7 @@ type runConfig struct {
 	logLevel         string
 	logFormat        string
 	pprof            string
+	metricsListen    string
 	ch               chFlags
 	embeddedCHPort   int
 	clickhouseLib    string
@@ -114,6 +115,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9464; default off; see docs/metrics.md)")
 	c.ch.register(fs, "")
 	c.chain.register(fs, "chain-")
 	fs.IntVar(&c.embeddedCHPort, "embedded-clickhouse-port", 9000, "with --embedded and no --clickhouse: native port of the embedded ClickHouse")

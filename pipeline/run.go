@@ -36,6 +36,11 @@ func runPipeline(ctx context.Context, cfg runConfig, log *slog.Logger, ready cha
 	if err != nil {
 		return err
 	}
+	stop, err := serveMetrics(cfg.metricsListen, &sc, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return stack.Run(ctx, sc, ready)
 }
 
@@ -45,6 +50,11 @@ func runInStateDir(ctx context.Context, cfg runConfig, log *slog.Logger, ready c
 	if err != nil {
 		return err
 	}
+	stop, err := serveMetrics(cfg.metricsListen, &sc, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return stack.RunLocked(ctx, sc, ready)
 }
 

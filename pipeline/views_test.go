@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -26,7 +28,9 @@ func TestClickHouseViewsEndToEnd(t *testing.T) {
 	_, port, _ := net.SplitHostPort(chAddr)
 	kitStartChild(t, "clickhouse", "clickhouse ready",
 		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
-	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"), "--clickhouse", chAddr))
+	maddr := kitFreeAddr(t)
+	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"),
+		"--clickhouse", chAddr, "--metrics-listen", maddr))
 
 	fills := kitReadSample(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -82,6 +86,41 @@ func TestClickHouseViewsEndToEnd(t *testing.T) {
 		}
 	}
 	compare("live projection")
+
+	// The projector metrics: each projection's batches add up to the
+	// records of its topic, its inserts are timed, its group has no lag.
+	kitWaitFor(t, time.Minute, "projector metrics to match the topics", func() (bool, string) {
+		fams, err := kitScrape(maddr)
+		if err != nil {
+			return false, err.Error()
+		}
+		var bad []string
+		for _, p := range sinks.Projections() {
+			recs, err := readTopic(ctx, []string{addr}, p.Topic())
+			if err != nil {
+				return false, err.Error()
+			}
+			var got float64
+			for _, m := range fams["hedgeline_projector_batch_records"].GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "projection" && l.GetValue() == p.Name() {
+						got = m.GetHistogram().GetSampleSum()
+					}
+				}
+			}
+			if got != float64(len(recs)) {
+				bad = append(bad, fmt.Sprintf("%s: batches of %v records, %d on %s", p.Name(), got, len(recs), p.Topic()))
+			}
+			group := map[string]string{"group": sinks.DefaultGroup(p.Name())}
+			if lag, n := kitMetric(fams, "hedgeline_consumer_lag_records", group); n == 0 || lag != 0 {
+				bad = append(bad, fmt.Sprintf("%s: lag %v over %d partitions, want 0", group["group"], lag, n))
+			}
+		}
+		if n, _ := kitMetric(fams, "hedgeline_projector_insert_seconds", map[string]string{"outcome": "ok"}); n == 0 {
+			bad = append(bad, "no insert timed")
+		}
+		return len(bad) == 0, strings.Join(bad, "; ")
+	})
 
 	posRecs, err := readTopic(ctx, []string{addr}, topics.PositionEvents)
 	if err != nil {

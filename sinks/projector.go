@@ -125,6 +125,10 @@ type Options struct {
 	GapWarnEvery time.Duration
 }
 
+// DefaultGroup is the consumer group of a projection's projector when
+// Options.Group is empty.
+func DefaultGroup(projection string) string { return "sink-" + projection }
+
 // BatchInfo describes one committed poll.
 type BatchInfo struct {
 	Projection string
@@ -199,7 +203,7 @@ func NewProjector(w Writer, brokers []string, p Projection, opts Options) (*Proj
 		return nil, fmt.Errorf("sinks: new projector: %w", err)
 	}
 	if opts.Group == "" {
-		opts.Group = "sink-" + p.Name()
+		opts.Group = DefaultGroup(p.Name())
 	}
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = defaultMaxBatch

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/alpaca"
+	"github.com/hedgeline/hedgeline/internal/metrics"
 )
 
 // alpacaHTTPTimeout bounds one Trading API request; a timed-out place is
@@ -19,8 +20,8 @@ const alpacaHTTPTimeout = 10 * time.Second
 // openAlpaca builds the client and checks the keys with one clock read:
 // refused keys stop the start (nothing could be hedged); an unreachable
 // Alpaca does not (orders are retried until it answers).
-func openAlpaca(ctx context.Context, f Alpaca, log *slog.Logger) (openedBroker, error) {
-	httpClient := &http.Client{Timeout: alpacaHTTPTimeout}
+func openAlpaca(ctx context.Context, f Alpaca, m *metrics.Metrics, log *slog.Logger) (openedBroker, error) {
+	httpClient := &http.Client{Timeout: alpacaHTTPTimeout, Transport: m.BrokerTransport("alpaca", nil)}
 	b, err := alpaca.New(alpaca.Config{
 		BaseURL: f.BaseURL(), KeyID: f.KeyID, SecretKey: f.SecretKey,
 		HTTPClient: httpClient, Logger: log,

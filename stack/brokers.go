@@ -25,7 +25,7 @@ type openedBroker struct {
 func openBroker(ctx context.Context, cfg Config, rc runner.Config, log *slog.Logger) (openedBroker, error) {
 	switch cfg.Execution.Broker {
 	case market.Alpaca:
-		return openAlpaca(ctx, cfg.Alpaca, log)
+		return openAlpaca(ctx, cfg.Alpaca, cfg.Metrics, log)
 	case market.Schwab:
 		return openSchwab(ctx, cfg, rc, log)
 	case market.DryRun:

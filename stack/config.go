@@ -15,6 +15,7 @@ import (
 	"github.com/hedgeline/hedgeline/brokers/alpaca"
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/internal/metrics"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -56,7 +57,10 @@ type Config struct {
 	ClickHouse sinks.Config // the sinks role's views; Addr "" projects none
 	Chain      *Chain       // the chain role's source; nil: the role logs that it does not run
 	Pprof      string       // serve http.DefaultServeMux here (the binary imports net/http/pprof); "": off
-	Logger     *slog.Logger // nil: slog.Default()
+	// Metrics, if set, is fed by the stages, projectors and broker clients,
+	// and told when the stack is ready; the caller serves it. nil: none.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger // nil: slog.Default()
 }
 
 // Embedded are the engines the stack may start in-process.

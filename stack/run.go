@@ -19,6 +19,7 @@ import (
 	"github.com/hedgeline/hedgeline/processors/offchainorder/ordermanager"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade/trademanager"
 	"github.com/hedgeline/hedgeline/processors/runner"
+	"github.com/hedgeline/hedgeline/sources/chain"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -103,6 +104,11 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		Tuning:      cfg.Tuning,
 		Retry:       diskFullRetry(cfg, embedded),
 	}
+	var lagGroups []string // consumer groups of this process, whose lag the metrics read
+	if cfg.Metrics != nil {
+		rc.Observer = cfg.Metrics
+		defer cfg.Metrics.SetReady(false)
+	}
 	var procs []*runner.Processor
 	add := func(p *runner.Processor, err error) error {
 		if err != nil {
@@ -134,6 +140,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 	}
 	for _, st := range topology(w) {
 		if st.runs(cfg.Roles) {
+			lagGroups = append(lagGroups, st.group)
 			if err := add(st.build(rc)); err != nil {
 				return err
 			}
@@ -149,12 +156,16 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 				return err
 			}
 			defer db.Close()
-			runs, err := projectorRuns(db, brokers, log)
+			runs, err := projectorRuns(db, brokers, cfg.Metrics, log)
 			if err != nil {
 				return err
 			}
 			background = append(background, runs...)
+			lagGroups = append(lagGroups, sinkGroups()...)
 		}
+	}
+	if cfg.Metrics != nil {
+		defer cfg.Metrics.WatchLag(adm, lagGroups)()
 	}
 
 	if cfg.Roles["chain"] {
@@ -166,7 +177,11 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 				return fmt.Errorf("chain source kafka client: %w", err)
 			}
 			defer kc.Close()
-			src, closeRPC, err := OpenChain(ctx, *cfg.Chain, kc, log, nil)
+			cc := *cfg.Chain
+			if m := cfg.Metrics; m != nil {
+				cc.Source.Observe = func(p chain.Progress) { m.ObserveChain(p.Target, p.Next) }
+			}
+			src, closeRPC, err := OpenChain(ctx, cc, kc, log, nil)
 			if err != nil {
 				return err
 			}
@@ -194,7 +209,10 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		start(f)
 	}
 
+	// In wg so that the metrics' readiness is cleared after it (deferred).
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for _, p := range procs {
 			if err := p.WaitReady(ctx); err != nil {
 				return
@@ -207,6 +225,9 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		sort.Strings(names)
 		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(brokers, ","),
 			"broker", cfg.Execution.Broker, "threshold", cfg.Threshold.String(), "clickhouse", cfg.ClickHouse.Addr)
+		if cfg.Metrics != nil && ctx.Err() == nil {
+			cfg.Metrics.SetReady(true)
+		}
 		if ready != nil {
 			close(ready)
 		}

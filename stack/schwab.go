@@ -55,7 +55,7 @@ func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Log
 			}
 			return producer.ProduceSync(ctx, rec).FirstErr()
 		},
-		HTTP: &http.Client{Timeout: 30 * time.Second}, Now: cfg.Schwab.Now, Sleep: cfg.Schwab.Sleep, Log: log,
+		HTTP: &http.Client{Timeout: 30 * time.Second, Transport: cfg.Metrics.BrokerTransport("schwab", nil)}, Now: cfg.Schwab.Now, Sleep: cfg.Schwab.Sleep, Log: log,
 	})
 	if err != nil {
 		producer.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/clickhouse"
+	"github.com/hedgeline/hedgeline/internal/metrics"
 	"github.com/hedgeline/hedgeline/sinks"
 )
 
@@ -39,10 +40,19 @@ func startEmbeddedClickHouse(ctx context.Context, cfg Config, log *slog.Logger) 
 }
 
 // projectorRuns makes one run function per view projection.
-func projectorRuns(db *sinks.DB, brokers []string, log *slog.Logger) ([]func(context.Context) error, error) {
+// With m, each batch's size and each insert's latency are observed.
+func projectorRuns(db *sinks.DB, brokers []string, m *metrics.Metrics, log *slog.Logger) ([]func(context.Context) error, error) {
 	var runs []func(context.Context) error
+	var w sinks.Writer = db
+	if m != nil {
+		w = timedWriter{Writer: db, m: m}
+	}
 	for _, p := range sinks.Projections() {
-		pr, err := sinks.NewProjector(db, brokers, p, sinks.Options{Logger: log.With("projection", p.Name())})
+		opts := sinks.Options{Logger: log.With("projection", p.Name())}
+		if m != nil {
+			opts.OnBatch = func(b sinks.BatchInfo) { m.ObserveBatch(b.Projection, b.Records) }
+		}
+		pr, err := sinks.NewProjector(w, brokers, p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -59,4 +69,26 @@ func stopClickHouse(srv *clickhouse.Process, log *slog.Logger) {
 	if err := srv.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("embedded clickhouse stop", "err", err)
 	}
+}
+
+// sinkGroups are the consumer groups of the view projectors.
+func sinkGroups() []string {
+	var gs []string
+	for _, p := range sinks.Projections() {
+		gs = append(gs, sinks.DefaultGroup(p.Name()))
+	}
+	return gs
+}
+
+// timedWriter observes the latency of every insert.
+type timedWriter struct {
+	sinks.Writer
+	m *metrics.Metrics
+}
+
+func (w timedWriter) Insert(ctx context.Context, table string, cols []string, rows [][]any, token string) error {
+	start := time.Now()
+	err := w.Writer.Insert(ctx, table, cols, rows, token)
+	w.m.ObserveInsert(table, time.Since(start).Seconds(), err)
+	return err
 }

@@ -76,17 +76,17 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	}
 
 	if in.Value == nil {
-		return reject("", errors.New("tombstone (null value) on a command topic: commands are never deleted"))
+		return reject("", withKind(KindTombstone, errors.New("tombstone (null value) on a command topic: commands are never deleted")))
 	}
 	env, err := topics.DecodeCommand(in.Value)
 	if err != nil {
-		return reject("", fmt.Errorf("undecodable command: %w", err))
+		return reject("", withKind(KindUndecodable, fmt.Errorf("undecodable command: %w", err)))
 	}
 	if env.AggregateType != def.Type {
-		return reject(env.AggregateID, fmt.Errorf("command for aggregate type %q on the %s topic", env.AggregateType, def.Type))
+		return reject(env.AggregateID, withKind(KindWrongAggregate, fmt.Errorf("command for aggregate type %q on the %s topic", env.AggregateType, def.Type)))
 	}
 	if id := IDOfKey(in.Key); env.AggregateID != id {
-		return reject(env.AggregateID, fmt.Errorf("aggregate_id %q does not match record key %q", env.AggregateID, in.Key))
+		return reject(env.AggregateID, withKind(KindKeyMismatch, fmt.Errorf("aggregate_id %q does not match record key %q", env.AggregateID, in.Key)))
 	}
 	idHash := hashID(env.CommandID)
 	if slices.Contains(st.Recent, idHash) {
@@ -152,7 +152,7 @@ func handleCommand[S any](def aggregate.Definition[S], t topics.AggregateTopics,
 	if after.Status == aggregate.Failed && before.Status != aggregate.Failed {
 		// The decision's own events broke an invariant: the aggregate stops
 		// here, visibly, and refuses every later command with this reason.
-		_, rej, _ := reject(env.AggregateID, fmt.Errorf("aggregate failed applying its own events: %s", after.Failure))
+		_, rej, _ := reject(env.AggregateID, withKind(KindFailed, fmt.Errorf("aggregate failed applying its own events: %s", after.Failure)))
 		out = append(out, rej...)
 	}
 	return st, out, nil
@@ -175,7 +175,7 @@ func Rejection(aggType, id string, in Input, reason error) (Output, error) {
 	if err != nil {
 		return Output{}, fmt.Errorf("encode rejection: %w", err)
 	}
-	return Output{Topic: t.Rejections, Key: topics.RejectionKey(in.Key), Value: b}, nil
+	return Output{Topic: t.Rejections, Key: topics.RejectionKey(in.Key), Value: b, RejectKind: RejectKind(reason)}, nil
 }
 
 func remember(recent []uint64, id uint64) []uint64 {

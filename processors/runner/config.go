@@ -36,6 +36,9 @@ type Config struct {
 	// the process: for failures that go away by themselves, such as a full
 	// disk. why is logged with every restart.
 	Retry func(err error) (why string, ok bool)
+	// Observer, if set, is told what every stage did with each input
+	// (metrics); nil observes nothing.
+	Observer Observer
 }
 
 // Tuning holds the client timeouts. Production keeps Kafka's defaults;

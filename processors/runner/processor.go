@@ -134,13 +134,16 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, cache *
 			// Refused before any state is read or written: this key's
 			// state lives in partition want.
 			marks.begin(at, in.Offset)
-			o, err := st.Reject(in, fmt.Errorf("key %q belongs to partition %d of %d, not %d: produced with a partitioner other than goka's FNV-1a (see docs/producing.md)",
-				in.Key, want, cfg.Partitions, in.Partition))
+			o, err := st.Reject(in, withKind(KindWrongPartition, fmt.Errorf("key %q belongs to partition %d of %d, not %d: produced with a partitioner other than goka's FNV-1a (see docs/producing.md)",
+				in.Key, want, cfg.Partitions, in.Partition)))
 			if err != nil {
 				ctx.Fail(err)
 			}
 			log.Warn("input on the wrong partition rejected", "topic", in.Topic, "partition", in.Partition, "offset", in.Offset, "key", in.Key, "want", want)
 			emit(ctx, []Output{o})
+			if cfg.Observer != nil {
+				cfg.Observer.Handled(st.Group, in, []Output{o})
+			}
 			return
 		}
 		if st.Admit != nil {
@@ -171,6 +174,9 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, cache *
 			ctx.SetValue(newRaw)
 		}
 		emit(ctx, out)
+		if cfg.Observer != nil && !redelivered && err == nil {
+			cfg.Observer.Handled(st.Group, in, out)
+		}
 	}
 
 	edges := []goka.Edge{goka.Input(goka.Stream(st.Input), new(codec.Bytes), cb)}

@@ -76,6 +76,9 @@ type Output struct {
 	// Value again. It is never written anywhere: a redelivery re-emits
 	// the bytes alone.
 	Event *Event
+	// RejectKind, set on a rejection (Rejection), is its reason's kind
+	// (RejectKind): a bounded label for metrics. Never written anywhere.
+	RejectKind string
 }
 
 // Handler computes a key's new state and the outputs of one input. It must

@@ -83,6 +83,9 @@ type Config struct {
 	SeenAt   file.SeenAt
 	Logger   *slog.Logger
 	Progress func(Progress) // called after every range; nil: logged every 5 s
+	// Observe, if set, is also called after every range, whether or not
+	// Progress is (metrics).
+	Observe func(Progress)
 }
 
 // Progress is where a run stands.
@@ -202,6 +205,9 @@ func (s *Source) run(ctx context.Context) error {
 				next = end + 1
 				p := s.progress(start, next, target, began)
 				s.last = p
+				if s.cfg.Observe != nil {
+					s.cfg.Observe(p)
+				}
 				if s.cfg.Progress != nil {
 					s.cfg.Progress(p)
 				} else if time.Since(lastReport) > 5*time.Second || next > target {
