@@ -20,12 +20,20 @@ func serveMetrics(addr string, sc *stack.Config, log *slog.Logger) (stop func(),
 	if addr == "" {
 		return func() {}, nil
 	}
+	m := metrics.New()
+	stop, err = listenMetrics(addr, m, log)
+	if err == nil {
+		sc.Metrics = m
+	}
+	return stop, err
+}
+
+// listenMetrics serves m's /metrics and /healthz on addr until stop.
+func listenMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
 	}
-	m := metrics.New()
-	sc.Metrics = m
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

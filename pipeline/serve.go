@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/api"
+	"github.com/hedgeline/hedgeline/internal/metrics"
 )
 
 func init() {
@@ -26,6 +27,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	var ch chFlags
 	ch.register(fs, "127.0.0.1:9000")
 	brokers := fs.String("brokers", "", "comma-separated Kafka bootstrap addresses: readiness checks Kafka and consumer lag, and /api/aggregates reads events (off when empty)")
+	metricsListen := fs.String("metrics-listen", "", "address to serve Prometheus /metrics (API requests by route and code, latency) and /healthz on (off when empty)")
 	var lf logFlags
 	lf.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -47,7 +49,20 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen %s: %w", *listen, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := srv.Handler()
+	if *metricsListen != "" {
+		m := metrics.New()
+		stopMetrics, err := listenMetrics(*metricsListen, m, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopMetrics()
+		handler = m.InstrumentAPI(handler)
+		m.SetReady(true)
+		defer m.SetReady(false)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serve ready", "listen", ln.Addr().String(), "clickhouse", ch.addr, "brokers", *brokers)
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()

@@ -66,11 +66,12 @@ func TestServeAPI(t *testing.T) {
 	}
 
 	// serve as a user starts it, on a free port.
-	listen := kitFreeAddr(t)
+	listen, metricsAddr := kitFreeAddr(t), kitFreeAddr(t)
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- dispatch(serveCtx, []string{"serve", "--listen", listen, "--clickhouse", chAddr, "--brokers", addr}, io.Discard, io.Discard)
+		served <- dispatch(serveCtx, []string{"serve", "--listen", listen, "--clickhouse", chAddr, "--brokers", addr,
+			"--metrics-listen", metricsAddr}, io.Discard, io.Discard)
 	}()
 	t.Cleanup(func() {
 		stopServe()
@@ -300,6 +301,39 @@ func TestServeAPI(t *testing.T) {
 		apiGet(t, base+"/api/openapi.json", 200, &doc)
 		apiError(t, base+"/api/pnl?from=yesterday", 400, "parameter from")
 		apiError(t, base+"/api/nosuch", 404, "/api/nosuch")
+
+		// serve's /metrics counts these requests by route pattern (ids
+		// never become labels) and status code.
+		before, err := kitScrape(metricsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 3
+		for range n {
+			apiGet(t, base+"/api/positions", 200, nil)
+			apiError(t, base+"/api/trades?limit=0", 400, "parameter limit")
+		}
+		after, err := kitScrape(metricsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ route, code string }{{"/api/positions", "200"}, {"/api/trades", "400"}} {
+			want := map[string]string{"route": c.route, "code": c.code}
+			v0, _ := kitMetric(before, "hedgeline_api_requests_total", want)
+			v1, _ := kitMetric(after, "hedgeline_api_requests_total", want)
+			if v1-v0 != n {
+				t.Errorf("hedgeline_api_requests_total%v went %v -> %v, want +%d", want, v0, v1, n)
+			}
+		}
+		if _, series := kitMetric(after, "hedgeline_api_requests_total", map[string]string{"route": "/api/aggregates/{type}/{id}/events", "code": "200"}); series != 1 {
+			t.Errorf("aggregate events requests counted under %d series, want 1 (the route pattern)", series)
+		}
+		if v, _ := kitMetric(after, "hedgeline_api_requests_total", map[string]string{"route": "other", "code": "404"}); v < 1 {
+			t.Error("the unknown path's 404 was not counted as route other")
+		}
+		if v, _ := kitMetric(after, "hedgeline_ready", nil); v != 1 {
+			t.Errorf("hedgeline_ready = %v while serving", v)
+		}
 	})
 
 	t.Run("empty_database", func(t *testing.T) {

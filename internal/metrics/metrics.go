@@ -41,6 +41,9 @@ type Metrics struct {
 	open  *openHedges
 	ready atomic.Bool
 	now   func() time.Time
+
+	httpOnce sync.Once
+	http     *httpMetrics
 }
 
 // New makes the collectors and registers them, with Go runtime and process
