@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/hedgeline/hedgeline/api"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/samples"
 	"github.com/hedgeline/hedgeline/sinks"
@@ -28,8 +30,20 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("demo", os.Stderr)
 	cfg.register(fs)
 	fills := fs.String("fills", "", "JSONL file of fills to feed (default: the sample built into the binary, samples/fills.jsonl)")
+	serveListen := fs.String("serve-listen", "127.0.0.1:8080", "address of the REST API (hedgeline serve) the demo starts once the views are in (off when empty)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Take the API's port before starting anything: a taken port fails at
+	// once, like the broker's, instead of after the whole demo ran.
+	var apiLn net.Listener
+	if *serveListen != "" {
+		ln, err := net.Listen("tcp", *serveListen)
+		if err != nil {
+			return fmt.Errorf("--serve-listen %s: %w (pick another: make run RUN_ARGS=\"--serve-listen 127.0.0.1:PORT\", or \"\" for none)", *serveListen, err)
+		}
+		apiLn = ln
+		defer apiLn.Close()
 	}
 	// Read the fills before starting anything: a wrong path fails at once.
 	fillsName, fillsData, err := demoFills(*fills)
@@ -93,6 +107,15 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	chAddr := fmt.Sprintf("127.0.0.1:%d", cfg.embeddedCHPort)
 	if err := printViews(ctx, cfg.kafka.list(), chFlags{addr: chAddr, user: "default", database: cfg.ch.database}, stdout); err != nil {
 		return err
+	}
+	if apiLn != nil {
+		stopAPI, err := serveAPI(apiLn, api.Config{ClickHouse: chFlags{addr: chAddr, user: "default", database: cfg.ch.database}.config(),
+			Brokers: cfg.kafka.list(), Log: log})
+		if err != nil {
+			return err
+		}
+		defer stopAPI()
+		fmt.Fprintf(stdout, "\nREST API: http://%[1]s/api/pnl  (every path: http://%[1]s/api/openapi.json)\n", apiLn.Addr())
 	}
 	fmt.Fprintf(stdout, `
 Serving until Ctrl-C: Kafka on %[1]s, ClickHouse on %[2]s (database %[3]s).

@@ -78,3 +78,24 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	return nil
 }
+
+// serveAPI serves cfg's REST API on ln until stop (the demo's; serve runs
+// its own loop for its signals and metrics).
+func serveAPI(ln net.Listener, cfg api.Config) (stop func(), err error) {
+	srv, err := api.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Log.Warn("REST API stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		srv.Close()
+	}, nil
+}

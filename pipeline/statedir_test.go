@@ -54,7 +54,8 @@ func kitDemoArgs(t testing.TB, dir string) []string {
 	chPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return []string{"demo", "--state-dir", dir, "--embedded-listen", kitFreeAddr(t),
-		"--embedded-clickhouse-port", strconv.Itoa(chPort), "--fills", filepath.Join("..", "samples", "fills.jsonl")}
+		"--embedded-clickhouse-port", strconv.Itoa(chPort), "--serve-listen", kitFreeAddr(t),
+		"--fills", filepath.Join("..", "samples", "fills.jsonl")}
 }
 
 // kitListTree lists every path under dir (relative), for comparing a
