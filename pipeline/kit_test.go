@@ -367,6 +367,30 @@ func kitCHLib(t testing.TB) string {
 	return lib
 }
 
+// kitStartClickHouse starts `hedgeline clickhouse` as a child on a free
+// port with its data under dir, and returns its address.
+func kitStartClickHouse(t testing.TB, dir string) string {
+	t.Helper()
+	lib := kitCHLib(t)
+	chAddr := kitFreeAddr(t)
+	_, port, _ := net.SplitHostPort(chAddr)
+	kitStartChild(t, "clickhouse", "clickhouse ready",
+		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	return chAddr
+}
+
+// kitIngestSample feeds samples/fills.jsonl as `hedgeline ingest file`
+// does, waits until the pipeline settled it, and returns its fills.
+func kitIngestSample(ctx context.Context, t testing.TB, addr string) []file.Fill {
+	t.Helper()
+	fills := kitReadSample(t)
+	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
+		t.Fatal(err)
+	}
+	kitWaitSettled(t, addr, fills, settleTimeout)
+	return fills
+}
+
 // freeAddr returns a loopback address with a port that was free a moment
 // ago.
 func kitFreeAddr(t testing.TB) string {

@@ -192,13 +192,9 @@ func TestMigrateEndToEnd(t *testing.T) {
 // TestMigrateClickHouseViews: with --clickhouse the verification counts
 // the migrated rows of each view against the aggregates.
 func TestMigrateClickHouseViews(t *testing.T) {
-	lib := kitCHLib(t)
 	dir := t.TempDir()
 	addr := kitStartBroker(t)
-	port := strings.TrimPrefix(kitFreeAddr(t), "127.0.0.1:")
-	chAddr := "127.0.0.1:" + port
-	kitStartChild(t, "clickhouse", "clickhouse ready",
-		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	chAddr := kitStartClickHouse(t, dir)
 	keyFile := filepath.Join(dir, "key.hex")
 	if err := os.WriteFile(keyFile, []byte(legacytest.TestKey), 0o600); err != nil {
 		t.Fatal(err)

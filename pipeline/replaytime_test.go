@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,24 +24,16 @@ import (
 // placement to fill and from the trigger's block to the fill, not the year
 // between the sample and the wall clock.
 func TestSampleHedgesOnItsOwnDay(t *testing.T) {
-	lib := kitCHLib(t)
 	const delay = 1500 * time.Millisecond
 	addr := kitStartBroker(t)
 	dir := t.TempDir()
-	chAddr := kitFreeAddr(t)
-	_, port, _ := net.SplitHostPort(chAddr)
-	kitStartChild(t, "clickhouse", "clickhouse ready",
-		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	chAddr := kitStartClickHouse(t, dir)
 	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"),
 		"--clickhouse", chAddr, "--dry-run-fill-delay", delay.String()))
 
-	fills := kitReadSample(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
-		t.Fatal(err)
-	}
-	kitWaitSettled(t, addr, fills, settleTimeout)
+	fills := kitIngestSample(ctx, t, addr)
 	evs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.PositionEvents))
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,22 +27,14 @@ import (
 // equal to a FIFO folded here from position.events, bad parameters, then an
 // empty database and an unreachable ClickHouse on the same engine.
 func TestServeAPI(t *testing.T) {
-	lib := kitCHLib(t)
 	addr := kitStartBroker(t)
 	dir := t.TempDir()
-	chAddr := kitFreeAddr(t)
-	_, port, _ := net.SplitHostPort(chAddr)
-	kitStartChild(t, "clickhouse", "clickhouse ready",
-		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	chAddr := kitStartClickHouse(t, dir)
 	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"), "--clickhouse", chAddr))
 
-	fills := kitReadSample(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
-		t.Fatal(err)
-	}
-	kitWaitSettled(t, addr, fills, settleTimeout)
+	fills := kitIngestSample(ctx, t, addr)
 
 	// The reference: FIFO over each position's fills, in its event order.
 	evs, err := kitDecodeEvents(kitReadTopic(t, addr, topics.PositionEvents))

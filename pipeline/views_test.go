@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,24 +20,16 @@ import (
 // sample fed in, then `hedgeline pnl --json` and `positions --json` must
 // agree with the records on Kafka, before and after `hedgeline replay`.
 func TestClickHouseViewsEndToEnd(t *testing.T) {
-	lib := kitCHLib(t)
 	addr := kitStartBroker(t)
 	dir := t.TempDir()
-	chAddr := kitFreeAddr(t)
-	_, port, _ := net.SplitHostPort(chAddr)
-	kitStartChild(t, "clickhouse", "clickhouse ready",
-		"clickhouse", "--data-dir", filepath.Join(dir, "ch"), "--tcp-port", port, "--clickhouse-lib", lib)
+	chAddr := kitStartClickHouse(t, dir)
 	maddr := kitFreeAddr(t)
 	kitStartPipeline(t, "pipeline", testRunConfig(t, addr, filepath.Join(dir, "state"), filepath.Join(dir, "ledger.jsonl"),
 		"--clickhouse", chAddr, "--metrics-listen", maddr))
 
-	fills := kitReadSample(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, _, err := ingestFile(ctx, kafkaFlags{brokers: addr, partitions: testPartitions, replication: 1}, kitSamplePath, true, testLogger(t, "ingest")); err != nil {
-		t.Fatal(err)
-	}
-	kitWaitSettled(t, addr, fills, settleTimeout)
+	kitIngestSample(ctx, t, addr)
 
 	recs, err := readTopic(ctx, []string{addr}, topics.PnLEvents)
 	if err != nil {
