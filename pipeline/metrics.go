@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/hedgeline/hedgeline/internal/metrics"
@@ -34,16 +31,7 @@ func listenMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("metrics server stopped", "err", err)
-		}
-	}()
+	stopHTTP := startHTTP(ln, m.Handler(), func(err error) { log.Warn("metrics server stopped", "err", err) })
 	log.Info("metrics listening", "addr", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return func() { _ = stopHTTP(5 * time.Second) }, nil
 }

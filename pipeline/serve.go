@@ -62,18 +62,15 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 		m.SetReady(true)
 		defer m.SetReady(false)
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serve ready", "listen", ln.Addr().String(), "clickhouse", ch.addr, "brokers", *brokers)
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	failed := make(chan error, 1)
+	stop := startHTTP(ln, handler, func(err error) { failed <- err })
 	select {
-	case err := <-done:
+	case err := <-failed:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(stopCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := stop(10 * time.Second); err != nil {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	return nil
@@ -86,16 +83,29 @@ func serveAPI(ln net.Listener, cfg api.Config) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Log.Warn("REST API stopped", "err", err)
-		}
-	}()
+	stopHTTP := startHTTP(ln, srv.Handler(), func(err error) { cfg.Log.Warn("REST API stopped", "err", err) })
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
+		_ = stopHTTP(5 * time.Second)
 		srv.Close()
 	}, nil
+}
+
+// startHTTP serves h on ln (the API, /metrics) until stop, which waits up
+// to timeout for requests in flight. failed hears of Serve ending on its
+// own (not by stop).
+func startHTTP(ln net.Listener, h http.Handler, failed func(error)) (stop func(timeout time.Duration) error) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed(err)
+		}
+	}()
+	return func(timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
 }
