@@ -154,11 +154,11 @@ func TestPropertyFIFOMatchesReference(t *testing.T) {
 			seq += uint64(rapid.IntRange(1, 3).Draw(t, "gap"))
 			clock += int64(rapid.IntRange(0, 240).Draw(t, "secs"))
 			f := Fill{
-				Venue:      rapid.SampledFrom([]Venue{Onchain, Offchain}).Draw(t, "venue"),
-				Direction:  dir,
-				Quantity:   qty,
-				Price:      price,
-				Sequence:   seq,
+				Venue:     rapid.SampledFrom([]Venue{Onchain, Offchain}).Draw(t, "venue"),
+				Direction: dir,
+				Quantity:  qty,
+				Price:     price,
+				Sequence:  seq,
 				// Steps of up to 4 minutes: hedges land on both sides of the
 				// 300 s counter-trade window.
 				OccurredAt: time.Unix(1762266600+clock, 0),
