@@ -19,8 +19,8 @@ import (
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"
-	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
 )
