@@ -666,7 +666,7 @@ func kitGenFills(seed uint64, n, nsym int, firstBlock uint64) []file.Fill {
 		price int64 // 1e-4 USD
 		bias  float64
 	}
-	syms := kitGenSymbols[:nsym]
+	syms := kitGenSymbolsN(nsym)
 	walks := make([]walk, nsym)
 	for i, s := range syms {
 		walks[i] = walk{price: decimal.RequireFromString(s.price).Shift(4).IntPart(), bias: 0.5}
@@ -714,6 +714,20 @@ func kitGenFills(seed uint64, n, nsym int, firstBlock uint64) []file.Fill {
 			Amount:         decimal.New(units, -scale),
 			PriceUSDC:      decimal.New(w.price, -4),
 		})
+	}
+	return out
+}
+
+// kitGenSymbolsN is the first n symbols: the well-known ones, then
+// synthetic tickers YAAA, YAAB, ... at 100 USD.
+func kitGenSymbolsN(n int) []kitGenSymbol {
+	out := slices.Clone(kitGenSymbols[:min(n, len(kitGenSymbols))])
+	for i := len(out); i < n; i++ {
+		b := []byte{'Y', 'A', 'A', 'A'}
+		for p, v := 3, i; p > 0; p, v = p-1, v/26 {
+			b[p] = byte('A' + v%26)
+		}
+		out = append(out, kitGenSymbol{string(b), "100.00"})
 	}
 	return out
 }
