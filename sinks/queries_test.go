@@ -26,8 +26,15 @@ func checkQueries(t *testing.T, db *DB, s *scenario) {
 		t.Fatal(err)
 	}
 	js, _ := json.Marshal(all)
-	want := `[{"symbol":"AAPL","realized_pnl":"-0.1","net_position":"-0.3","onchain_volume":"1.3","offchain_volume":"1","fills":3},` +
-		`{"symbol":"NVDA","realized_pnl":"0","net_position":"2","onchain_volume":"2","offchain_volume":"0","fills":1}]`
+	// AAPL's open lot is the 0.3 short its last on-chain fill opened at
+	// 151, so it is marked at cost; the off-chain buy at 20 s closed
+	// on-chain lots opened 8 s before: a counter trade.
+	want := `[{"symbol":"AAPL","realized_pnl":"-0.1","net_position":"-0.3","onchain_volume":"1.3","offchain_volume":"1","fills":3,` +
+		`"unrealized_pnl":"0","total_pnl":"-0.1","mark_price":"151","mark_source":"last_fill","mark_time":"2025-10-01T14:30:12Z",` +
+		`"cost_basis":"-45.3","counter_trade_pnl":"-0.1","onchain_netting_pnl":"0","directional_exposure_pnl":"0"},` +
+		`{"symbol":"NVDA","realized_pnl":"0","net_position":"2","onchain_volume":"2","offchain_volume":"0","fills":1,` +
+		`"unrealized_pnl":"0","total_pnl":"0","mark_price":"100","mark_source":"last_fill","mark_time":"2025-10-01T14:30:28Z",` +
+		`"cost_basis":"200","counter_trade_pnl":"0","onchain_netting_pnl":"0","directional_exposure_pnl":"0"}]`
 	if string(js) != want {
 		t.Errorf("PnL all time:\n got %s\nwant %s", js, want)
 	}
