@@ -167,9 +167,9 @@ func printTrades(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool,
 			reverted = r.RevertReason
 		}
 		out = append(out, []string{ts(&r.BlockTimestamp), fmt.Sprint(r.BlockNumber), r.TxHash[:10] + "…:" + fmt.Sprint(r.LogIndex),
-			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String(), reverted})
+			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String(), dec(r.GasCostETH), dec(r.GasCostUSD), reverted})
 	}
-	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC REVERTED", out)
+	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC GAS_ETH GAS_USD REVERTED", out)
 }
 
 func printOrders(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool, w io.Writer) error {

@@ -342,6 +342,55 @@ func TestServeAPI(t *testing.T) {
 		apiError(t, base+"/api/aggregates/Nope/x/events", 400, "parameter type")
 	})
 
+	// The sample's fills are not enriched: enrich the oldest as the chain
+	// source would (21,000 gas at 1.5 gwei, ETH at 3000.12345) and read its
+	// gas cost back; the other trades have none.
+	t.Run("trade_gas", func(t *testing.T) {
+		var trades []sinks.Trade
+		apiGet(t, base+"/api/trades", 200, &trades)
+		tr := trades[len(trades)-1]
+		rec, err := topics.CommandRecord(topics.CommandEnvelope{AggregateType: topics.OnChainTrade, AggregateID: tr.ID,
+			CommandID: "test:enrich:" + tr.ID, IssuedAt: time.Now().UTC(), CorrelationID: "test", CausationID: "test"},
+			onchaintrade.Enrich{GasUsed: 21_000, EffectiveGasPrice: 1_500_000_000,
+				ETHUSDPrice: &market.PythPrice{Value: "300012345000", Expo: -8, Conf: "150000000", PublishTime: tr.BlockTimestamp}},
+			topics.SymbolKey(tr.BaseSymbol, tr.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kitProduce(t, kitNewProducer(t, addr), rec)
+		q := "/api/trades?symbol=" + tr.BaseSymbol + "&to=" + url.QueryEscape(tr.BlockTimestamp.Add(time.Microsecond).Format(time.RFC3339Nano))
+		var body []byte
+		kitWaitFor(t, 30*time.Second, "the enriched trade's gas cost in /api/trades", func() (bool, string) {
+			body = apiGet(t, base+q, 200, nil)
+			return bytes.Contains(body, []byte(`"gas_cost_eth"`)), string(body)
+		})
+		var rows []map[string]json.RawMessage
+		if err := json.Unmarshal(body, &rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			want := map[string]string{"gas_cost_eth": `"0.0000315"`, "eth_usd_price": `"3000.12345"`, "gas_cost_usd": `"0.094503888675"`}
+			if string(r["id"]) != `"`+tr.ID+`"` {
+				want = map[string]string{"gas_cost_eth": "", "eth_usd_price": "", "gas_cost_usd": ""} // absent
+			}
+			for k, v := range want {
+				if string(r[k]) != v {
+					t.Errorf("%s: trade %s has %s = %s, want %q", q, r["id"], k, r[k], v)
+				}
+			}
+		}
+		if want := cli("trades", "--symbol", tr.BaseSymbol, "--to", tr.BlockTimestamp.Add(time.Microsecond).Format(time.RFC3339Nano)); !bytes.Equal(body, want) {
+			t.Errorf("%s differs from trades --json:\n%s\nvs\n%s", q, body, want)
+		}
+		var table bytes.Buffer
+		if err := dispatch(ctx, []string{"trades", "--clickhouse", chAddr, "--limit", "1000"}, &table, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if out := table.String(); !strings.Contains(out, "GAS_ETH") || !strings.Contains(out, " 0.0000315 ") || !strings.Contains(out, " 0.094503888675 ") {
+			t.Errorf("trades table lacks the gas cost:\n%s", out)
+		}
+	})
+
 	t.Run("health", func(t *testing.T) {
 		var h api.Health
 		apiGet(t, base+"/api/health", 200, &h)

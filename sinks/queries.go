@@ -82,10 +82,12 @@ WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
 ORDER BY symbol`
 
 	// QueryTrades lists on-chain fills by base symbol, newest block first,
-	// filtered on block_timestamp.
+	// filtered on block_timestamp, with the gas cost of each fill's
+	// transaction.
 	QueryTrades = `SELECT aggregate_id, sequence, tx_hash, log_index, block_number, block_timestamp, filled_at,
     symbol, base_symbol, direction, amount, price_usdc, gas_used, effective_gas_price,
-    pyth_price, pyth_conf, enriched_at, migrated, status, failure, reverted, revert_reason
+    pyth_price, pyth_conf, enriched_at, migrated, status, failure, reverted, revert_reason,
+    gas_cost_eth, eth_usd_price, gas_cost_usd
 FROM onchain_trade_view FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, base_symbol))
   AND block_timestamp >= {from:DateTime64(6, 'UTC')} AND block_timestamp < {to:DateTime64(6, 'UTC')}
@@ -325,6 +327,15 @@ type Trade struct {
 	// "reorg") or an operator withdrew it ("manual"); it counts nowhere.
 	Reverted     bool   `json:"reverted"`
 	RevertReason string `json:"revert_reason,omitempty"`
+	// GasCostETH is the gas of the fill's transaction in ETH (gas_used ×
+	// effective_gas_price / 1e18, exact); fills sharing a transaction each
+	// show all of it. Absent without an effective gas price.
+	GasCostETH *decimal.Decimal `json:"gas_cost_eth,omitempty"`
+	// ETHUSDPrice is Pyth's ETH/USD at the fill's block, when it was read.
+	ETHUSDPrice *decimal.Decimal `json:"eth_usd_price,omitempty"`
+	// GasCostUSD is GasCostETH × ETHUSDPrice rounded half away from zero to
+	// 18 decimals; absent without both.
+	GasCostUSD *decimal.Decimal `json:"gas_cost_usd,omitempty"`
 }
 
 // Trades returns on-chain fills, newest first, filtered by base symbol and
@@ -335,7 +346,8 @@ func (db *DB) Trades(ctx context.Context, f Filter) ([]Trade, error) {
 		var migrated, reverted uint8
 		err := r.Scan(&tr.ID, &tr.Sequence, &tr.TxHash, &tr.LogIndex, &tr.BlockNumber, &tr.BlockTimestamp, &tr.FilledAt,
 			&tr.Symbol, &tr.BaseSymbol, &tr.Direction, &tr.Amount, &tr.PriceUSDC, &tr.GasUsed, &tr.EffectiveGasPrice,
-			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure, &reverted, &tr.RevertReason)
+			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure, &reverted, &tr.RevertReason,
+			&tr.GasCostETH, &tr.ETHUSDPrice, &tr.GasCostUSD)
 		tr.Migrated, tr.Reverted = migrated != 0, reverted != 0
 		return tr, err
 	})

@@ -92,6 +92,18 @@ func checkQueries(t *testing.T, db *DB, s *scenario) {
 		t.Errorf("trade 1 = %+v", tr)
 	}
 	eqDec(t, "trade 1 amount", tr.Amount, "0.6")
+	if tr.GasCostETH == nil || tr.ETHUSDPrice == nil || tr.GasCostUSD == nil {
+		t.Fatalf("trade 1 gas cost = %v ETH at %v = %v USD", tr.GasCostETH, tr.ETHUSDPrice, tr.GasCostUSD)
+	}
+	eqDec(t, "trade 1 gas cost ETH", *tr.GasCostETH, "0.0000315")
+	eqDec(t, "trade 1 ETH/USD", *tr.ETHUSDPrice, "3000.12345")
+	eqDec(t, "trade 1 gas cost USD", *tr.GasCostUSD, "0.094503888675")
+	if js, _ := json.Marshal(tr); !strings.Contains(string(js), `"gas_cost_eth":"0.0000315","eth_usd_price":"3000.12345","gas_cost_usd":"0.094503888675"`) {
+		t.Errorf("trade 1 JSON: %s", js)
+	}
+	if u := trs[0]; u.GasCostETH != nil || u.ETHUSDPrice != nil || u.GasCostUSD != nil {
+		t.Errorf("trade 2 (not enriched) has a gas cost: %+v", u)
+	}
 	if trs, err := db.Trades(ctx, Filter{From: at(10)}); err != nil || len(trs) != 2 || trs[0].BaseSymbol != "NVDA" {
 		t.Errorf("trades from at(10) = %+v, %v", trs, err)
 	}
