@@ -61,7 +61,7 @@ function fmtTime(iso) {
 function fmtDuration(sec) {
   if (!Number.isFinite(sec) || sec < 0) return "";
   if (sec < 1) return `${Math.round(sec * 1000)} ms`;
-  if (sec < 120) return `${sec.toFixed(sec < 10 ? 2 : 1)} s`;
+  if (sec < 60) return `${sec.toFixed(sec < 10 ? 2 : 1)} s`;
   const m = Math.floor(sec / 60), s = Math.floor(sec % 60);
   if (m < 120) return `${m}m ${String(s).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;

@@ -124,7 +124,7 @@ export function draw(svg, legend, list, { colorOf, hidden, onToggle }) {
   const yTicks = [];
   for (let v = y0; v <= y1 + yStep / 2; v += yStep) yTicks.push(Math.abs(v) < yStep / 1e6 ? 0 : v);
   const labelChars = Math.max(...yTicks.map((v) => axisNumber.format(v).length));
-  const m = { l: 14 + labelChars * 7, r: 14, t: 12, b: 26 };
+  const m = { l: 14 + labelChars * 7, r: 14, t: 22, b: 26 };
   const pw = width - m.l - m.r, ph = height - m.t - m.b;
   const X = (x) => m.l + ((x - x0) / (x1 - x0)) * pw;
   const Y = (y) => m.t + (1 - (y - y0) / (y1 - y0)) * ph;
@@ -145,7 +145,7 @@ export function draw(svg, legend, list, { colorOf, hidden, onToggle }) {
   }
   el("line", { x1: m.l, x2: m.l, y1: m.t, y2: m.t + ph, class: "axis" }, axes);
   el("line", { x1: m.l, x2: m.l + pw, y1: m.t + ph, y2: m.t + ph, class: "axis" }, axes);
-  el("text", { x: m.l + pw, y: m.t + 10, "text-anchor": "end", class: "unit" }, axes).textContent = "USD · UTC";
+  el("text", { x: m.l + pw, y: 12, "text-anchor": "end", class: "unit" }, axes).textContent = "USD · UTC";
 
   const marks = list.reduce((n, s) => n + s.points.length, 0) <= 400;
   for (const s of list) {
