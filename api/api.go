@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/api/web"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -129,7 +130,8 @@ func (s *Server) database(ctx context.Context) (*sinks.DB, error) {
 	return db, nil
 }
 
-// Handler routes the API; anything else is a JSON 404.
+// Handler routes the API and the page (package web) at /; anything else
+// is a JSON 404.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/health", s.health)
@@ -143,13 +145,18 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && slices.ContainsFunc(Routes, func(p string) bool { return p == r.URL.Path }) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && (r.URL.Path == "/" || slices.ContainsFunc(Routes, func(p string) bool { return p == r.URL.Path })) {
 			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s (GET only)", r.Method, r.URL.Path))
 			return
 		}
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such path %s (see /api/openapi.json)", r.URL.Path))
 	})
+	// The page at / and its files; an unknown asset is the same JSON 404.
+	page := web.Handler(notFound)
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET "+web.AssetPrefix, page)
+	mux.Handle("/", notFound)
 	return mux
 }
 

@@ -70,6 +70,30 @@ func TestBadRequests(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("POST /api/pnl: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
+	// The page is at / (package web has its own tests); other paths, an
+	// unknown asset included, stay JSON 404s, and / takes GET only.
+	page, err := http.Get(hs.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(page.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("GET /: %s %s, CSP %q", page.Status, page.Header.Get("Content-Type"), page.Header.Get("Content-Security-Policy"))
+	}
+	for _, p := range []string{"/index.html", "/assets/nope.js", "/nosuch"} {
+		if code, msg := get(t, hs.URL+p); code != http.StatusNotFound || !strings.Contains(msg, p) {
+			t.Errorf("GET %s: %d %q", p, code, msg)
+		}
+	}
+	resp, err = http.Post(hs.URL+"/", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %s", resp.Status)
+	}
 	// Without --brokers the events endpoint says what is missing.
 	if code, msg := get(t, hs.URL+"/api/aggregates/Position/AAPL/events"); code != http.StatusServiceUnavailable || !strings.Contains(msg, "--brokers") {
 		t.Errorf("aggregate events without brokers: %d %q", code, msg)

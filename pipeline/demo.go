@@ -30,7 +30,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("demo", os.Stderr)
 	cfg.register(fs)
 	fills := fs.String("fills", "", "JSONL file of fills to feed (default: the sample built into the binary, samples/fills.jsonl)")
-	serveListen := fs.String("serve-listen", "127.0.0.1:8080", "address of the REST API (hedgeline serve) the demo starts once the views are in (off when empty)")
+	serveListen := fs.String("serve-listen", "127.0.0.1:8080", "address of the REST API and web page (hedgeline serve) the demo starts once the views are in (off when empty)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -115,7 +115,8 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer stopAPI()
-		fmt.Fprintf(stdout, "\nREST API: http://%[1]s/api/pnl  (every path: http://%[1]s/api/openapi.json)\n", apiLn.Addr())
+		fmt.Fprintf(stdout, "\nWeb page: http://%[1]s/  (PnL, chart, positions, orders, health; refreshes itself)\n"+
+			"REST API: http://%[1]s/api/pnl  (every path: http://%[1]s/api/openapi.json)\n", apiLn.Addr())
 	}
 	fmt.Fprintf(stdout, `
 Serving until Ctrl-C: Kafka on %[1]s, ClickHouse on %[2]s (database %[3]s).

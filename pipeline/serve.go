@@ -15,15 +15,16 @@ import (
 )
 
 func init() {
-	register("serve", "serve the JSON REST API over the ClickHouse views (and, with --brokers, the event topics) until SIGTERM", runServe).
+	register("serve", "serve the JSON REST API over the ClickHouse views (and, with --brokers, the event topics) and the web page at / until SIGTERM", runServe).
 		withArgs("",
 			"endpoints: /api/health[?ready=true] /api/pnl /api/pnl/history /api/positions /api/trades /api/orders",
-			"           /api/aggregates/{type}/{id}/events (needs --brokers) /api/openapi.json (the full description)")
+			"           /api/aggregates/{type}/{id}/events (needs --brokers) /api/openapi.json (the full description)",
+			"page:      / (PnL, chart, positions, orders, health; refreshes every 5 s)")
 }
 
 func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	fs := newFlagSet("serve", os.Stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address to serve the API on")
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address to serve the API and the page on")
 	var ch chFlags
 	ch.register(fs, "127.0.0.1:9000")
 	brokers := fs.String("brokers", "", "comma-separated Kafka bootstrap addresses: readiness checks Kafka and consumer lag, and /api/aggregates reads events (off when empty)")

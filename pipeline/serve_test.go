@@ -445,6 +445,9 @@ func TestServeAPI(t *testing.T) {
 		}
 	})
 
+	// The page at / in a real browser, against these endpoints.
+	t.Run("page", func(t *testing.T) { testServePage(t, base) })
+
 	t.Run("empty_database", func(t *testing.T) {
 		srv, err := api.New(api.Config{ClickHouse: sinks.Config{Addr: chAddr, Database: "serve_test_empty"}})
 		if err != nil {
