@@ -8,6 +8,7 @@ package main
 // against.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"bufio"
@@ -150,6 +151,19 @@ func kitStartEmbeddedBroker(t testing.TB) *kafka.Broker {
 		}
 	})
 	return b
+}
+
+// kitSecured holds, per address of a broker that requires TLS or SASL,
+// how to reach it: the kit's producers and readers take an address, and
+// connect to such a broker as the pipeline does (kitCluster).
+var kitSecured sync.Map // address -> kafkasec.Cluster
+
+// kitCluster is how the kit's own clients reach the broker at addr.
+func kitCluster(addr string) kafkasec.Cluster {
+	if c, ok := kitSecured.Load(addr); ok {
+		return c.(kafkasec.Cluster)
+	}
+	return kafkasec.Plaintext(addr)
 }
 
 // ---------------------------------------------------------------------------
@@ -428,7 +442,7 @@ func kitStartChildPipeline(t testing.TB, name, addr, stateDir, ledger string) *k
 // partitioning.
 func kitNewProducer(t testing.TB, addr string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append(topics.ClientOpts([]string{addr}), kgo.ProducerLinger(time.Millisecond))...)
+	cl, err := kgo.NewClient(topics.ClientOpts(kitCluster(addr), kgo.ProducerLinger(time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +511,7 @@ func kitReadTopic(t testing.TB, addr, topic string) []*kgo.Record {
 func kitReadTopicErr(addr, topic string) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := readTopic(ctx, []string{addr}, topic)
+	out, err := readTopic(ctx, kitCluster(addr), topic)
 	if err != nil {
 		return nil, err
 	}
@@ -1181,7 +1195,7 @@ type kitEnds struct {
 
 func newKitEnds(t testing.TB, addr string) kitEnds {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kitCluster(addr).Opts()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -331,6 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		attrs = append(attrs, "data_dir", "(memory)")
 	}
+	attrs = append(attrs, "tls", cfg.TLS != nil, "sasl_users", len(cfg.Users))
 	logger.Info("broker listening", attrs...)
 	<-ctx.Done()
 	logger.Info("broker stopping", "addr", b.Addr())

@@ -113,6 +113,16 @@ func (s Security) SASL() (mechanism, user string) {
 	return s.sasl.mechanism, s.sasl.user
 }
 
+// Credentials are the SASL mechanism, user and password ("" without
+// SASL), for a broker that must accept them: the embedded one. Never log
+// them.
+func (s Security) Credentials() (mechanism, user, password string) {
+	if s.sasl == nil {
+		return "", "", ""
+	}
+	return s.sasl.mechanism, s.sasl.user, s.sasl.password
+}
+
 // String says what the security is, for logs: "TLS, SASL SCRAM-SHA-512
 // as hedgeline", "plaintext".
 func (s Security) String() string {
