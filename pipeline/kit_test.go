@@ -9,11 +9,13 @@ package main
 
 import (
 	"github.com/hedgeline/hedgeline/internal/kafkasec"
+	"github.com/hedgeline/hedgeline/internal/testcerts"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -164,6 +166,74 @@ func kitCluster(addr string) kafkasec.Cluster {
 		return c.(kafkasec.Cluster)
 	}
 	return kafkasec.Plaintext(addr)
+}
+
+// kitSecureBroker is an embedded broker that requires TLS with a client
+// certificate and SCRAM-SHA-512, as a production cluster would.
+type kitSecureBroker struct {
+	*kafka.Broker
+	addr     string
+	pki      *testcerts.PKI
+	password string
+	// flags are the client flags that reach it (the CLI's own).
+	flags []string
+}
+
+// kitServerName is the only name on the secure broker's certificate: its
+// clients must be told it (--kafka-tls-server-name), as when a cluster's
+// certificates do not name the address dialled.
+const kitServerName = "kafka.hedgeline.test"
+
+// kitStartSecureBroker starts a kitSecureBroker with certificates made for
+// the test; the kit's own clients reach it through kitCluster.
+func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
+	t.Helper()
+	pki := testcerts.New(t, kitServerName)
+	pw := make([]byte, 16)
+	if _, err := crand.Read(pw); err != nil {
+		t.Fatal(err)
+	}
+	s := &kitSecureBroker{pki: pki, password: "pw-" + hex.EncodeToString(pw)}
+	pwFile := filepath.Join(pki.Dir, "kafka-password")
+	if err := os.WriteFile(pwFile, []byte(s.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kafka.Start(kafka.Config{
+		Listen:                 "127.0.0.1:0",
+		DataDir:                t.TempDir(),
+		Partitions:             testPartitions,
+		GroupMinSessionTimeout: 500 * time.Millisecond,
+		Logger:                 testLogger(t, "broker"),
+		TLS:                    pki.ServerTLS(),
+		Users:                  []kafka.User{{Mechanism: kafkasec.ScramSHA512, Name: "hedgeline", Password: s.password}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	s.Broker, s.addr = b, b.Addr()
+	s.flags = []string{
+		"--kafka-tls-ca-file", pki.CAFile, "--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ClientKey,
+		"--kafka-tls-server-name", kitServerName,
+		"--kafka-sasl-mechanism", kafkasec.ScramSHA512, "--kafka-sasl-username", "hedgeline", "--kafka-sasl-password-file", pwFile,
+	}
+	var k kafkaFlags
+	fs := flag.NewFlagSet("secure", flag.ContinueOnError)
+	k.register(fs)
+	if err := fs.Parse(append([]string{"--brokers", s.addr}, s.flags...)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kitSecured.Store(s.addr, c)
+	t.Cleanup(func() { kitSecured.Delete(s.addr) })
+	return s
 }
 
 // ---------------------------------------------------------------------------
