@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hedgeline/hedgeline/internal/testcerts"
+	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/stack"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -257,5 +263,82 @@ func TestRunSecurityConfig(t *testing.T) {
 	if _, err := parsed("--embedded-tls-cert-file", pki.ServerCert, "--embedded-tls-key-file", pki.ServerKey).stackConfig(); err == nil ||
 		!strings.Contains(err.Error(), "only with --embedded") {
 		t.Errorf("embedded TLS without --embedded: %v", err)
+	}
+}
+
+// kitTLSProxy terminates TLS (its server certificate, client certificates
+// required) in front of target and forwards the plaintext: a secured
+// ClickHouse for clients, with the real engine behind. It counts the
+// connections whose client certificate it verified.
+func kitTLSProxy(t *testing.T, pki *testcerts.PKI, target string) (addr string, verified *atomic.Int64) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.ServerTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	verified = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() != nil {
+					return
+				}
+				verified.Add(1)
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, tc); _ = up.Close() }()
+				_, _ = io.Copy(tc, up)
+			}()
+		}
+	}()
+	return ln.Addr().String(), verified
+}
+
+// TestClickHouseOverTLS: the query commands reach ClickHouse through TLS
+// with the CA, client certificate and server name of the --clickhouse-tls-*
+// flags; without the client certificate, or trusting another CA, they fail
+// naming the TLS problem.
+func TestClickHouseOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	chAddr := kitStartClickHouse(t, dir)
+	db, err := stack.OpenViews(context.Background(), sinks.Config{Addr: chAddr}, testLogger(t, "views")) // the tables pnl reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	pki := testcerts.New(t, "clickhouse.hedgeline.test")
+	other := testcerts.New(t, "clickhouse.hedgeline.test")
+	proxy, verified := kitTLSProxy(t, pki, chAddr)
+	base := []string{"pnl", "--clickhouse", proxy, "--clickhouse-tls-ca-file", pki.CAFile, "--clickhouse-tls-server-name", "clickhouse.hedgeline.test"}
+	withCert := append(append([]string(nil), base...), "--clickhouse-tls-cert-file", pki.ClientCert, "--clickhouse-tls-key-file", pki.ClientKey)
+
+	out, errOut, code := runCLI(t, dir, withCert...)
+	if code != 0 || !strings.Contains(out, "SYMBOL") || verified.Load() == 0 {
+		t.Fatalf("pnl over TLS: exit %d, %d verified connections, stdout %q, stderr %q", code, verified.Load(), out, errOut)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no client certificate", base, "certificate required"},
+		{"another CA", withFlag(withCert, "--clickhouse-tls-ca-file", other.CAFile), "x509: certificate signed by unknown authority"},
+		{"plaintext", []string{"pnl", "--clickhouse", proxy}, ""},
+	} {
+		_, errOut, code := runCLI(t, dir, c.args...)
+		t.Logf("%s: exit %d: %s", c.name, code, strings.TrimSpace(errOut))
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a failure naming %q", c.name, code, errOut, c.want)
+		}
 	}
 }
