@@ -168,43 +168,79 @@ func kitCluster(addr string) kafkasec.Cluster {
 	return kafkasec.Plaintext(addr)
 }
 
-// kitSecureBroker is an embedded broker that requires TLS with a client
-// certificate and SCRAM-SHA-512, as a production cluster would.
-type kitSecureBroker struct {
-	*kafka.Broker
-	addr     string
+// kitSecurity is what a secured broker and its clients share: certificates
+// made for the test (the server's carrying only kitServerName), a
+// SCRAM-SHA-512 user's password in a file, and the client flags (the CLI's
+// own) that reach such a broker.
+type kitSecurity struct {
 	pki      *testcerts.PKI
 	password string
-	// flags are the client flags that reach it (the CLI's own).
-	flags []string
+	flags    []string
 }
 
-// kitServerName is the only name on the secure broker's certificate: its
+// kitServerName is the only name on a secured broker's certificate: its
 // clients must be told it (--kafka-tls-server-name), as when a cluster's
 // certificates do not name the address dialled.
 const kitServerName = "kafka.hedgeline.test"
 
-// kitStartSecureBroker starts a kitSecureBroker with certificates made for
-// the test; the kit's own clients reach it through kitCluster.
-func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
+func kitNewSecurity(t testing.TB) *kitSecurity {
 	t.Helper()
 	pki := testcerts.New(t, kitServerName)
 	pw := make([]byte, 16)
 	if _, err := crand.Read(pw); err != nil {
 		t.Fatal(err)
 	}
-	s := &kitSecureBroker{pki: pki, password: "pw-" + hex.EncodeToString(pw)}
+	s := &kitSecurity{pki: pki, password: "pw-" + hex.EncodeToString(pw)}
 	pwFile := filepath.Join(pki.Dir, "kafka-password")
 	if err := os.WriteFile(pwFile, []byte(s.password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.flags = []string{
+		"--kafka-tls-ca-file", pki.CAFile, "--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ClientKey,
+		"--kafka-tls-server-name", kitServerName,
+		"--kafka-sasl-mechanism", kafkasec.ScramSHA512, "--kafka-sasl-username", "hedgeline", "--kafka-sasl-password-file", pwFile,
+	}
+	return s
+}
+
+// register makes the kit's own clients reach the broker at addr with s
+// (kitCluster), until the test ends.
+func (s *kitSecurity) register(t testing.TB, addr string) {
+	t.Helper()
+	var k kafkaFlags
+	fs := flag.NewFlagSet("secure", flag.ContinueOnError)
+	k.register(fs)
+	if err := fs.Parse(append([]string{"--brokers", addr}, s.flags...)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kitSecured.Store(addr, c)
+	t.Cleanup(func() { kitSecured.Delete(addr) })
+}
+
+// kitSecureBroker is an embedded broker that requires TLS with a client
+// certificate and SCRAM-SHA-512, as a production cluster would.
+type kitSecureBroker struct {
+	*kafka.Broker
+	*kitSecurity
+	addr string
+}
+
+// kitStartSecureBroker starts a kitSecureBroker; the kit's own clients
+// reach it through kitCluster.
+func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
+	t.Helper()
+	s := kitNewSecurity(t)
 	b, err := kafka.Start(kafka.Config{
 		Listen:                 "127.0.0.1:0",
 		DataDir:                t.TempDir(),
 		Partitions:             testPartitions,
 		GroupMinSessionTimeout: 500 * time.Millisecond,
 		Logger:                 testLogger(t, "broker"),
-		TLS:                    pki.ServerTLS(),
+		TLS:                    s.pki.ServerTLS(),
 		Users:                  []kafka.User{{Mechanism: kafkasec.ScramSHA512, Name: "hedgeline", Password: s.password}},
 	})
 	if err != nil {
@@ -215,25 +251,8 @@ func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
 			t.Errorf("close broker: %v", err)
 		}
 	})
-	s.Broker, s.addr = b, b.Addr()
-	s.flags = []string{
-		"--kafka-tls-ca-file", pki.CAFile, "--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ClientKey,
-		"--kafka-tls-server-name", kitServerName,
-		"--kafka-sasl-mechanism", kafkasec.ScramSHA512, "--kafka-sasl-username", "hedgeline", "--kafka-sasl-password-file", pwFile,
-	}
-	var k kafkaFlags
-	fs := flag.NewFlagSet("secure", flag.ContinueOnError)
-	k.register(fs)
-	if err := fs.Parse(append([]string{"--brokers", s.addr}, s.flags...)); err != nil {
-		t.Fatal(err)
-	}
-	c, err := k.cluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kitSecured.Store(s.addr, c)
-	t.Cleanup(func() { kitSecured.Delete(s.addr) })
-	return s
+	s.register(t, b.Addr())
+	return &kitSecureBroker{Broker: b, kitSecurity: s, addr: b.Addr()}
 }
 
 // ---------------------------------------------------------------------------

@@ -54,6 +54,45 @@ func TestPipelineOverTLSAndSCRAM(t *testing.T) {
 	}
 }
 
+// TestEmbeddedBrokerSecured: `run --embedded` with --embedded-tls-* serves
+// the embedded broker over mutual TLS and accepts the --kafka-sasl-* user,
+// and the pipeline (and its broker's own housekeeping client) works
+// through it.
+func TestEmbeddedBrokerSecured(t *testing.T) {
+	s := kitNewSecurity(t)
+	dir := t.TempDir()
+	addr := kitFreeAddr(t)
+	ledger := filepath.Join(dir, "ledger.jsonl")
+	cfg := testRunConfig(t, addr, filepath.Join(dir, "state"), ledger, append([]string{
+		"--embedded", "--embedded-listen", addr, "--roles", "onchain-trade,position,offchain-order,trade-manager,order-manager,pnl",
+		"--embedded-tls-cert-file", s.pki.ServerCert, "--embedded-tls-key-file", s.pki.ServerKey, "--embedded-tls-client-ca-file", s.pki.CAFile,
+	}, s.flags...)...)
+	p := kitStartPipeline(t, "pipeline", cfg)
+	s.register(t, addr)
+
+	fills := kitReadSample(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if n, _, err := ingestFile(ctx, cfg.kafka, kitSamplePath, true, testLogger(t, "ingest")); err != nil || n != len(fills) {
+		t.Fatalf("ingest: %d produced, %v", n, err)
+	}
+	snap := kitWaitSettled(t, addr, fills, settleTimeout, p.check)
+	kitCheckFinal(t, snap, fills, []string{ledger})
+
+	// Plaintext, or TLS without SASL: refused.
+	noSASL := s.flags
+	for _, f := range []string{"--kafka-sasl-mechanism", "--kafka-sasl-username", "--kafka-sasl-password-file"} {
+		noSASL = withoutFlag(noSASL, f)
+	}
+	for name, flags := range map[string][]string{"plaintext": nil, "TLS without SASL": noSASL} {
+		_, errOut, code := runCLI(t, dir, append([]string{"tail", "--brokers", addr, topics.PnLEvents}, flags...)...)
+		t.Logf("%s: exit %d: %s", name, code, strings.TrimSpace(errOut))
+		if code == 0 {
+			t.Errorf("%s: tail read the secured embedded broker", name)
+		}
+	}
+}
+
 // flagsAsEnv turns --name value pairs into HEDGELINE_NAME=value.
 func flagsAsEnv(flags []string) []string {
 	var env []string
