@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -111,4 +112,31 @@ func get(t *testing.T, url string) (int, string) {
 		t.Errorf("GET %s: not a JSON error: %s", url, body)
 	}
 	return resp.StatusCode, e.Error
+}
+
+// The Trade schema names every field /api/trades returns (the gas cost
+// fields included), and nothing else.
+func TestOpenAPITradeSchema(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	props := doc.Components.Schemas["Trade"].Properties
+	typ := reflect.TypeOf(sinks.Trade{})
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if props[name] == nil {
+			t.Errorf("openapi.json's Trade lacks %s", name)
+		}
+		delete(props, name)
+	}
+	for name := range props {
+		t.Errorf("openapi.json's Trade has %s, which sinks.Trade does not", name)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/hedgeline/hedgeline/sources/chain"
@@ -26,7 +27,7 @@ type chainFlags struct {
 	fromBlock, untilBlock            uint64
 	confirmations, batchBlocks       uint64
 	pollInterval                     time.Duration
-	pyth, feeds                      string
+	pyth, feeds, ethUSDFeed          string
 }
 
 func (c *chainFlags) register(fs *flag.FlagSet, prefix string) {
@@ -43,6 +44,7 @@ func (c *chainFlags) register(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.pollInterval, prefix+"poll-interval", 2*time.Second, "how often new blocks are looked for once caught up")
 	fs.StringVar(&c.pyth, prefix+"pyth-address", chain.BasePyth.Hex(), "Pyth contract read for each fill's price at its block (empty: no Pyth enrichment)")
 	fs.StringVar(&c.feeds, prefix+"pyth-feeds", "", "extra Pyth feed ids, SYMBOL=0xFEED,... (AAPL, MSFT, GOOG, AMZN, NVDA, META, TSLA, GME are built in)")
+	fs.StringVar(&c.ethUSDFeed, prefix+"pyth-eth-usd-feed", chain.DefaultETHUSDFeed.Hex(), "Pyth ETH/USD feed id read at each fill's block, for the gas cost in USD (empty: not read)")
 }
 
 // config checks the flags into the chain source's configuration, naming
@@ -80,13 +82,21 @@ func (c chainFlags) config(prefix string) (stack.Chain, error) {
 		}
 		feeds[strings.ToUpper(strings.TrimSpace(sym))] = common.HexToHash(id)
 	}
+	var ethUSD common.Hash
+	if id := strings.TrimSpace(c.ethUSDFeed); id != "" {
+		if b, err := hexutil.Decode(id); err != nil || len(b) != 32 {
+			errs = append(errs, fmt.Errorf("--%spyth-eth-usd-feed: %q is not 0x and a 32-byte feed id", prefix, id))
+		} else {
+			ethUSD = common.BytesToHash(b)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return stack.Chain{}, usageErrorf("%v", err)
 	}
 	return stack.Chain{RPCURL: c.rpcURL, Source: chain.Config{
 		Orderbook: orderbook, Owner: owner,
 		FromBlock: c.fromBlock, UntilBlock: c.untilBlock, Cutoff: cutoff, Confirmations: c.confirmations,
-		BatchBlocks: c.batchBlocks, PollInterval: c.pollInterval, Pyth: pyth, Feeds: feeds,
+		BatchBlocks: c.batchBlocks, PollInterval: c.pollInterval, Pyth: pyth, Feeds: feeds, ETHUSDFeed: ethUSD,
 		SeenAt: file.SeenAuto,
 	}}, nil
 }

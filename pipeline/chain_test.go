@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/hedgeline/hedgeline/market"
+	"github.com/hedgeline/hedgeline/sources/chain"
 	"github.com/hedgeline/hedgeline/sources/chain/chaintest"
 	"github.com/hedgeline/hedgeline/sources/chain/rain/raintest"
 	"github.com/hedgeline/hedgeline/sources/file"
@@ -221,5 +222,52 @@ func TestChainReorgReHedges(t *testing.T) {
 	}
 	if reverts != 1 {
 		t.Errorf("%d trades reverted, want only the third", reverts)
+	}
+}
+
+// TestChainFlagsETHUSDFeed: the ETH/USD feed defaults to Pyth's, may be
+// replaced (flag or HEDGELINE_ env) or turned off with an empty value, and
+// a malformed id is a usage error naming the flag.
+func TestChainFlagsETHUSDFeed(t *testing.T) {
+	base := []string{"--chain-rpc-url", "http://127.0.0.1:1", "--chain-orderbook", chaintest.DefaultOrderbook.Hex(),
+		"--chain-owner", "0x71b94911FD1CE621FC40970450004c544e5287a8"}
+	other := "0x" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      common.Hash
+		err       string
+	}{
+		{"default", "", nil, chain.DefaultETHUSDFeed, ""},
+		{"flag", "", []string{"--chain-pyth-eth-usd-feed", other}, common.HexToHash(other), ""},
+		{"env", other, nil, common.HexToHash(other), ""},
+		{"off", "", []string{"--chain-pyth-eth-usd-feed", ""}, common.Hash{}, ""},
+		{"short", "", []string{"--chain-pyth-eth-usd-feed", "0xff61"}, common.Hash{}, "--chain-pyth-eth-usd-feed"},
+		{"no 0x", "", []string{"--chain-pyth-eth-usd-feed", strings.Repeat("ab", 32)}, common.Hash{}, "--chain-pyth-eth-usd-feed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("HEDGELINE_CHAIN_PYTH_ETH_USD_FEED", tc.env)
+			}
+			var c chainFlags
+			fs := newFlagSet("test", io.Discard)
+			c.register(fs, "chain-")
+			if err := parse(fs, append(append([]string{}, base...), tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			cc, err := c.config("chain-")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.Source.ETHUSDFeed != tc.want {
+				t.Errorf("ETH/USD feed %s, want %s", cc.Source.ETHUSDFeed.Hex(), tc.want.Hex())
+			}
+		})
 	}
 }

@@ -769,7 +769,7 @@ func kitGenFills(seed uint64, n, nsym int, firstBlock uint64) []file.Fill {
 		price int64 // 1e-4 USD
 		bias  float64
 	}
-	syms := kitGenSymbols[:nsym]
+	syms := kitGenSymbolsN(nsym)
 	walks := make([]walk, nsym)
 	for i, s := range syms {
 		walks[i] = walk{price: decimal.RequireFromString(s.price).Shift(4).IntPart(), bias: 0.5}
@@ -821,6 +821,20 @@ func kitGenFills(seed uint64, n, nsym int, firstBlock uint64) []file.Fill {
 	return out
 }
 
+// kitGenSymbolsN is the first n symbols: the well-known ones, then
+// synthetic tickers YAAA, YAAB, ... at 100 USD.
+func kitGenSymbolsN(n int) []kitGenSymbol {
+	out := slices.Clone(kitGenSymbols[:min(n, len(kitGenSymbols))])
+	for i := len(out); i < n; i++ {
+		b := []byte{'Y', 'A', 'A', 'A'}
+		for p, v := 3, i; p > 0; p, v = p-1, v/26 {
+			b[p] = byte('A' + v%26)
+		}
+		out = append(out, kitGenSymbol{string(b), "100.00"})
+	}
+	return out
+}
+
 func kitPow10(n int32) int64 {
 	v := int64(1)
 	for range n {
@@ -861,25 +875,51 @@ var kitSamplePath = filepath.Join("..", "sources", "file", "testdata", "sample.j
 
 func kitRat(d decimal.Decimal) *big.Rat { return d.Rat() }
 
-// refLot is an open lot: qty is signed (long > 0, short < 0).
-type kitRefLot struct{ qty, price *big.Rat }
+// refLot is an open lot: qty is signed (long > 0, short < 0); onchain and
+// at are the venue and time of the fill that opened it.
+type kitRefLot struct {
+	qty, price *big.Rat
+	onchain    bool
+	at         time.Time
+}
 
 // refBook is FIFO inventory: lots all of one sign, oldest first.
 type kitRefBook struct {
 	lots []kitRefLot
 	cum  *big.Rat
+	// buckets is the cumulative realized PnL by attribution: counter
+	// trade, on-chain netting, directional exposure.
+	buckets [3]*big.Rat
 }
 
-func kitNewRefBook() *kitRefBook { return &kitRefBook{cum: new(big.Rat)} }
+func kitNewRefBook() *kitRefBook {
+	return &kitRefBook{cum: new(big.Rat), buckets: [3]*big.Rat{new(big.Rat), new(big.Rat), new(big.Rat)}}
+}
+
+// costBasis is the sum of signed qty x price over the open lots.
+func (b *kitRefBook) costBasis() *big.Rat {
+	c := new(big.Rat)
+	for _, l := range b.lots {
+		c.Add(c, new(big.Rat).Mul(l.qty, l.price))
+	}
+	return c
+}
 
 // fill books a signed quantity at price and returns the realized PnL, whether
 // it only opened/added, and the net after. Closing against a lot of signed
 // size q at cost c realizes (price - c) * used, with used carrying q's sign.
 func (b *kitRefBook) fill(signed, price *big.Rat) (realized *big.Rat, opened bool, net *big.Rat) {
+	return b.fillAt(signed, price, false, time.Time{})
+}
+
+// fillAt is fill from a venue at a time, attributing what it realizes: a
+// close of an on-chain lot by an on-chain fill is netting, by an off-chain
+// fill within 300 s of the lot a counter trade; the rest is directional.
+func (b *kitRefBook) fillAt(signed, price *big.Rat, onchain bool, at time.Time) (realized *big.Rat, opened bool, net *big.Rat) {
 	realized = new(big.Rat)
 	left := new(big.Rat).Set(signed)
 	if len(b.lots) == 0 || b.lots[0].qty.Sign() == left.Sign() {
-		b.lots = append(b.lots, kitRefLot{qty: left, price: new(big.Rat).Set(price)})
+		b.lots = append(b.lots, kitRefLot{qty: left, price: new(big.Rat).Set(price), onchain: onchain, at: at})
 		opened = true
 	} else {
 		for len(b.lots) > 0 && left.Sign() != 0 {
@@ -892,6 +932,13 @@ func (b *kitRefBook) fill(signed, price *big.Rat) (realized *big.Rat, opened boo
 			gain := new(big.Rat).Sub(price, lot.price)
 			gain.Mul(gain, used)
 			realized.Add(realized, gain)
+			bucket := 2
+			if lot.onchain && onchain {
+				bucket = 1
+			} else if lot.onchain && at.Sub(lot.at) <= 300*time.Second {
+				bucket = 0
+			}
+			b.buckets[bucket] = new(big.Rat).Add(b.buckets[bucket], gain)
 			lot.qty = new(big.Rat).Sub(lot.qty, used)
 			left.Add(left, used)
 			if lot.qty.Sign() == 0 {
@@ -901,7 +948,7 @@ func (b *kitRefBook) fill(signed, price *big.Rat) (realized *big.Rat, opened boo
 			}
 		}
 		if left.Sign() != 0 {
-			b.lots = append(b.lots, kitRefLot{qty: left, price: new(big.Rat).Set(price)})
+			b.lots = append(b.lots, kitRefLot{qty: left, price: new(big.Rat).Set(price), onchain: onchain, at: at})
 		}
 	}
 	b.cum = new(big.Rat).Add(b.cum, realized)
@@ -922,6 +969,9 @@ type kitPnlWant struct {
 	opened     bool
 	cum, net   *big.Rat
 	occurredAt time.Time
+	// buckets (cumulative, see kitRefBook) and the cost basis after it.
+	buckets   [3]*big.Rat
+	costBasis *big.Rat
 }
 
 // referencePnL runs the reference FIFO over a position's own event order:
@@ -945,8 +995,8 @@ func kitReferencePnL(h *kitHistory) ([]kitPnlWant, error) {
 		default:
 			continue
 		}
-		w.realized, w.opened, w.net = book.fill(kitRat(w.dir.Signed(w.qty)), kitRat(w.price))
-		w.cum = book.cum
+		w.realized, w.opened, w.net = book.fillAt(kitRat(w.dir.Signed(w.qty)), kitRat(w.price), w.venue == pnl.Onchain, w.occurredAt)
+		w.cum, w.buckets, w.costBasis = book.cum, book.buckets, book.costBasis()
 		out = append(out, w)
 	}
 	return out, nil
@@ -978,6 +1028,9 @@ func kitComparePnL(symbol string, got []pnl.Record, want []kitPnlWant, offchainT
 		cmpf("opened", g.Opened == w.opened, g.Opened, w.opened)
 		cmpf("cumulative_pnl", kitRat(g.CumulativePnL).Cmp(w.cum) == 0, g.CumulativePnL, w.cum.FloatString(18))
 		cmpf("net_position_after", kitRat(g.NetPositionAfter).Cmp(w.net) == 0, g.NetPositionAfter, w.net.FloatString(18))
+		if w.costBasis != nil {
+			cmpf("cost_basis", g.CostBasis != nil && kitRat(*g.CostBasis).Cmp(w.costBasis) == 0, g.CostBasis, w.costBasis.FloatString(18))
+		}
 		if w.venue == pnl.Onchain || offchainTime {
 			cmpf("occurred_at", g.OccurredAt.Equal(w.occurredAt), g.OccurredAt, w.occurredAt)
 		}

@@ -112,9 +112,19 @@ func printPnL(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool, w 
 	}
 	var out [][]string
 	for _, r := range rows {
-		out = append(out, []string{r.Symbol, r.RealizedPnL.StringFixed(4), r.NetPosition.String(), r.OnchainVolume.String(), r.OffchainVolume.String(), fmt.Sprint(r.Fills)})
+		unrealized, mark := "-", "-"
+		if r.UnrealizedPnL != nil {
+			unrealized = r.UnrealizedPnL.StringFixed(4)
+		}
+		if r.MarkPrice != nil {
+			mark = r.MarkPrice.String() + "(" + r.MarkSource + ")"
+		}
+		out = append(out, []string{r.Symbol, r.RealizedPnL.StringFixed(4), unrealized, r.TotalPnL.StringFixed(4), mark,
+			r.CounterTradePnL.StringFixed(4), r.OnchainNettingPnL.StringFixed(4), r.DirectionalExposurePnL.StringFixed(4),
+			r.NetPosition.String(), r.OnchainVolume.String(), r.OffchainVolume.String(), fmt.Sprint(r.Fills)})
 	}
-	return table(w, "SYMBOL REALIZED_PNL NET_POSITION ONCHAIN_VOLUME OFFCHAIN_VOLUME FILLS", out)
+	return table(w, "SYMBOL REALIZED_PNL UNREALIZED_PNL TOTAL_PNL MARK COUNTER_TRADE ONCHAIN_NETTING DIRECTIONAL "+
+		"NET_POSITION ONCHAIN_VOLUME OFFCHAIN_VOLUME FILLS", out)
 }
 
 func printPositions(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool, w io.Writer) error {
@@ -133,6 +143,9 @@ func printPositions(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bo
 		pending := "-"
 		if r.PendingShares != nil {
 			pending = r.PendingDirection + " " + r.PendingShares.String()
+			if r.PendingAgeSeconds != nil {
+				pending += fmt.Sprintf(" (%.0fs)", *r.PendingAgeSeconds)
+			}
 		}
 		out = append(out, []string{r.Symbol, r.Net.String(), r.AccumulatedLong.String(), r.AccumulatedShort.String(), r.HedgedShares.String(),
 			pending, r.ThresholdKind + " " + r.ThresholdValue.String(), dec(r.LastPriceUSDC), ts(&r.LastUpdated), r.Status})
@@ -158,9 +171,9 @@ func printTrades(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool,
 			reverted = r.RevertReason
 		}
 		out = append(out, []string{ts(&r.BlockTimestamp), fmt.Sprint(r.BlockNumber), r.TxHash[:10] + "…:" + fmt.Sprint(r.LogIndex),
-			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String(), reverted})
+			r.Symbol, r.Direction, r.Amount.String(), r.PriceUSDC.String(), dec(r.GasCostETH), dec(r.GasCostUSD), reverted})
 	}
-	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC REVERTED", out)
+	return table(w, "BLOCK_TIME BLOCK TRADE SYMBOL DIRECTION AMOUNT PRICE_USDC GAS_ETH GAS_USD REVERTED", out)
 }
 
 func printOrders(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool, w io.Writer) error {
@@ -176,8 +189,12 @@ func printOrders(ctx context.Context, db *sinks.DB, f sinks.Filter, asJSON bool,
 	}
 	var out [][]string
 	for _, r := range rows {
+		latency := "-"
+		if r.HedgeLatencyMS != nil {
+			latency = fmt.Sprint(*r.HedgeLatencyMS)
+		}
 		out = append(out, []string{ts(&r.PlacedAt), r.ExecutionID[:8] + "…", r.Symbol, r.Direction, r.Shares.String(), r.Status,
-			dec(r.ReferencePrice), dec(r.Price), ts(r.FilledAt), r.Error})
+			dec(r.ReferencePrice), dec(r.Price), ts(r.FilledAt), latency, dec(r.SlippageBps), r.Error})
 	}
-	return table(w, "PLACED EXECUTION SYMBOL SIDE SHARES STATUS REF_PRICE FILL_PRICE FILLED ERROR", out)
+	return table(w, "PLACED EXECUTION SYMBOL SIDE SHARES STATUS REF_PRICE FILL_PRICE FILLED LATENCY_MS SLIPPAGE_BPS ERROR", out)
 }

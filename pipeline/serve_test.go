@@ -17,8 +17,11 @@ import (
 
 	"github.com/hedgeline/hedgeline/api"
 	"github.com/hedgeline/hedgeline/internal/kafkasec"
+	"github.com/hedgeline/hedgeline/market"
+	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/sinks"
+	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
 )
@@ -101,6 +104,27 @@ func TestServeAPI(t *testing.T) {
 		return n == wantFills, fmt.Sprintf("%d of %d fills", n, wantFills)
 	})
 
+	// One symbol's last on-chain fill gets a Pyth price: its open lots are
+	// marked at it, every other symbol's at its last fill's price.
+	marks := map[string]decimal.Decimal{}
+	lastFill := map[string]file.Fill{}
+	for _, f := range fills {
+		lastFill[string(f.Symbol.Base)] = f
+		marks[string(f.Symbol.Base)] = f.PriceUSDC
+	}
+	pythSym := pnls[0].Symbol
+	pyth := market.PythPrice{Value: lastFill[pythSym].PriceUSDC.Add(decimal.RequireFromString("1.23")).Shift(5).Truncate(0).String(),
+		Expo: -5, Conf: "100", PublishTime: lastFill[pythSym].BlockTimestamp}
+	if marks[pythSym], err = pyth.Price(); err != nil {
+		t.Fatal(err)
+	}
+	kitEnrich(t, addr, lastFill[pythSym], onchaintrade.Enrich{GasUsed: 21000, EffectiveGasPrice: 1_500_000_000, PythPrice: &pyth})
+	kitWaitFor(t, time.Minute, "the Pyth mark to reach /api/pnl", func() (bool, string) {
+		pnls = nil
+		apiGet(t, base+"/api/pnl", 200, &pnls)
+		return pnls[0].MarkSource == "pyth", pnls[0].MarkSource
+	})
+
 	t.Run("pnl", func(t *testing.T) {
 		if got, want := apiGet(t, base+"/api/pnl", 200, nil), cli("pnl"); !bytes.Equal(got, want) {
 			t.Errorf("/api/pnl differs from pnl --json:\n%s\nvs\n%s", got, want)
@@ -123,6 +147,25 @@ func TestServeAPI(t *testing.T) {
 				!p.OffchainVolume.Equal(off) || !p.OnchainVolume.Equal(on) {
 				t.Errorf("%s: api %+v; reference realized %s net %s fills %d on %s off %s",
 					p.Symbol, p, realized.FloatString(18), w[len(w)-1].net.FloatString(18), len(w), on, off)
+			}
+			// Unrealized: the reference's open lots at the stated mark, cut
+			// to 18 places like the view; attribution: its buckets.
+			last := w[len(w)-1]
+			source := map[bool]string{true: "pyth", false: "last_fill"}[p.Symbol == pythSym]
+			unrealized := new(big.Rat).Mul(last.net, marks[p.Symbol].Rat())
+			unrealized.Sub(unrealized, last.costBasis)
+			if p.MarkSource != source || p.MarkPrice == nil || !p.MarkPrice.Equal(marks[p.Symbol]) || p.UnrealizedPnL == nil ||
+				p.UnrealizedPnL.Rat().Cmp(kitTruncate18(unrealized)) != 0 ||
+				p.TotalPnL.Rat().Cmp(new(big.Rat).Add(realized, p.UnrealizedPnL.Rat())) != 0 ||
+				p.CostBasis == nil || p.CostBasis.Rat().Cmp(last.costBasis) != 0 {
+				t.Errorf("%s: unrealized %v total %s at mark %v (%s), cost basis %v; reference %s at %s (%s), cost basis %s",
+					p.Symbol, p.UnrealizedPnL, p.TotalPnL, p.MarkPrice, p.MarkSource, p.CostBasis,
+					unrealized.FloatString(20), marks[p.Symbol], source, last.costBasis.FloatString(18))
+			}
+			for i, got := range []decimal.Decimal{p.CounterTradePnL, p.OnchainNettingPnL, p.DirectionalExposurePnL} {
+				if got.Rat().Cmp(last.buckets[i]) != 0 {
+					t.Errorf("%s: attribution bucket %d = %s, reference %s", p.Symbol, i, got, last.buckets[i].FloatString(18))
+				}
 			}
 		}
 		// A symbol and a range: still the CLI's answer.
@@ -179,8 +222,15 @@ func TestServeAPI(t *testing.T) {
 
 	t.Run("positions_trades_orders", func(t *testing.T) {
 		var ps []sinks.Position
-		if got, want := apiGet(t, base+"/api/positions", 200, &ps), cli("positions"); !bytes.Equal(got, want) {
+		// A pending hedge's age is taken at query time: equal but for it.
+		if got, want := apiGet(t, base+"/api/positions", 200, &ps), cli("positions"); !bytes.Equal(withoutAges(t, got), withoutAges(t, want)) {
 			t.Errorf("/api/positions differs from positions --json")
+		}
+		for _, p := range ps {
+			if (p.PendingShares != nil) != (p.PendingPlacedAt != nil) || (p.PendingPlacedAt != nil) != (p.PendingAgeSeconds != nil) ||
+				(p.PendingAgeSeconds != nil && (*p.PendingAgeSeconds < 0 || *p.PendingAgeSeconds > time.Since(*p.PendingPlacedAt).Seconds()+1)) {
+				t.Errorf("position %s: pending %v placed at %v, age %v", p.Symbol, p.PendingShares, p.PendingPlacedAt, p.PendingAgeSeconds)
+			}
 		}
 		if len(ps) != len(hists) {
 			t.Errorf("%d positions, %d position aggregates on Kafka", len(ps), len(hists))
@@ -225,6 +275,25 @@ func TestServeAPI(t *testing.T) {
 		for _, o := range filled {
 			if o.Status != "Filled" {
 				t.Errorf("status=filled returned %s", o.Status)
+			}
+			// The hedge's latency runs from its trigger's block to the
+			// broker fill (the sample's event times are not wall-clock
+			// times, so only its presence is checked); slippage is against
+			// the reference price, in the desk's disfavour when positive.
+			if o.HedgeLatencyMS == nil {
+				t.Errorf("filled order %s placed %s filled %v: hedge latency %v", o.ExecutionID, o.PlacedAt, o.FilledAt, kitDeref(o.HedgeLatencyMS))
+			}
+			if o.ReferencePrice != nil && o.AvgPrice != nil {
+				want := o.AvgPrice.Sub(*o.ReferencePrice)
+				if o.Direction == "Sell" {
+					want = want.Neg()
+				}
+				bps := want.Mul(decimal.NewFromInt(10000)).DivRound(*o.ReferencePrice, 2)
+				if o.SlippagePerShare == nil || !o.SlippagePerShare.Equal(want) || o.SlippageBps == nil || !o.SlippageBps.Equal(bps) ||
+					o.SlippageUSD == nil || !o.SlippageUSD.Equal(want.Mul(o.SharesFilled)) {
+					t.Errorf("filled order %s %s at %s, reference %s: slippage %v/share %v USD %v bps; want %s/share %s bps",
+						o.ExecutionID, o.Direction, o.AvgPrice, o.ReferencePrice, o.SlippagePerShare, o.SlippageUSD, o.SlippageBps, want, bps)
+				}
 			}
 		}
 		var others []sinks.Order
@@ -272,6 +341,55 @@ func TestServeAPI(t *testing.T) {
 		}
 		apiError(t, base+"/api/aggregates/Position/NOSUCH/events", 404, "NOSUCH")
 		apiError(t, base+"/api/aggregates/Nope/x/events", 400, "parameter type")
+	})
+
+	// The sample's fills are not enriched: enrich the oldest as the chain
+	// source would (21,000 gas at 1.5 gwei, ETH at 3000.12345) and read its
+	// gas cost back; the other trades have none.
+	t.Run("trade_gas", func(t *testing.T) {
+		var trades []sinks.Trade
+		apiGet(t, base+"/api/trades", 200, &trades)
+		tr := trades[len(trades)-1]
+		rec, err := topics.CommandRecord(topics.CommandEnvelope{AggregateType: topics.OnChainTrade, AggregateID: tr.ID,
+			CommandID: "test:enrich:" + tr.ID, IssuedAt: time.Now().UTC(), CorrelationID: "test", CausationID: "test"},
+			onchaintrade.Enrich{GasUsed: 21_000, EffectiveGasPrice: 1_500_000_000,
+				ETHUSDPrice: &market.PythPrice{Value: "300012345000", Expo: -8, Conf: "150000000", PublishTime: tr.BlockTimestamp}},
+			topics.SymbolKey(tr.BaseSymbol, tr.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kitProduce(t, kitNewProducer(t, addr), rec)
+		q := "/api/trades?symbol=" + tr.BaseSymbol + "&to=" + url.QueryEscape(tr.BlockTimestamp.Add(time.Microsecond).Format(time.RFC3339Nano))
+		var body []byte
+		kitWaitFor(t, 30*time.Second, "the enriched trade's gas cost in /api/trades", func() (bool, string) {
+			body = apiGet(t, base+q, 200, nil)
+			return bytes.Contains(body, []byte(`"gas_cost_eth"`)), string(body)
+		})
+		var rows []map[string]json.RawMessage
+		if err := json.Unmarshal(body, &rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			want := map[string]string{"gas_cost_eth": `"0.0000315"`, "eth_usd_price": `"3000.12345"`, "gas_cost_usd": `"0.094503888675"`}
+			if string(r["id"]) != `"`+tr.ID+`"` {
+				want = map[string]string{"gas_cost_eth": "", "eth_usd_price": "", "gas_cost_usd": ""} // absent
+			}
+			for k, v := range want {
+				if string(r[k]) != v {
+					t.Errorf("%s: trade %s has %s = %s, want %q", q, r["id"], k, r[k], v)
+				}
+			}
+		}
+		if want := cli("trades", "--symbol", tr.BaseSymbol, "--to", tr.BlockTimestamp.Add(time.Microsecond).Format(time.RFC3339Nano)); !bytes.Equal(body, want) {
+			t.Errorf("%s differs from trades --json:\n%s\nvs\n%s", q, body, want)
+		}
+		var table bytes.Buffer
+		if err := dispatch(ctx, []string{"trades", "--clickhouse", chAddr, "--limit", "1000"}, &table, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if out := table.String(); !strings.Contains(out, "GAS_ETH") || !strings.Contains(out, " 0.0000315 ") || !strings.Contains(out, " 0.094503888675 ") {
+			t.Errorf("trades table lacks the gas cost:\n%s", out)
+		}
 	})
 
 	t.Run("health", func(t *testing.T) {
@@ -391,6 +509,42 @@ func apiGet(t *testing.T, url string, code int, v any) []byte {
 	return body
 }
 
+// withoutAges is a JSON array of objects without their pending_age_seconds.
+func withoutAges(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var rows []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	for _, r := range rows {
+		delete(r, "pending_age_seconds")
+	}
+	out, _ := json.Marshal(rows)
+	return out
+}
+
+// kitTruncate18 cuts r toward zero to 18 decimal places.
+func kitTruncate18(r *big.Rat) *big.Rat {
+	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
+	n := new(big.Int).Mul(r.Num(), scale)
+	n.Quo(n, r.Denom())
+	return new(big.Rat).SetFrac(n, scale)
+}
+
+// kitEnrich sends the chain source's Enrich command for a fill.
+func kitEnrich(t *testing.T, addr string, f file.Fill, e onchaintrade.Enrich) {
+	t.Helper()
+	payload, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := f.TradeID.String()
+	cl := kitNewProducer(t, addr)
+	kitProduce(t, cl, kitCommandRecord(t, topics.OnChainTradeCommands, topics.SymbolKey(string(f.Symbol.Base), id), topics.CommandEnvelope{
+		AggregateType: topics.OnChainTrade, AggregateID: id, CommandID: "test:enrich:" + id, CommandType: "Enrich",
+		CommandVersion: 1, IssuedAt: time.Now().UTC(), CorrelationID: "test", CausationID: "test", Payload: payload}))
+}
+
 // apiError wants status code and a JSON error mentioning want.
 func apiError(t *testing.T, url string, code int, want string) {
 	t.Helper()
@@ -399,4 +553,11 @@ func apiError(t *testing.T, url string, code int, want string) {
 	if !strings.Contains(strings.ToLower(e.Error), strings.ToLower(want)) {
 		t.Errorf("GET %s: error %q does not mention %q", url, e.Error, want)
 	}
+}
+
+func kitDeref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

@@ -166,7 +166,8 @@ func (w *world) all(topic string) []*kgo.Record { return w.recs[topic] }
 //
 //	AAPL: sell 0.6 tAAPL @150 (block 100), sell 0.7 @151 (block 101) -> net
 //	      -1.3 crosses the 1-share threshold: hedge Buy 1 (ref 151), filled
-//	      at 150.5 -> net -0.3. Fill 1 is enriched with gas and Pyth.
+//	      at 150.5 -> net -0.3. Fill 1 is enriched with gas, Pyth and
+//	      ETH/USD.
 //	NVDA: buy 2 NVDAs1 @100 (block 102) -> hedge Sell 2 (ref 100), which
 //	      fails at the broker -> a new hedge Sell 2 is placed and pending.
 type scenario struct {
@@ -184,8 +185,10 @@ func newScenario(t testing.TB) *scenario {
 		t.Fatal("AAPL hedge not placed")
 	}
 	s.exec1 = p.ExecutionID
-	w.trade(market.TradeID{TxHash: txHash(1), LogIndex: 1}, "AAPL", onchaintrade.Enrich{GasUsed: 21000, EffectiveGasPrice: 1000000,
-		PythPrice: &market.PythPrice{Value: "15012345", Expo: -5, Conf: "2100", PublishTime: at(1)}}, at(60))
+	// 21,000 gas at 1.5 gwei with ETH at 3000.12345 (Pyth's expo -8).
+	w.trade(market.TradeID{TxHash: txHash(1), LogIndex: 1}, "AAPL", onchaintrade.Enrich{GasUsed: 21000, EffectiveGasPrice: 1_500_000_000,
+		PythPrice:   &market.PythPrice{Value: "15012345", Expo: -5, Conf: "2100", PublishTime: at(1)},
+		ETHUSDPrice: &market.PythPrice{Value: "300012345000", Expo: -8, Conf: "150000000", PublishTime: at(1)}}, at(60))
 	ref := dec("151")
 	w.order(s.exec1, offchainorder.Place{Symbol: "AAPL", Shares: dec("1"), Direction: market.Buy, Broker: market.DryRun, ReferencePrice: &ref}, at(16))
 	w.order(s.exec1, offchainorder.ConfirmSubmission{BrokerOrderID: "brk-1"}, at(17))

@@ -21,12 +21,14 @@ import (
 var MetricsPnLTable = Table{Name: "metrics_pnl", Columns: []string{
 	"symbol", "position_sequence", "venue", "direction", "quantity", "price",
 	"realized_pnl", "opened", "cumulative_pnl", "net_position_after", "occurred_at", "revert",
+	"counter_trade_pnl", "onchain_netting_pnl", "directional_exposure_pnl", "cost_basis",
 }}
 
 // PnLSummaryTable has one row per symbol, folded from the same records.
 var PnLSummaryTable = Table{Name: "pnl_summary", Columns: []string{
 	"symbol", "last_sequence", "realized_pnl", "net_position", "onchain_volume", "offchain_volume",
 	"fills", "last_occurred_at", "state",
+	"counter_trade_pnl", "onchain_netting_pnl", "directional_exposure_pnl", "cost_basis",
 }}
 
 // PnLState is the pnl projection's fold per symbol, stored in
@@ -38,6 +40,14 @@ type PnLState struct {
 	OffchainVolume decimal.Decimal `json:"offchain_volume"` // shares, both directions
 	Fills          uint64          `json:"fills"`
 	LastOccurredAt time.Time       `json:"last_occurred_at"`
+	// Realized PnL by attribution bucket, cumulative; states folded
+	// before attribution lack them (a replay rebuilds them).
+	CounterTrade        decimal.Decimal `json:"counter_trade_pnl"`
+	OnchainNetting      decimal.Decimal `json:"onchain_netting_pnl"`
+	DirectionalExposure decimal.Decimal `json:"directional_exposure_pnl"`
+	// CostBasis of the open lots after the last record; nil when that
+	// record predates it.
+	CostBasis *decimal.Decimal `json:"cost_basis,omitempty"`
 }
 
 // NewPnLProjection projects pnl.events into metrics_pnl and pnl_summary.
@@ -125,7 +135,16 @@ func applyPnL(s PnLState, _ bool, it Item[pnl.Record], emit Emit) (PnLState, err
 	if err != nil {
 		return s, fmt.Errorf("pnl record %s#%d: volume: %w", r.Symbol, r.PositionSequence, err)
 	}
-	next.RealizedPnL, next.NetPosition = r.CumulativePnL, r.NetPositionAfter
+	next.RealizedPnL, next.NetPosition, next.CostBasis = r.CumulativePnL, r.NetPositionAfter, r.CostBasis
+	attr := attributionOf(r)
+	if next.CounterTrade, err = market.Add(s.CounterTrade, attr.CounterTrade); err == nil {
+		if next.OnchainNetting, err = market.Add(s.OnchainNetting, attr.OnchainNetting); err == nil {
+			next.DirectionalExposure, err = market.Add(s.DirectionalExposure, attr.DirectionalExposure)
+		}
+	}
+	if err != nil {
+		return s, fmt.Errorf("pnl record %s#%d: attribution: %w", r.Symbol, r.PositionSequence, err)
+	}
 	if r.Revert {
 		next.Fills = max(next.Fills, 1) - 1
 	} else {
@@ -135,13 +154,24 @@ func applyPnL(s PnLState, _ bool, it Item[pnl.Record], emit Emit) (PnLState, err
 	emit(MetricsPnLTable.Name, string(r.Symbol)+"#"+strconv.FormatUint(r.PositionSequence, 10), []any{
 		string(r.Symbol), r.PositionSequence, string(r.Venue), string(r.Direction), r.Quantity, r.Price,
 		r.RealizedPnL, boolU8(r.Opened), r.CumulativePnL, r.NetPositionAfter, ts(r.OccurredAt), boolU8(r.Revert),
+		attr.CounterTrade, attr.OnchainNetting, attr.DirectionalExposure, r.CostBasis,
 	})
 	return next, nil
+}
+
+// attributionOf is a record's attribution; a record written before
+// attribution books its whole realized amount as DirectionalExposure.
+func attributionOf(r pnl.Record) pnl.Attribution {
+	if r.Attribution != nil {
+		return *r.Attribution
+	}
+	return pnl.Attribution{DirectionalExposure: r.RealizedPnL}
 }
 
 func pnlSummaryRow(symbol string, seq uint64, s PnLState, js string) []any {
 	return []any{
 		symbol, seq, s.RealizedPnL, s.NetPosition, s.OnchainVolume, s.OffchainVolume,
 		s.Fills, ts(s.LastOccurredAt), js,
+		s.CounterTrade, s.OnchainNetting, s.DirectionalExposure, s.CostBasis,
 	}
 }

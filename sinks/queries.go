@@ -24,44 +24,70 @@ import (
 //
 // Every query reads with FINAL, so rows not yet merged never count twice.
 const (
-	// QueryPnL reads the per-symbol summary the pnl projection folds; it
-	// covers all time (from/to are not used).
-	QueryPnL = `SELECT symbol, realized_pnl, net_position, onchain_volume, offchain_volume, fills
-FROM pnl_summary FINAL
+	// QueryPnL reads the pnl_report view: the per-symbol summary the pnl
+	// projection folds, with unrealized PnL marked now; it covers all time
+	// (from/to are not used).
+	QueryPnL = `SELECT ` + pnlColumns + `
+FROM pnl_report
 WHERE empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol)
 ORDER BY symbol`
 
 	// QueryPnLRange computes the same figures for fills in [from, to):
-	// realized PnL booked in the range, the net position after the range's
-	// last fill, volumes and number of fills (a reverted fill's withdrawal
-	// takes its volume and count back out).
-	QueryPnLRange = `SELECT
-    symbol,
-    sum(realized_pnl) AS realized_pnl,
-    argMax(net_position_after, position_sequence) AS net_position,
-    sumIf(if(revert = 1, -quantity, quantity), venue = 'onchain') AS onchain_volume,
-    sumIf(quantity, venue = 'offchain') AS offchain_volume,
-    toUInt64(greatest(0, countIf(revert = 0) - countIf(revert = 1))) AS fills
-FROM metrics_pnl FINAL
-WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
-  AND occurred_at >= {from:DateTime64(6, 'UTC')} AND occurred_at < {to:DateTime64(6, 'UTC')}
-GROUP BY symbol
+	// realized PnL booked in the range and its attribution, the net
+	// position and cost basis after the range's last fill, volumes and
+	// number of fills (a reverted fill's withdrawal takes its volume and
+	// count back out), and unrealized PnL marked as of `to`.
+	QueryPnLRange = `SELECT ` + pnlColumns + `
+FROM (
+    SELECT
+        r.*,
+        if(m.symbol = '', NULL, m.mark_price) AS mark_price,
+        if(m.symbol = '', 'none', m.mark_source) AS mark_source,
+        if(m.symbol = '', NULL, m.mark_time) AS mark_time,
+        if(r.net_position = 0, toNullable(toDecimal128(0, 18)),
+           if(m.symbol = '' OR isNull(r.cost_basis), NULL,
+              toDecimal128(toDecimal256(r.net_position, 18) * toDecimal256(m.mark_price, 18)
+                           - toDecimal256(assumeNotNull(r.cost_basis), 18), 18))) AS unrealized_pnl,
+        realized_pnl + coalesce(unrealized_pnl, toDecimal128(0, 18)) AS total_pnl
+    FROM (
+        SELECT
+            symbol,
+            sum(realized_pnl) AS realized_pnl,
+            sum(counter_trade_pnl) AS counter_trade_pnl,
+            sum(onchain_netting_pnl) AS onchain_netting_pnl,
+            sum(directional_exposure_pnl) AS directional_exposure_pnl,
+            argMax(net_position_after, position_sequence) AS net_position,
+            argMax(cost_basis, position_sequence) AS cost_basis,
+            sumIf(if(revert = 1, -quantity, quantity), venue = 'onchain') AS onchain_volume,
+            sumIf(quantity, venue = 'offchain') AS offchain_volume,
+            toUInt64(greatest(0, countIf(revert = 0) - countIf(revert = 1))) AS fills
+        FROM metrics_pnl FINAL
+        WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+          AND occurred_at >= {from:DateTime64(6, 'UTC')} AND occurred_at < {to:DateTime64(6, 'UTC')}
+        GROUP BY symbol
+    ) AS r
+    LEFT JOIN pnl_marks(to = {to:DateTime64(6, 'UTC')}) AS m ON m.symbol = r.symbol
+)
 ORDER BY symbol`
 
 	// QueryPositions lists positions, filtered on last_updated.
 	QueryPositions = `SELECT aggregate_id, sequence, symbol, net, accumulated_long, accumulated_short, hedged_shares,
-    pending_execution_id, pending_shares, pending_direction, threshold_kind, threshold_value,
-    broker, fractional, last_price_usdc, last_updated, status, failure
+    pending_execution_id, pending_shares, pending_direction, pending_placed_at,
+    if(isNull(pending_placed_at), NULL,
+       (toUnixTimestamp64Milli(now64(3)) - toUnixTimestamp64Milli(assumeNotNull(pending_placed_at))) / 1000) AS pending_age_seconds,
+    threshold_kind, threshold_value, broker, fractional, last_price_usdc, last_updated, status, failure
 FROM position_view FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
   AND last_updated >= {from:DateTime64(6, 'UTC')} AND last_updated < {to:DateTime64(6, 'UTC')}
 ORDER BY symbol`
 
 	// QueryTrades lists on-chain fills by base symbol, newest block first,
-	// filtered on block_timestamp.
+	// filtered on block_timestamp, with the gas cost of each fill's
+	// transaction.
 	QueryTrades = `SELECT aggregate_id, sequence, tx_hash, log_index, block_number, block_timestamp, filled_at,
     symbol, base_symbol, direction, amount, price_usdc, gas_used, effective_gas_price,
-    pyth_price, pyth_conf, enriched_at, migrated, status, failure, reverted, revert_reason
+    pyth_price, pyth_conf, enriched_at, migrated, status, failure, reverted, revert_reason,
+    gas_cost_eth, eth_usd_price, gas_cost_usd
 FROM onchain_trade_view FINAL
 WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, base_symbol))
   AND block_timestamp >= {from:DateTime64(6, 'UTC')} AND block_timestamp < {to:DateTime64(6, 'UTC')}
@@ -69,16 +95,29 @@ ORDER BY block_timestamp DESC, block_number DESC, log_index DESC, tx_hash
 LIMIT {limit:UInt64}`
 
 	// QueryOrders lists broker orders, newest placement first, filtered on
-	// placed_at.
-	QueryOrders = `SELECT aggregate_id, sequence, symbol, status, broker, broker_order_id, direction,
-    shares, shares_filled, price, avg_price, reference_price,
-    placed_at, submitted_at, filled_at, failed_at, error, migrated, lifecycle, failure
-FROM offchain_order_view FINAL
-WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
-  AND placed_at >= {from:DateTime64(6, 'UTC')} AND placed_at < {to:DateTime64(6, 'UTC')}
-  AND (empty({statuses:Array(String)}) OR has({statuses:Array(String)}, status))
-ORDER BY placed_at DESC, aggregate_id
-LIMIT {limit:UInt64}`
+	// placed_at, with their hedge's latency (from the block of the on-chain
+	// fill that triggered it to the broker fill; none for a migrated hedge) and
+	// slippage against the reference price (positive: worse for the desk).
+	QueryOrders = `SELECT o.aggregate_id, o.sequence, o.symbol, o.status, o.broker, o.broker_order_id, o.direction,
+    o.shares, o.shares_filled, o.price, o.avg_price, o.reference_price,
+    o.placed_at, o.submitted_at, o.filled_at, o.failed_at, o.error, o.migrated, o.lifecycle, o.failure,
+    if(h.trigger_kind = 'migrated' OR isNull(o.filled_at) OR isNull(h.trigger_block_timestamp), NULL,
+       toUnixTimestamp64Milli(assumeNotNull(o.filled_at)) - toUnixTimestamp64Milli(assumeNotNull(h.trigger_block_timestamp))) AS hedge_latency_ms,
+    h.slippage_per_share, h.slippage_usd
+FROM (
+    SELECT * FROM offchain_order_view FINAL
+    WHERE (empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol))
+      AND placed_at >= {from:DateTime64(6, 'UTC')} AND placed_at < {to:DateTime64(6, 'UTC')}
+      AND (empty({statuses:Array(String)}) OR has({statuses:Array(String)}, status))
+    ORDER BY placed_at DESC, aggregate_id
+    LIMIT {limit:UInt64}
+) AS o
+LEFT JOIN (
+    SELECT execution_id, trigger_kind, trigger_block_timestamp, slippage_per_share, slippage_usd
+    FROM hedge_view FINAL
+    WHERE empty({symbols:Array(String)}) OR has({symbols:Array(String)}, symbol)
+) AS h ON h.execution_id = o.aggregate_id
+ORDER BY o.placed_at DESC, o.aggregate_id`
 
 	// QueryPnLHistory is a time series per symbol for charts: fills in
 	// [from, to) grouped into buckets of {bucket:UInt32} seconds (aligned to
@@ -102,6 +141,11 @@ FROM (
 )
 ORDER BY symbol, bucket`
 )
+
+// pnlColumns are the columns of both PnL queries, in PnLSummary's scan order.
+const pnlColumns = `symbol, realized_pnl, net_position, onchain_volume, offchain_volume, fills,
+    unrealized_pnl, total_pnl, mark_price, mark_source, mark_time, cost_basis,
+    counter_trade_pnl, onchain_netting_pnl, directional_exposure_pnl`
 
 // DefaultLimit caps Trades and Orders when Filter.Limit is 0.
 const DefaultLimit = 1000
@@ -171,7 +215,7 @@ func (f Filter) params(withLimit bool) []any {
 	return out
 }
 
-// PnLSummary is realized PnL and activity of one symbol.
+// PnLSummary is the PnL and activity of one symbol.
 type PnLSummary struct {
 	Symbol         string          `json:"symbol"`
 	RealizedPnL    decimal.Decimal `json:"realized_pnl"`
@@ -179,6 +223,21 @@ type PnLSummary struct {
 	OnchainVolume  decimal.Decimal `json:"onchain_volume"`
 	OffchainVolume decimal.Decimal `json:"offchain_volume"`
 	Fills          int             `json:"fills"`
+	// UnrealizedPnL is the open lots marked at MarkPrice: "0" when flat,
+	// null when there is no mark (no on-chain fill) or no cost basis (a
+	// view projected before it). TotalPnL is realized plus unrealized.
+	UnrealizedPnL *decimal.Decimal `json:"unrealized_pnl"`
+	TotalPnL      decimal.Decimal  `json:"total_pnl"`
+	MarkPrice     *decimal.Decimal `json:"mark_price"`
+	// MarkSource is "pyth" (the last on-chain fill's Pyth price),
+	// "last_fill" (its fill price) or "none".
+	MarkSource string           `json:"mark_source"`
+	MarkTime   *time.Time       `json:"mark_time"`
+	CostBasis  *decimal.Decimal `json:"cost_basis"`
+	// Realized PnL by attribution bucket (docs/pnl.md).
+	CounterTradePnL        decimal.Decimal `json:"counter_trade_pnl"`
+	OnchainNettingPnL      decimal.Decimal `json:"onchain_netting_pnl"`
+	DirectionalExposurePnL decimal.Decimal `json:"directional_exposure_pnl"`
 }
 
 // PnL returns one summary per symbol: all time from pnl_summary, or, when
@@ -191,8 +250,13 @@ func (db *DB) PnL(ctx context.Context, f Filter) ([]PnLSummary, error) {
 	return query(ctx, db.conn, "pnl", q, args, func(r driver.Rows) (PnLSummary, error) {
 		var s PnLSummary
 		var fills uint64
-		err := r.Scan(&s.Symbol, &s.RealizedPnL, &s.NetPosition, &s.OnchainVolume, &s.OffchainVolume, &fills)
+		err := r.Scan(&s.Symbol, &s.RealizedPnL, &s.NetPosition, &s.OnchainVolume, &s.OffchainVolume, &fills,
+			&s.UnrealizedPnL, &s.TotalPnL, &s.MarkPrice, &s.MarkSource, &s.MarkTime, &s.CostBasis,
+			&s.CounterTradePnL, &s.OnchainNettingPnL, &s.DirectionalExposurePnL)
 		s.Fills = int(fills)
+		if s.MarkTime != nil {
+			*s.MarkTime = s.MarkTime.UTC()
+		}
 		return s, err
 	})
 }
@@ -208,14 +272,18 @@ type Position struct {
 	PendingExecutionID string           `json:"pending_execution_id,omitempty"`
 	PendingShares      *decimal.Decimal `json:"pending_shares,omitempty"`
 	PendingDirection   string           `json:"pending_direction,omitempty"`
-	ThresholdKind      string           `json:"threshold_kind"`
-	ThresholdValue     decimal.Decimal  `json:"threshold_value"`
-	Broker             string           `json:"broker"`
-	Fractional         bool             `json:"fractional"`
-	LastPriceUSDC      *decimal.Decimal `json:"last_price_usdc,omitempty"`
-	LastUpdated        time.Time        `json:"last_updated"`
-	Status             string           `json:"status"`
-	Failure            string           `json:"failure,omitempty"`
+	// PendingPlacedAt is when the pending hedge was placed; its age is
+	// taken at query time, in seconds.
+	PendingPlacedAt   *time.Time       `json:"pending_placed_at,omitempty"`
+	PendingAgeSeconds *float64         `json:"pending_age_seconds,omitempty"`
+	ThresholdKind     string           `json:"threshold_kind"`
+	ThresholdValue    decimal.Decimal  `json:"threshold_value"`
+	Broker            string           `json:"broker"`
+	Fractional        bool             `json:"fractional"`
+	LastPriceUSDC     *decimal.Decimal `json:"last_price_usdc,omitempty"`
+	LastUpdated       time.Time        `json:"last_updated"`
+	Status            string           `json:"status"`
+	Failure           string           `json:"failure,omitempty"`
 }
 
 // Positions returns positions by symbol, filtered on last_updated.
@@ -225,7 +293,8 @@ func (db *DB) Positions(ctx context.Context, f Filter) ([]Position, error) {
 		var id string
 		var frac uint8
 		err := r.Scan(&id, &p.Sequence, &p.Symbol, &p.Net, &p.AccumulatedLong, &p.AccumulatedShort, &p.HedgedShares,
-			&p.PendingExecutionID, &p.PendingShares, &p.PendingDirection, &p.ThresholdKind, &p.ThresholdValue,
+			&p.PendingExecutionID, &p.PendingShares, &p.PendingDirection, &p.PendingPlacedAt, &p.PendingAgeSeconds,
+			&p.ThresholdKind, &p.ThresholdValue,
 			&p.Broker, &frac, &p.LastPriceUSDC, &p.LastUpdated, &p.Status, &p.Failure)
 		p.Fractional = frac != 0
 		return p, err
@@ -258,6 +327,15 @@ type Trade struct {
 	// "reorg") or an operator withdrew it ("manual"); it counts nowhere.
 	Reverted     bool   `json:"reverted"`
 	RevertReason string `json:"revert_reason,omitempty"`
+	// GasCostETH is the gas of the fill's transaction in ETH (gas_used ×
+	// effective_gas_price / 1e18, exact); fills sharing a transaction each
+	// show all of it. Absent without an effective gas price.
+	GasCostETH *decimal.Decimal `json:"gas_cost_eth,omitempty"`
+	// ETHUSDPrice is Pyth's ETH/USD at the fill's block, when it was read.
+	ETHUSDPrice *decimal.Decimal `json:"eth_usd_price,omitempty"`
+	// GasCostUSD is GasCostETH × ETHUSDPrice rounded half away from zero to
+	// 18 decimals; absent without both.
+	GasCostUSD *decimal.Decimal `json:"gas_cost_usd,omitempty"`
 }
 
 // Trades returns on-chain fills, newest first, filtered by base symbol and
@@ -268,7 +346,8 @@ func (db *DB) Trades(ctx context.Context, f Filter) ([]Trade, error) {
 		var migrated, reverted uint8
 		err := r.Scan(&tr.ID, &tr.Sequence, &tr.TxHash, &tr.LogIndex, &tr.BlockNumber, &tr.BlockTimestamp, &tr.FilledAt,
 			&tr.Symbol, &tr.BaseSymbol, &tr.Direction, &tr.Amount, &tr.PriceUSDC, &tr.GasUsed, &tr.EffectiveGasPrice,
-			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure, &reverted, &tr.RevertReason)
+			&tr.PythPrice, &tr.PythConf, &tr.EnrichedAt, &migrated, &tr.Status, &tr.Failure, &reverted, &tr.RevertReason,
+			&tr.GasCostETH, &tr.ETHUSDPrice, &tr.GasCostUSD)
 		tr.Migrated, tr.Reverted = migrated != 0, reverted != 0
 		return tr, err
 	})
@@ -296,7 +375,20 @@ type Order struct {
 	Migrated       bool             `json:"migrated"`
 	Lifecycle      string           `json:"lifecycle"`
 	Failure        string           `json:"failure,omitempty"`
+	// HedgeLatencyMS: from the block time of the on-chain fill that
+	// triggered the hedge to the broker's fill, in milliseconds: what the
+	// desk was exposed for. Absent until filled and for migrated hedges.
+	HedgeLatencyMS *int64 `json:"hedge_latency_ms,omitempty"`
+	// Slippage of the fill against the hedge's reference price, positive
+	// when worse for the desk (paid more, received less): per share, in
+	// USD over the filled shares, and in basis points of the reference.
+	SlippagePerShare *decimal.Decimal `json:"slippage_per_share,omitempty"`
+	SlippageUSD      *decimal.Decimal `json:"slippage_usd,omitempty"`
+	SlippageBps      *decimal.Decimal `json:"slippage_bps,omitempty"`
 }
+
+// bpsPlaces is how many decimal places slippage_bps keeps.
+const bpsPlaces = 2
 
 // Orders returns broker orders, newest placement first, filtered by symbol
 // and placed_at.
@@ -306,8 +398,13 @@ func (db *DB) Orders(ctx context.Context, f Filter) ([]Order, error) {
 		var migrated uint8
 		err := r.Scan(&o.ExecutionID, &o.Sequence, &o.Symbol, &o.Status, &o.Broker, &o.BrokerOrderID, &o.Direction,
 			&o.Shares, &o.SharesFilled, &o.Price, &o.AvgPrice, &o.ReferencePrice,
-			&o.PlacedAt, &o.SubmittedAt, &o.FilledAt, &o.FailedAt, &o.Error, &migrated, &o.Lifecycle, &o.Failure)
+			&o.PlacedAt, &o.SubmittedAt, &o.FilledAt, &o.FailedAt, &o.Error, &migrated, &o.Lifecycle, &o.Failure,
+			&o.HedgeLatencyMS, &o.SlippagePerShare, &o.SlippageUSD)
 		o.Migrated = migrated != 0
+		if o.SlippagePerShare != nil && o.ReferencePrice != nil && o.ReferencePrice.IsPositive() {
+			bps := o.SlippagePerShare.Mul(decimal.NewFromInt(10000)).DivRound(*o.ReferencePrice, bpsPlaces)
+			o.SlippageBps = &bps
+		}
 		return o, err
 	})
 }

@@ -26,8 +26,15 @@ func checkQueries(t *testing.T, db *DB, s *scenario) {
 		t.Fatal(err)
 	}
 	js, _ := json.Marshal(all)
-	want := `[{"symbol":"AAPL","realized_pnl":"-0.1","net_position":"-0.3","onchain_volume":"1.3","offchain_volume":"1","fills":3},` +
-		`{"symbol":"NVDA","realized_pnl":"0","net_position":"2","onchain_volume":"2","offchain_volume":"0","fills":1}]`
+	// AAPL's open lot is the 0.3 short its last on-chain fill opened at
+	// 151, so it is marked at cost; the off-chain buy at 20 s closed
+	// on-chain lots opened 8 s before: a counter trade.
+	want := `[{"symbol":"AAPL","realized_pnl":"-0.1","net_position":"-0.3","onchain_volume":"1.3","offchain_volume":"1","fills":3,` +
+		`"unrealized_pnl":"0","total_pnl":"-0.1","mark_price":"151","mark_source":"last_fill","mark_time":"2025-10-01T14:30:12Z",` +
+		`"cost_basis":"-45.3","counter_trade_pnl":"-0.1","onchain_netting_pnl":"0","directional_exposure_pnl":"0"},` +
+		`{"symbol":"NVDA","realized_pnl":"0","net_position":"2","onchain_volume":"2","offchain_volume":"0","fills":1,` +
+		`"unrealized_pnl":"0","total_pnl":"0","mark_price":"100","mark_source":"last_fill","mark_time":"2025-10-01T14:30:28Z",` +
+		`"cost_basis":"200","counter_trade_pnl":"0","onchain_netting_pnl":"0","directional_exposure_pnl":"0"}]`
 	if string(js) != want {
 		t.Errorf("PnL all time:\n got %s\nwant %s", js, want)
 	}
@@ -85,6 +92,18 @@ func checkQueries(t *testing.T, db *DB, s *scenario) {
 		t.Errorf("trade 1 = %+v", tr)
 	}
 	eqDec(t, "trade 1 amount", tr.Amount, "0.6")
+	if tr.GasCostETH == nil || tr.ETHUSDPrice == nil || tr.GasCostUSD == nil {
+		t.Fatalf("trade 1 gas cost = %v ETH at %v = %v USD", tr.GasCostETH, tr.ETHUSDPrice, tr.GasCostUSD)
+	}
+	eqDec(t, "trade 1 gas cost ETH", *tr.GasCostETH, "0.0000315")
+	eqDec(t, "trade 1 ETH/USD", *tr.ETHUSDPrice, "3000.12345")
+	eqDec(t, "trade 1 gas cost USD", *tr.GasCostUSD, "0.094503888675")
+	if js, _ := json.Marshal(tr); !strings.Contains(string(js), `"gas_cost_eth":"0.0000315","eth_usd_price":"3000.12345","gas_cost_usd":"0.094503888675"`) {
+		t.Errorf("trade 1 JSON: %s", js)
+	}
+	if u := trs[0]; u.GasCostETH != nil || u.ETHUSDPrice != nil || u.GasCostUSD != nil {
+		t.Errorf("trade 2 (not enriched) has a gas cost: %+v", u)
+	}
 	if trs, err := db.Trades(ctx, Filter{From: at(10)}); err != nil || len(trs) != 2 || trs[0].BaseSymbol != "NVDA" {
 		t.Errorf("trades from at(10) = %+v, %v", trs, err)
 	}

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"math/big"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -18,6 +19,7 @@ var TradesTable = Table{Name: "onchain_trade_view", Columns: []string{
 	"gas_used", "effective_gas_price", "pyth_price", "pyth_conf", "pyth_publish_time", "enriched_at",
 	"migrated", "status", "failure", "state",
 	"reverted", "revert_reason", "fork_block", "reverted_at", "fill_sequence",
+	"gas_cost_eth", "eth_usd_price", "gas_cost_usd",
 }}
 
 // TradeState is what the trades projection folds per fill and stores in
@@ -64,6 +66,7 @@ func tradeRow(id string, seq uint64, s TradeState, js string) []any {
 		pythPrice, pythConf         *decimal.Decimal
 		pythPublished, enrichedTime *time.Time
 	)
+	costETH, ethUSD, costUSD := gasCost(st.Enrichment)
 	if e := st.Enrichment; e != nil {
 		g := e.GasUsed
 		gas, gasPrice, enrichedTime = &g, e.EffectiveGasPrice, timePtr(e.EnrichedAt)
@@ -91,7 +94,35 @@ func tradeRow(id string, seq uint64, s TradeState, js string) []any {
 		gas, gasPrice, pythPrice, pythConf, pythPublished, enrichedTime,
 		boolU8(s.Migrated), lifecycleStatus(s.Lifecycle.Status), s.Lifecycle.Failure, js,
 		boolU8(st.Reverted()), reason, forkBlock, revertedTime, max(st.FillSequence, 1),
+		costETH, ethUSD, costUSD,
 	}
+}
+
+// gasUSDPlaces is where gas_cost_usd is rounded (half away from zero): the
+// columns' scale. Gas of a fill is cents or less, so cents would say 0.
+const gasUSDPlaces = 18
+
+// gasCost is the gas cost of a fill's transaction in ETH (gas used × the
+// effective gas price in wei / 1e18, exact), Pyth's ETH/USD at its block,
+// and the cost in USD (their product rounded to gasUSDPlaces). Each is nil
+// (NULL) when its inputs are missing or Decimal(38, 18) cannot hold it.
+func gasCost(e *onchaintrade.Enrichment) (eth, ethUSD, usd *decimal.Decimal) {
+	if e == nil {
+		return nil, nil, nil
+	}
+	if e.EffectiveGasPrice != nil {
+		wei := new(big.Int).Mul(new(big.Int).SetUint64(e.GasUsed), new(big.Int).SetUint64(*e.EffectiveGasPrice))
+		eth = amountPtr(decimal.NewFromBigInt(wei, -18))
+	}
+	if p := e.ETHUSDPrice; p != nil {
+		if v, err := p.Price(); err == nil {
+			ethUSD = amountPtr(v)
+		}
+	}
+	if eth != nil && ethUSD != nil {
+		usd = amountPtr(eth.Mul(*ethUSD).Round(gasUSDPlaces))
+	}
+	return eth, ethUSD, usd
 }
 
 // lifecycleStatus is "live" or "failed" ("" before genesis, which a stored

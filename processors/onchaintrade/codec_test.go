@@ -12,13 +12,17 @@ import (
 func allCommands() []aggregate.Command {
 	m := migrateSPLG()
 	m.GasUsed, m.PythPrice = u64(90_000), coinPyth()
-	return []aggregate.Command{witnessSPLG(), enrichCOIN(), migrateSPLG(), m, revertSPLG()}
+	eth := enrichCOIN()
+	eth.ETHUSDPrice = ethUSDPyth()
+	return []aggregate.Command{witnessSPLG(), enrichCOIN(), eth, migrateSPLG(), m, revertSPLG()}
 }
 
 func allEvents() []aggregate.Event {
 	m := migratedSPLG()
 	m.GasUsed, m.PythPrice = u64(90_000), coinPyth()
-	return []aggregate.Event{filledSPLG(), enrichedCOIN(), migratedSPLG(), m, revertedSPLG()}
+	eth := enrichedCOIN()
+	eth.ETHUSDPrice = ethUSDPyth()
+	return []aggregate.Event{filledSPLG(), enrichedCOIN(), eth, migratedSPLG(), m, revertedSPLG()}
 }
 
 func TestDefinition(t *testing.T) {
@@ -109,6 +113,15 @@ func TestDecodersRejectUnknownFields(t *testing.T) {
 	// Upstream's field names do not silently decode to zero.
 	if _, err := ot.Commands.Decode("Enrich", json.RawMessage(`{"gas_used":1,"effective_gas_price":1,"pyth":null}`)); err == nil {
 		t.Error("misspelled pyth_price accepted")
+	}
+	for _, raw := range []string{
+		`{"gas_used":1,"effective_gas_price":1,"eth_usd":{"value":"1","expo":0,"conf":"0","publish_time":"2026-01-01T00:00:00Z"}}`,
+		`{"gas_used":1,"effective_gas_price":1,"eth_usd_price":{"value":"1","expo":0,"conf":"0","publish_time":"2026-01-01T00:00:00Z","bogus":1}}`,
+		`{"gas_used":1,"effective_gas_price":1,"eth_usd_price":{"value":1,"expo":0,"conf":"0","publish_time":"2026-01-01T00:00:00Z"}}`,
+	} {
+		if _, err := ot.Commands.Decode("Enrich", json.RawMessage(raw)); err == nil {
+			t.Errorf("Enrich %s accepted", raw)
+		}
 	}
 }
 

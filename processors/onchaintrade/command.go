@@ -28,8 +28,13 @@ type Enrich struct {
 	// EffectiveGasPrice is the receipt's effective gas price in wei, a JSON
 	// integer; positive and at most MaxInt64 (the legacy column's bound and
 	// upstream's GasPriceOutOfRange).
-	EffectiveGasPrice uint64            `json:"effective_gas_price"`
-	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
+	EffectiveGasPrice uint64 `json:"effective_gas_price"`
+	// PythPrice is the equity's Pyth price at the fill's block.
+	PythPrice *market.PythPrice `json:"pyth_price,omitempty"`
+	// ETHUSDPrice is Pyth's ETH/USD price at the same block: what the gas
+	// cost in USD. Absent when it could not be read, and in commands and
+	// events from before it existed (they stay byte-identical).
+	ETHUSDPrice *market.PythPrice `json:"eth_usd_price,omitempty"`
 }
 
 // Migrate imports a legacy onchain_trades row. block_number may be 0 (the

@@ -78,7 +78,7 @@ func enrich(l aggregate.Lifecycle[State], c Enrich, m aggregate.Meta) ([]aggrega
 	}
 	e := Enriched{
 		GasUsed: c.GasUsed, EffectiveGasPrice: c.EffectiveGasPrice,
-		PythPrice: pythUTC(c.PythPrice), EnrichedAt: utc(m.At),
+		PythPrice: pythUTC(c.PythPrice), ETHUSDPrice: pythUTC(c.ETHUSDPrice), EnrichedAt: utc(m.At),
 	}
 	return emit(e, func() error { _, err := l.State.enrich(e); return err })
 }

@@ -21,11 +21,13 @@ type Filled struct {
 	FilledAt       time.Time        `json:"filled_at"`
 }
 
-// Enriched adds gas and optional Pyth data to a filled trade.
+// Enriched adds gas and optional Pyth data (the equity's price and
+// ETH/USD, both at the fill's block) to a filled trade.
 type Enriched struct {
 	GasUsed           uint64            `json:"gas_used"`
 	EffectiveGasPrice uint64            `json:"effective_gas_price"`
 	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
+	ETHUSDPrice       *market.PythPrice `json:"eth_usd_price,omitempty"`
 	EnrichedAt        time.Time         `json:"enriched_at"`
 }
 

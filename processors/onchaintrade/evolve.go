@@ -71,7 +71,7 @@ func fromMigrated(e Migrated) (State, error) {
 			err = errors.Join(err, fieldErr("effective_gas_price", errors.New("given without gas_used")))
 		}
 	}
-	err = errors.Join(err, checkPyth(e.PythPrice))
+	err = errors.Join(err, checkPyth("pyth_price", e.PythPrice))
 	if e.MigratedAt.IsZero() {
 		err = errors.Join(err, fieldErr("migrated_at", errors.New("must be set")))
 	}
@@ -142,7 +142,8 @@ func (s State) enrich(e Enriched) (State, error) {
 	err := errors.Join(
 		checkGas("gas_used", e.GasUsed),
 		checkGas("effective_gas_price", e.EffectiveGasPrice),
-		checkPyth(e.PythPrice),
+		checkPyth("pyth_price", e.PythPrice),
+		checkPyth("eth_usd_price", e.ETHUSDPrice),
 	)
 	if e.EnrichedAt.IsZero() {
 		err = errors.Join(err, fieldErr("enriched_at", errors.New("must be set")))
@@ -153,7 +154,7 @@ func (s State) enrich(e Enriched) (State, error) {
 	price := e.EffectiveGasPrice
 	s.Enrichment = &Enrichment{
 		GasUsed: e.GasUsed, EffectiveGasPrice: &price,
-		PythPrice: e.PythPrice, EnrichedAt: e.EnrichedAt,
+		PythPrice: e.PythPrice, ETHUSDPrice: e.ETHUSDPrice, EnrichedAt: e.EnrichedAt,
 	}
 	return s, nil
 }

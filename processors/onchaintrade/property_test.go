@@ -36,7 +36,14 @@ func genCommand(t *rapid.T) aggregate.Command {
 			Reason:    rapid.SampledFrom([]ot.RevertReason{ot.RevertReorg, ot.RevertManual, ""}).Draw(t, "reason"),
 			ForkBlock: rapid.Uint64Range(0, 3).Draw(t, "fork"), ForkHash: rapid.SampledFrom([]string{"", forkHash, "0x1"}).Draw(t, "fhash")}
 	case 1:
-		return ot.Enrich{GasUsed: rapid.Uint64().Draw(t, "gas"), EffectiveGasPrice: rapid.Uint64().Draw(t, "gp"), PythPrice: pyth}
+		var eth *market.PythPrice
+		if rapid.Bool().Draw(t, "has_eth_usd") {
+			eth = &market.PythPrice{
+				Value: rapid.SampledFrom([]string{"300012345000", "-1", "0", "x"}).Draw(t, "ev"),
+				Expo:  rapid.Int32Range(-40, 40).Draw(t, "ee"), Conf: "150000000", PublishTime: ts,
+			}
+		}
+		return ot.Enrich{GasUsed: rapid.Uint64().Draw(t, "gas"), EffectiveGasPrice: rapid.Uint64().Draw(t, "gp"), PythPrice: pyth, ETHUSDPrice: eth}
 	}
 	var gas *uint64
 	if rapid.Bool().Draw(t, "has_gas") {

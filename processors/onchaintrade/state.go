@@ -61,7 +61,11 @@ type Enrichment struct {
 	// row had none.
 	EffectiveGasPrice *uint64           `json:"effective_gas_price,omitempty"`
 	PythPrice         *market.PythPrice `json:"pyth_price,omitempty"`
-	EnrichedAt        time.Time         `json:"enriched_at"`
+	// ETHUSDPrice is Pyth's ETH/USD at the fill's block, for the gas cost
+	// in USD; nil when the chain source could not read it, and for
+	// migrated trades (the legacy table had none).
+	ETHUSDPrice *market.PythPrice `json:"eth_usd_price,omitempty"`
+	EnrichedAt  time.Time         `json:"enriched_at"`
 }
 
 // Enriched reports whether gas (and possibly Pyth) data was added.

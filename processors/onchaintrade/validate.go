@@ -131,9 +131,10 @@ func checkGas(field string, v uint64) error {
 // exponent would make rescaling (and so CheckAmount) arbitrarily expensive.
 const maxPythExpo = 38
 
-// checkPyth validates an optional Pyth reading: value an int64 whose
-// scaled price is positive and representable, conf a uint64, a publish time.
-func checkPyth(p *market.PythPrice) error {
+// checkPyth validates an optional Pyth reading of field: value an int64
+// whose scaled price is positive and representable, conf a uint64, a
+// publish time.
+func checkPyth(field string, p *market.PythPrice) error {
 	if p == nil {
 		return nil
 	}
@@ -153,7 +154,7 @@ func checkPyth(p *market.PythPrice) error {
 	if p.PublishTime.IsZero() {
 		errs = append(errs, errors.New("publish_time must be set"))
 	}
-	return fieldErr("pyth_price", errors.Join(errs...))
+	return fieldErr(field, errors.Join(errs...))
 }
 
 func utc(t time.Time) time.Time { return t.UTC() }

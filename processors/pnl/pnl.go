@@ -110,6 +110,11 @@ type Lot struct {
 	Direction market.Direction `json:"direction"`
 	Quantity  decimal.Decimal  `json:"quantity"`
 	Price     decimal.Decimal  `json:"price"`
+	// Venue and OpenedAt are those of the fill that opened the lot, for
+	// attribution. Lots of books written before attribution have neither
+	// and count as DirectionalExposure when closed.
+	Venue    Venue     `json:"venue,omitempty"`
+	OpenedAt time.Time `json:"opened_at,omitzero"`
 }
 
 // Book is the FIFO state of one base symbol; it is the pnl processor's
@@ -204,6 +209,84 @@ type Record struct {
 	// Revert: this record books the withdrawal of a reverted on-chain fill
 	// (Direction is the opposite of the reverted fill's).
 	Revert bool `json:"revert,omitempty"`
+	// Attribution splits RealizedPnL by why it was made; nil when the fill
+	// only opened (and in records older than attribution: count those as
+	// DirectionalExposure).
+	Attribution *Attribution `json:"attribution,omitempty"`
+	// CostBasis is the open lots' signed cost after the fill: the sum of
+	// quantity x price, short lots negative. Unrealized PnL at a mark is
+	// NetPositionAfter x mark - CostBasis. Nil in records older than it.
+	CostBasis *decimal.Decimal `json:"cost_basis,omitempty"`
+}
+
+// Bucket names why a realized amount was made (upstream's attribution,
+// DOMAIN.md s.5.3).
+type Bucket string
+
+const (
+	// CounterTrade: an off-chain fill (a hedge) closed a lot opened on
+	// chain at most CounterTradeWindow earlier. This is the desk's edge.
+	CounterTrade Bucket = "CounterTrade"
+	// OnchainNetting: an on-chain fill closed a lot opened on chain.
+	OnchainNetting Bucket = "OnchainNetting"
+	// DirectionalExposure: everything else: a lot opened off chain (or by
+	// a migration without a venue), or a hedge later than the window.
+	DirectionalExposure Bucket = "DirectionalExposure"
+)
+
+// CounterTradeWindow is upstream's COUNTER_TRADE_THRESHOLD_SECONDS.
+const CounterTradeWindow = 300 * time.Second
+
+// Classify tells the bucket of closing (part of) lot with fill f.
+func Classify(lot Lot, f Fill) Bucket {
+	if lot.Venue != Onchain {
+		return DirectionalExposure
+	}
+	if f.Venue == Onchain {
+		return OnchainNetting
+	}
+	if age := f.OccurredAt.Sub(lot.OpenedAt); !lot.OpenedAt.IsZero() && age <= CounterTradeWindow {
+		return CounterTrade
+	}
+	return DirectionalExposure
+}
+
+// Attribution is a realized amount split by Bucket; the three add up to
+// the record's RealizedPnL.
+type Attribution struct {
+	CounterTrade        decimal.Decimal `json:"counter_trade"`
+	OnchainNetting      decimal.Decimal `json:"onchain_netting"`
+	DirectionalExposure decimal.Decimal `json:"directional_exposure"`
+}
+
+// Total is the sum of the buckets.
+func (a Attribution) Total() decimal.Decimal {
+	return a.CounterTrade.Add(a.OnchainNetting).Add(a.DirectionalExposure)
+}
+
+// add books gain into bucket b.
+func (a *Attribution) add(b Bucket, gain decimal.Decimal) (err error) {
+	switch b {
+	case CounterTrade:
+		a.CounterTrade, err = market.Add(a.CounterTrade, gain)
+	case OnchainNetting:
+		a.OnchainNetting, err = market.Add(a.OnchainNetting, gain)
+	default:
+		a.DirectionalExposure, err = market.Add(a.DirectionalExposure, gain)
+	}
+	return err
+}
+
+// CostBasis is the signed cost of the open lots (see Record.CostBasis).
+func (b Book) CostBasis() (decimal.Decimal, error) {
+	sum := decimal.Zero
+	for i, l := range b.Lots {
+		var err error
+		if sum, err = market.Add(sum, l.Direction.Signed(l.Quantity.Mul(l.Price))); err != nil {
+			return decimal.Zero, fmt.Errorf("cost basis at lot %d: %w", i, err)
+		}
+	}
+	return sum, nil
 }
 
 func checkPositive(sentinel error, v decimal.Decimal) error {
@@ -255,18 +338,27 @@ func (b Book) Apply(f Fill) (Book, Record, error) {
 		return b, Record{}, fmt.Errorf("%s seq %d (book at %d): %w", b.Symbol, f.Sequence, b.LastSequence, ErrAlreadyApplied)
 	}
 
-	next, realized, opened, err := b.match(f)
+	next, attr, opened, err := b.match(f)
 	if err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, err)
 	}
 	next.Symbol = b.Symbol
 	next.LastSequence = f.Sequence
+	realized := attr.Total()
 	if next.Cumulative, err = market.Add(b.Cumulative, realized); err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: cumulative pnl: %w", b.Symbol, f.Sequence, err)
 	}
 	net := next.Net()
 	if err := market.CheckAmount(net); err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: net position: %w", b.Symbol, f.Sequence, err)
+	}
+	basis, err := next.CostBasis()
+	if err != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, err)
+	}
+	var attribution *Attribution
+	if !opened {
+		attribution = &attr
 	}
 	next.LastRecord = &f.Sequence
 	return next, Record{
@@ -283,21 +375,23 @@ func (b Book) Apply(f Fill) (Book, Record, error) {
 		PositionSequence: f.Sequence,
 		OccurredAt:       f.OccurredAt.UTC(),
 		Revert:           f.Revert,
+		Attribution:      attribution,
+		CostBasis:        &basis,
 	}, nil
 }
 
-// match returns the next lots (in a fresh slice) and the realized P&L.
-func (b Book) match(f Fill) (next Book, realized decimal.Decimal, opened bool, err error) {
-	open := Lot{Direction: f.Direction, Price: f.Price}
+// match returns the next lots (in a fresh slice) and the realized P&L,
+// attributed lot by lot.
+func (b Book) match(f Fill) (next Book, attr Attribution, opened bool, err error) {
+	open := Lot{Direction: f.Direction, Price: f.Price, Venue: f.Venue, OpenedAt: f.OccurredAt.UTC()}
 	net := b.Net()
 	if net.IsZero() || (net.Sign() > 0) == (f.Direction == market.Buy) {
 		lots := make([]Lot, len(b.Lots), len(b.Lots)+1)
 		copy(lots, b.Lots)
 		open.Quantity = f.Quantity
-		return Book{Lots: append(lots, open)}, decimal.Zero, true, nil
+		return Book{Lots: append(lots, open)}, Attribution{}, true, nil
 	}
 
-	realized = decimal.Zero
 	left := f.Quantity
 	i := 0
 	var partial *Lot
@@ -310,10 +404,10 @@ func (b Book) match(f Fill) (next Book, realized decimal.Decimal, opened bool, e
 		}
 		gain := diff.Mul(used)
 		if err := market.CheckAmount(gain); err != nil {
-			return Book{}, decimal.Zero, false, fmt.Errorf("realized pnl on lot %d: %w", i, err)
+			return Book{}, Attribution{}, false, fmt.Errorf("realized pnl on lot %d: %w", i, err)
 		}
-		if realized, err = market.Add(realized, gain); err != nil {
-			return Book{}, decimal.Zero, false, fmt.Errorf("realized pnl: %w", err)
+		if err := attr.add(Classify(lot, f), gain); err != nil {
+			return Book{}, Attribution{}, false, fmt.Errorf("realized pnl: %w", err)
 		}
 		left = left.Sub(used)
 		if used.LessThan(lot.Quantity) {
@@ -331,5 +425,5 @@ func (b Book) match(f Fill) (next Book, realized decimal.Decimal, opened bool, e
 		open.Quantity = left
 		lots = append(lots, open)
 	}
-	return Book{Lots: lots}, realized, false, nil
+	return Book{Lots: lots}, attr, false, nil
 }

@@ -243,10 +243,10 @@ func TestInvalidBook(t *testing.T) {
 	f := fill(9, Onchain, market.Buy, "1", "1")
 	for name, b := range map[string]Book{
 		"no symbol":       {Lots: []Lot{}},
-		"mixed lots":      {Symbol: "AAPL", Lots: []Lot{{market.Buy, d("1"), d("1")}, {market.Sell, d("1"), d("1")}}},
-		"zero lot":        {Symbol: "AAPL", Lots: []Lot{{market.Buy, d("0"), d("1")}}},
-		"bad direction":   {Symbol: "AAPL", Lots: []Lot{{"Hold", d("1"), d("1")}}},
-		"negative price":  {Symbol: "AAPL", Lots: []Lot{{market.Sell, d("1"), d("-1")}}},
+		"mixed lots":      {Symbol: "AAPL", Lots: []Lot{{Direction: market.Buy, Quantity: d("1"), Price: d("1")}, {Direction: market.Sell, Quantity: d("1"), Price: d("1")}}},
+		"zero lot":        {Symbol: "AAPL", Lots: []Lot{{Direction: market.Buy, Quantity: d("0"), Price: d("1")}}},
+		"bad direction":   {Symbol: "AAPL", Lots: []Lot{{Direction: "Hold", Quantity: d("1"), Price: d("1")}}},
+		"negative price":  {Symbol: "AAPL", Lots: []Lot{{Direction: market.Sell, Quantity: d("1"), Price: d("-1")}}},
 		"huge cumulative": {Symbol: "AAPL", Cumulative: d("1e20")},
 	} {
 		if _, _, err := b.Apply(f); !errors.Is(err, ErrInvalidBook) {
@@ -258,8 +258,8 @@ func TestInvalidBook(t *testing.T) {
 func TestCopyOnWrite(t *testing.T) {
 	// Lots with spare capacity: an append-in-place bug would show here.
 	lots := make([]Lot, 2, 8)
-	lots[0] = Lot{market.Buy, d("1"), d("100")}
-	lots[1] = Lot{market.Buy, d("2"), d("101")}
+	lots[0] = Lot{Direction: market.Buy, Quantity: d("1"), Price: d("100")}
+	lots[1] = Lot{Direction: market.Buy, Quantity: d("2"), Price: d("101")}
 	old := Book{Symbol: "AAPL", Lots: lots, Cumulative: d("5"), LastSequence: 3}
 	snapshot, err := json.Marshal(old)
 	if err != nil {
@@ -311,7 +311,8 @@ func TestJSON(t *testing.T) {
 	}
 	want := `{"symbol":"AAPL","venue":"offchain","direction":"Buy","quantity":"0.2","price":"148",` +
 		`"realized_pnl":"0.4","opened":false,"cumulative_pnl":"0.4","net_position_after":"-0.1",` +
-		`"position_sequence":2,"previous_sequence":1,"occurred_at":"2025-11-04T14:32:00Z"}`
+		`"position_sequence":2,"previous_sequence":1,"occurred_at":"2025-11-04T14:32:00Z",` +
+		`"attribution":{"counter_trade":"0.4","onchain_netting":"0","directional_exposure":"0"},"cost_basis":"-15"}`
 	if string(got) != want {
 		t.Fatalf("record JSON\n got %s\nwant %s", got, want)
 	}
@@ -345,5 +346,88 @@ func TestJSON(t *testing.T) {
 	var v Venue
 	if err := json.Unmarshal([]byte(`"dex"`), &v); !errors.Is(err, ErrInvalidVenue) {
 		t.Fatalf("venue decode err = %v", err)
+	}
+}
+
+// The worked example, attributed (DOMAIN.md s.5.3): hedges within 300 s of
+// the on-chain lots they close are CounterTrade, on-chain closes of
+// on-chain lots OnchainNetting.
+func TestAttributionWorkedExample(t *testing.T) {
+	_, recs := applyAll(t, NewBook("AAPL"),
+		fill(1, Onchain, market.Sell, "0.3", "150.00"),
+		fill(2, Onchain, market.Sell, "0.4", "151.00"),
+		fill(3, Onchain, market.Buy, "0.2", "148.00"),
+		fill(4, Onchain, market.Sell, "0.6", "149.00"),
+		fill(5, Offchain, market.Buy, "1.0", "148.50"),
+		fill(6, Onchain, market.Buy, "1.5", "147.50"),
+		fill(7, Offchain, market.Sell, "1.0", "149.00"),
+	)
+	want := []*[3]string{nil, nil, {"0", "0.4", "0"}, nil, {"1.4", "0", "0"}, {"0", "0.15", "0"}, {"1.5", "0", "0"}}
+	var sum Attribution
+	for i, r := range recs {
+		a := r.Attribution
+		if (a == nil) != (want[i] == nil) {
+			t.Fatalf("row %d attribution %+v, want %v", i+1, a, want[i])
+		}
+		if a == nil {
+			continue
+		}
+		if !a.CounterTrade.Equal(d(want[i][0])) || !a.OnchainNetting.Equal(d(want[i][1])) || !a.DirectionalExposure.Equal(d(want[i][2])) {
+			t.Errorf("row %d attribution %+v, want %v", i+1, *a, *want[i])
+		}
+		if !a.Total().Equal(r.RealizedPnL) {
+			t.Errorf("row %d buckets add to %s, realized %s", i+1, a.Total(), r.RealizedPnL)
+		}
+		sum = Attribution{sum.CounterTrade.Add(a.CounterTrade), sum.OnchainNetting.Add(a.OnchainNetting), sum.DirectionalExposure.Add(a.DirectionalExposure)}
+	}
+	if !sum.CounterTrade.Equal(d("2.9")) || !sum.OnchainNetting.Equal(d("0.55")) || !sum.DirectionalExposure.IsZero() {
+		t.Fatalf("totals %+v", sum)
+	}
+	// Net 0.4 long at 147.50 is left open.
+	if r := recs[6]; r.CostBasis == nil || !r.CostBasis.Equal(d("59")) {
+		t.Fatalf("cost basis after row 7 = %v, want 59", r.CostBasis)
+	}
+}
+
+func TestAttributionWindowAndVenues(t *testing.T) {
+	at := func(f Fill, after time.Duration) Fill { f.OccurredAt = t0.Add(after); return f }
+	cases := []struct {
+		name  string
+		open  Fill
+		close Fill
+		want  Bucket
+	}{
+		{"hedge at 300 s", at(fill(1, Onchain, market.Buy, "1", "10"), 0), at(fill(2, Offchain, market.Sell, "1", "11"), 300*time.Second), CounterTrade},
+		{"hedge at 301 s", at(fill(1, Onchain, market.Buy, "1", "10"), 0), at(fill(2, Offchain, market.Sell, "1", "11"), 301*time.Second), DirectionalExposure},
+		{"on-chain close", at(fill(1, Onchain, market.Buy, "1", "10"), 0), at(fill(2, Onchain, market.Sell, "1", "11"), time.Hour), OnchainNetting},
+		{"off-chain lot, on-chain close", at(fill(1, Offchain, market.Buy, "1", "10"), 0), at(fill(2, Onchain, market.Sell, "1", "11"), time.Second), DirectionalExposure},
+		{"off-chain lot, off-chain close", at(fill(1, Offchain, market.Buy, "1", "10"), 0), at(fill(2, Offchain, market.Sell, "1", "11"), time.Second), DirectionalExposure},
+	}
+	for _, c := range cases {
+		_, recs := applyAll(t, NewBook("AAPL"), c.open, c.close)
+		a := recs[1].Attribution
+		got := map[Bucket]decimal.Decimal{CounterTrade: a.CounterTrade, OnchainNetting: a.OnchainNetting, DirectionalExposure: a.DirectionalExposure}
+		for b, v := range got {
+			if want := map[bool]string{true: "1", false: "0"}[b == c.want]; !v.Equal(d(want)) {
+				t.Errorf("%s: %s = %s, want %s", c.name, b, v, want)
+			}
+		}
+	}
+}
+
+// A book written before attribution (lots without venue or time) keeps
+// working: what it closes is DirectionalExposure.
+func TestAttributionOfAnOlderBook(t *testing.T) {
+	var b Book
+	raw := `{"symbol":"AAPL","lots":[{"direction":"Sell","quantity":"1","price":"150"}],"cumulative_pnl":"0","last_sequence":1,"last_record":1}`
+	if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		t.Fatal(err)
+	}
+	_, rec, err := b.Apply(fill(2, Offchain, market.Buy, "1", "149"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := rec.Attribution; a == nil || !a.DirectionalExposure.Equal(d("1")) || !a.CounterTrade.IsZero() {
+		t.Fatalf("attribution %+v", rec.Attribution)
 	}
 }

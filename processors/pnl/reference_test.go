@@ -20,15 +20,28 @@ type ReferenceFIFO struct {
 	side  int      // +1 long, -1 short, 0 flat
 	queue []refLot // oldest first; quantities > 0
 	total *big.Rat // cumulative realized
+	// byBucket is the realized P&L of the last Trade per attribution
+	// bucket: 0 counter trade, 1 on-chain netting, 2 directional.
+	byBucket [3]*big.Rat
 }
 
-type refLot struct{ qty, price *big.Rat }
+type refLot struct {
+	qty, price *big.Rat
+	onchain    bool
+	at         int64 // unix seconds the lot was opened
+}
 
 func NewReferenceFIFO() *ReferenceFIFO { return &ReferenceFIFO{total: new(big.Rat)} }
 
 // Trade books a fill of sign s (+1 buy, -1 sell) and returns the realized
 // P&L of that fill.
 func (r *ReferenceFIFO) Trade(s int, qty, price *big.Rat) *big.Rat {
+	return r.TradeAt(s, qty, price, false, 0)
+}
+
+// TradeAt is Trade with the fill's venue and time, for attribution.
+func (r *ReferenceFIFO) TradeAt(s int, qty, price *big.Rat, onchain bool, at int64) *big.Rat {
+	r.byBucket = [3]*big.Rat{new(big.Rat), new(big.Rat), new(big.Rat)}
 	realized := new(big.Rat)
 	remaining := new(big.Rat).Set(qty)
 	if r.side == -s {
@@ -46,12 +59,20 @@ func (r *ReferenceFIFO) Trade(s int, qty, price *big.Rat) *big.Rat {
 				gain.Neg(gain)
 			}
 			realized.Add(realized, gain)
+			bucket := 2
+			switch {
+			case head.onchain && onchain:
+				bucket = 1
+			case head.onchain && at-head.at <= 300:
+				bucket = 0
+			}
+			r.byBucket[bucket].Add(r.byBucket[bucket], gain)
 			remaining.Sub(remaining, m)
 			left := new(big.Rat).Sub(head.qty, m)
 			if left.Sign() == 0 {
 				r.queue = r.queue[1:]
 			} else {
-				r.queue[0] = refLot{qty: left, price: head.price}
+				r.queue[0] = refLot{qty: left, price: head.price, onchain: head.onchain, at: head.at}
 			}
 		}
 		if len(r.queue) == 0 {
@@ -60,10 +81,22 @@ func (r *ReferenceFIFO) Trade(s int, qty, price *big.Rat) *big.Rat {
 	}
 	if remaining.Sign() > 0 {
 		r.side = s
-		r.queue = append(r.queue, refLot{qty: remaining, price: new(big.Rat).Set(price)})
+		r.queue = append(r.queue, refLot{qty: remaining, price: new(big.Rat).Set(price), onchain: onchain, at: at})
 	}
 	r.total.Add(r.total, realized)
 	return realized
+}
+
+// CostBasis is the signed cost of the open lots.
+func (r *ReferenceFIFO) CostBasis() *big.Rat {
+	c := new(big.Rat)
+	for _, l := range r.queue {
+		c.Add(c, new(big.Rat).Mul(l.qty, l.price))
+	}
+	if r.side < 0 {
+		c.Neg(c)
+	}
+	return c
 }
 
 // Net is the signed size of the position.
@@ -94,6 +127,7 @@ func TestPropertyFIFOMatchesReference(t *testing.T) {
 		signedSum := decimal.Zero
 		realizedSum := decimal.Zero
 		var seq uint64
+		var clock int64
 
 		type kept struct {
 			book Book
@@ -118,13 +152,16 @@ func TestPropertyFIFOMatchesReference(t *testing.T) {
 			}
 			price := genDecimal(t, "price", 100000000, 6)
 			seq += uint64(rapid.IntRange(1, 3).Draw(t, "gap"))
+			clock += int64(rapid.IntRange(0, 240).Draw(t, "secs"))
 			f := Fill{
-				Venue:      rapid.SampledFrom([]Venue{Onchain, Offchain}).Draw(t, "venue"),
-				Direction:  dir,
-				Quantity:   qty,
-				Price:      price,
-				Sequence:   seq,
-				OccurredAt: time.Unix(1762266600+int64(seq), 0),
+				Venue:     rapid.SampledFrom([]Venue{Onchain, Offchain}).Draw(t, "venue"),
+				Direction: dir,
+				Quantity:  qty,
+				Price:     price,
+				Sequence:  seq,
+				// Steps of up to 4 minutes: hedges land on both sides of the
+				// 300 s counter-trade window.
+				OccurredAt: time.Unix(1762266600+clock, 0),
 			}
 
 			raw, err := json.Marshal(book)
@@ -149,7 +186,7 @@ func TestPropertyFIFOMatchesReference(t *testing.T) {
 			if dir == market.Sell {
 				s = -1
 			}
-			wantRealized := ref.Trade(s, rat(qty), rat(price))
+			wantRealized := ref.TradeAt(s, rat(qty), rat(price), f.Venue == Onchain, f.OccurredAt.Unix())
 			signedSum = signedSum.Add(dir.Signed(qty))
 			realizedSum = realizedSum.Add(rec.RealizedPnL)
 
@@ -164,6 +201,18 @@ func TestPropertyFIFOMatchesReference(t *testing.T) {
 			}
 			if rat(rec.RealizedPnL).Cmp(wantRealized) != 0 {
 				t.Fatalf("step %d: realized %s, reference %s", i, rec.RealizedPnL, wantRealized.FloatString(18))
+			}
+			if a := rec.Attribution; a != nil {
+				for b, got := range []decimal.Decimal{a.CounterTrade, a.OnchainNetting, a.DirectionalExposure} {
+					if rat(got).Cmp(ref.byBucket[b]) != 0 {
+						t.Fatalf("step %d: bucket %d = %s, reference %s", i, b, got, ref.byBucket[b].FloatString(18))
+					}
+				}
+			} else if !rec.Opened {
+				t.Fatalf("step %d: a closing record without attribution", i)
+			}
+			if rec.CostBasis == nil || rat(*rec.CostBasis).Cmp(ref.CostBasis()) != 0 {
+				t.Fatalf("step %d: cost basis %v, reference %s", i, rec.CostBasis, ref.CostBasis().FloatString(18))
 			}
 			if rat(next.Cumulative).Cmp(ref.total) != 0 {
 				t.Fatalf("step %d: cumulative %s, reference %s", i, next.Cumulative, ref.total.FloatString(18))

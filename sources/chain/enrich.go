@@ -32,14 +32,22 @@ var DefaultFeeds = map[string]common.Hash{
 	"GME":  common.HexToHash("0x6f9cd89ef1b7fd39f667101a91ad578b6c6ace4579d5f7f285a4b06aa4504be6"),
 }
 
+// DefaultETHUSDFeed is Pyth's ETH/USD feed id (DOMAIN.md s.6.6 #6): the
+// gas of each fill is priced with it at the fill's block.
+// --pyth-eth-usd-feed replaces it.
+var DefaultETHUSDFeed = common.HexToHash("0xff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace")
+
 var selectorGetPriceUnsafe = common.FromHex("0x96834ad3")
 
-// enrich produces one Enrich command per fill: gas from the receipt, and
-// the Pyth price at the fill's block when its symbol has a feed. A failure
-// is logged and leaves the trade without that data: hedging never waits.
+// enrich produces one Enrich command per fill: gas from the receipt, the
+// Pyth price at the fill's block when its symbol has a feed, and ETH/USD at
+// that block (read once per block). Each failure is logged and leaves the
+// trade without that piece only: hedging never waits.
 func (s *Source) enrich(ctx context.Context, fills []fill) error {
 	var recs []*kgo.Record
 	receipts := map[common.Hash]onchaintrade.Enrich{}
+	// ETH/USD per block; nil once a read failed, so a block's fills ask once.
+	ethUSD := map[uint64]*market.PythPrice{}
 	for _, f := range fills {
 		e, ok := receipts[f.txHash]
 		if !ok {
@@ -63,6 +71,21 @@ func (s *Source) enrich(ctx context.Context, fills []fill) error {
 			} else {
 				e.PythPrice = p
 			}
+		}
+		if s.cfg.ETHUSDFeed != (common.Hash{}) && s.cfg.Pyth != (common.Address{}) {
+			p, done := ethUSD[f.f.BlockNumber]
+			if !done {
+				var err error
+				if p, err = s.pyth(ctx, s.cfg.ETHUSDFeed, f.f.BlockNumber); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					s.log.Warn("no ETH/USD Pyth price: the block's trades left without one (gas cost in USD unknown)",
+						"block", f.f.BlockNumber, "feed", s.cfg.ETHUSDFeed.Hex(), "err", err)
+				}
+				ethUSD[f.f.BlockNumber] = p
+			}
+			e.ETHUSDPrice = p
 		}
 		rec, err := enrichRecord(f, e)
 		if err != nil {

@@ -1,7 +1,8 @@
 // Package chain is the chain source: it reads the market maker's fills from
 // a Raindex orderbook over any Ethereum JSON-RPC node (Base in production)
 // and produces one OnChainTrade Witness command per fill, in chain order,
-// then an Enrich command with the receipt's gas and a Pyth price.
+// then an Enrich command with the receipt's gas, the equity's Pyth price and
+// Pyth's ETH/USD at the fill's block.
 //
 // It backfills from a start block in bounded eth_getLogs ranges (halved
 // when the provider says too large, grown back after successes; transient
@@ -78,6 +79,9 @@ type Config struct {
 	// block. The zero address turns Pyth off.
 	Pyth  common.Address
 	Feeds map[string]common.Hash
+	// ETHUSDFeed is Pyth's ETH/USD feed (DefaultETHUSDFeed on Base), read
+	// at each block with fills for the gas cost in USD; zero: not read.
+	ETHUSDFeed common.Hash
 	// IssuedAt is when a fill counts as seen (default file.SeenAuto: its
 	// block time for history, now for live blocks).
 	SeenAt   file.SeenAt

@@ -184,16 +184,22 @@ func describe(ws []onchaintrade.Witness) []string {
 	return out
 }
 
-func newSource(t *testing.T, rpcURL string, kc *kgo.Client, from, until uint64, batch uint64) *Source {
+// newSource is a source of the owner's fills; opts change its configuration
+// (Pyth is off unless one sets it).
+func newSource(t *testing.T, rpcURL string, kc *kgo.Client, from, until uint64, batch uint64, opts ...func(*Config)) *Source {
 	t.Helper()
 	client, err := ethclient.Dial(rpcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	s, err := New(Config{Client: client, Kafka: kc, Orderbook: chaintest.DefaultOrderbook, Owner: owner,
+	cfg := Config{Client: client, Kafka: kc, Orderbook: chaintest.DefaultOrderbook, Owner: owner,
 		FromBlock: from, UntilBlock: until, Cutoff: CutoffLatest, BatchBlocks: batch, PollInterval: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
