@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/api/web"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,10 +50,10 @@ var OrderStatuses = []string{"Pending", "Submitted", "PartiallyFilled", "Filled"
 // Config is what the API reads.
 type Config struct {
 	ClickHouse sinks.Config
-	// Brokers are Kafka's bootstrap addresses; empty leaves readiness
+	// Kafka is the cluster (seeds, TLS, SASL); no seeds leaves readiness
 	// without Kafka and the aggregate events endpoint unavailable (503).
-	Brokers []string
-	Log     *slog.Logger
+	Kafka kafkasec.Cluster
+	Log   *slog.Logger
 	// Timeout bounds each request's work (default 30 s); health checks
 	// have 3 s each.
 	Timeout time.Duration
@@ -82,17 +83,17 @@ func New(cfg Config) (*Server, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	s := &Server{cfg: cfg}
-	if len(cfg.Brokers) > 0 {
+	if len(cfg.Kafka.Seeds) > 0 {
 		cl, err := kgo.NewClient(s.kafkaOpts()...)
 		if err != nil {
-			return nil, fmt.Errorf("api: kafka client for %v: %w", cfg.Brokers, err)
+			return nil, fmt.Errorf("api: kafka client for %v: %w", cfg.Kafka.Seeds, err)
 		}
 		s.kcl, s.adm = cl, kadm.NewClient(cl)
 	}
 	return s, nil
 }
 
-func (s *Server) kafkaOpts() []kgo.Opt { return topics.ClientOpts(s.cfg.Brokers) }
+func (s *Server) kafkaOpts() []kgo.Opt { return topics.ClientOpts(s.cfg.Kafka) }
 
 // Close closes the ClickHouse pool and the Kafka client.
 func (s *Server) Close() error {

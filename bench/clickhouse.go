@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/sinks"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -105,7 +106,7 @@ func StartProjectors(ctx context.Context, db *sinks.DB, brokers []string, group,
 	quiet := slog.New(slog.DiscardHandler)
 	for _, p := range sinks.Projections() {
 		topic := p.Topic()
-		pr, err := sinks.NewProjector(db, brokers, p, sinks.Options{
+		pr, err := sinks.NewProjector(db, kafkasec.Plaintext(brokers...), p, sinks.Options{
 			Group: group + "-" + p.Name(), TableSuffix: suffix, Logger: quiet,
 			OnBatch: func(b sinks.BatchInfo) { ps.onBatch(topic, b) },
 		})

@@ -1,6 +1,8 @@
 // Package bench is the benchmark harness behind `make bench`
 // (cmd/hedgeline-bench): it runs the real binary (bin/hedgeline) as child
 // processes on the embedded stack and measures what BENCHMARKS.md reports.
+// Its clients reach the plaintext broker it starts itself, so they carry
+// no TLS or SASL.
 //
 // These machines are noisy (2 cores, shared), so no figure stands alone:
 // every measured run is interleaved with a run of its baseline (the raw

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/lovoo/goka"
@@ -108,7 +109,7 @@ func gokaLimit(ctx context.Context, brokers []string, stateDir string, n, size, 
 			return 0, err
 		}
 	}
-	prod, err := kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond),
+	prod, err := kgo.NewClient(topics.ClientOpts(kafkasec.Plaintext(brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.RecordPartitioner(topics.Partitioner()))...)
 	if err != nil {
 		return 0, err
@@ -153,7 +154,7 @@ func gokaLimit(ctx context.Context, brokers []string, stateDir string, n, size, 
 			done <- time.Now()
 		}
 	}
-	rc := runner.Config{Brokers: brokers, StateDir: stateDir, Replication: 1, Tuning: runner.TestTuning()}
+	rc := runner.Config{Kafka: kafkasec.Plaintext(brokers...), StateDir: stateDir, Replication: 1, Tuning: runner.TestTuning()}
 	sc := rc.Sarama()
 	tm := goka.NewTopicManagerConfig()
 	tm.Table.Replication, tm.Stream.Replication = 1, 1

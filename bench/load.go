@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/sources/loadgen"
 	"github.com/hedgeline/hedgeline/topics"
@@ -68,7 +69,7 @@ func (s *Sent) First() (time.Time, bool) {
 // (goka-compatible partitioner, acks=all, idempotent) and a 5 ms linger,
 // as `hedgeline loadgen` uses.
 func NewProducer(brokers []string) (*kgo.Client, error) {
-	return kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond))...)
+	return kgo.NewClient(topics.ClientOpts(kafkasec.Plaintext(brokers...), kgo.ProducerLinger(5*time.Millisecond))...)
 }
 
 // Produce produces the load and returns when every record is acknowledged.

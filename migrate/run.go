@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -105,8 +106,8 @@ func (p *Plan) Phases() (first, then []Item) {
 
 // Produce produces the items that l does not hold yet, in order, and
 // returns once the brokers acknowledged them.
-func Produce(ctx context.Context, seeds []string, items []Item, l *Log, res *Result, progress io.Writer) error {
-	cl, err := kgo.NewClient(append(topics.ClientOpts(seeds), kgo.ProducerLinger(5*time.Millisecond))...)
+func Produce(ctx context.Context, k kafkasec.Cluster, items []Item, l *Log, res *Result, progress io.Writer) error {
+	cl, err := kgo.NewClient(topics.ClientOpts(k, kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,7 +50,7 @@ type Log struct {
 	// highest position sequence.
 	PnL map[string]pnl.Record
 
-	seeds  []string
+	kafka  kafkasec.Cluster
 	next   map[string]map[int32]int64 // where to go on reading, per topic
 	seen   map[string]map[string]uint64
 	keepEv bool
@@ -57,10 +58,10 @@ type Log struct {
 
 // ReadLog reads every aggregate topic of the migration to its end. With
 // events set it keeps the events and pnl.events for verification.
-func ReadLog(ctx context.Context, seeds []string, events bool) (*Log, error) {
+func ReadLog(ctx context.Context, k kafkasec.Cluster, events bool) (*Log, error) {
 	l := &Log{Produced: map[string]bool{}, Outcomes: map[string]Outcome{}, Events: map[string]map[string][]topics.EventEnvelope{},
 		ByCommand: map[string]topics.EventEnvelope{},
-		PnL:       map[string]pnl.Record{}, seeds: seeds, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
+		PnL:       map[string]pnl.Record{}, kafka: k, next: map[string]map[int32]int64{}, seen: map[string]map[string]uint64{}, keepEv: events}
 	for _, typ := range aggregateTypes {
 		t, _ := topics.TopicsFor(typ)
 		if err := l.read(ctx, t.Commands, l.command); err != nil {
@@ -103,7 +104,7 @@ func (l *Log) Follow(ctx context.Context) error {
 // the project's one point-in-time reader); a topic that does not exist
 // yet holds nothing.
 func (l *Log) read(ctx context.Context, topic string, fn func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(l.seeds...))
+	cl, err := kgo.NewClient(l.kafka.Opts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -120,7 +121,7 @@ func (l *Log) read(ctx context.Context, topic string, fn func(*kgo.Record)) erro
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	err = topics.ReadSpan(rctx, []kgo.Opt{kgo.SeedBrokers(l.seeds...)}, topic, span, func(r *kgo.Record) error {
+	err = topics.ReadSpan(rctx, l.kafka.Opts(), topic, span, func(r *kgo.Record) error {
 		fn(r)
 		return nil
 	})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
@@ -117,8 +118,8 @@ type authAnswer struct {
 
 // awaitAuthAnswer produces rec and waits for the event or rejection of
 // commandID, reading both topics from their ends before the produce.
-func awaitAuthAnswer(ctx context.Context, brokers []string, rec *kgo.Record, commandID string) (authAnswer, error) {
-	cl, err := kgo.NewClient(topics.ClientOpts(brokers)...)
+func awaitAuthAnswer(ctx context.Context, k kafkasec.Cluster, rec *kgo.Record, commandID string) (authAnswer, error) {
+	cl, err := kgo.NewClient(topics.ClientOpts(k)...)
 	if err != nil {
 		return authAnswer{}, err
 	}
@@ -137,9 +138,9 @@ func awaitAuthAnswer(ctx context.Context, brokers []string, rec *kgo.Record, com
 		}
 	})
 	if len(from) != 2 {
-		return authAnswer{}, fmt.Errorf("topics %s and %s are missing on %s", topics.BrokerAuthEvents, topics.BrokerAuthRejections, strings.Join(brokers, ","))
+		return authAnswer{}, fmt.Errorf("topics %s and %s are missing on %s", topics.BrokerAuthEvents, topics.BrokerAuthRejections, strings.Join(k.Seeds, ","))
 	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(from))
+	rd, err := kgo.NewClient(k.Opts(kgo.ConsumePartitions(from))...)
 	if err != nil {
 		return authAnswer{}, err
 	}
@@ -230,6 +231,10 @@ func brokerAuthLogin(ctx context.Context, args []string, stdin io.Reader, stdout
 	if err := sf.validate(); err != nil {
 		return err
 	}
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
 	key, err := kf.load()
 	if err != nil {
 		return err
@@ -257,7 +262,7 @@ func brokerAuthLogin(ctx context.Context, args []string, stdin io.Reader, stdout
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(k.list()...))
+	adm, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return err
 	}
@@ -273,7 +278,7 @@ func brokerAuthLogin(ctx context.Context, args []string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	ans, err := awaitAuthAnswer(ctx, k.list(), rec, id)
+	ans, err := awaitAuthAnswer(ctx, kc, rec, id)
 	if err != nil {
 		return err
 	}
@@ -318,9 +323,13 @@ func brokerAuthStatus(ctx context.Context, args []string, stdout io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	l, err := stack.AuthState(ctx, k.list())
+	l, err := stack.AuthState(ctx, kc)
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hedgeline/hedgeline/sources/chain"
 	"github.com/hedgeline/hedgeline/sources/file"
 	"github.com/hedgeline/hedgeline/stack"
-	"github.com/hedgeline/hedgeline/topics"
 )
 
 // chainFlags configure the chain source: `ingest chain` names them plainly
@@ -106,9 +104,9 @@ func (c chainFlags) config(prefix string) (stack.Chain, error) {
 // runIngestChain is `ingest chain`: backfill (and with no --until-block,
 // tail) the orderbook's fills into onchain-trade.commands.
 func runIngestChain(ctx context.Context, k kafkaFlags, c chainFlags, log *slog.Logger, stdout io.Writer) error {
-	kc, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
+	kc, err := k.producer()
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
 	}
 	defer kc.Close()
 	if err := ensureTopics(ctx, kadm.NewClient(kc), k, log); err != nil {

@@ -167,7 +167,7 @@ func TestChainReorgReHedges(t *testing.T) {
 		"--chain-pyth-address", ""))
 
 	position := func() (net string, pending bool, reverted int, err error) {
-		recs, err := readTopic(context.Background(), []string{addr}, "position.events")
+		recs, err := readTopic(context.Background(), kitCluster(addr), "position.events")
 		if err != nil {
 			return "", false, 0, err
 		}
@@ -210,7 +210,7 @@ func TestChainReorgReHedges(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.Contains(last, `"side":"Buy"`) || !strings.Contains(last, `"quantity":"3"`) {
 		t.Errorf("the last hedge is %s, want a Buy of 3 (the reverted fill's shares back)", last)
 	}
-	recs, err := readTopic(context.Background(), []string{addr}, "onchain-trade.events")
+	recs, err := readTopic(context.Background(), kitCluster(addr), "onchain-trade.events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,11 +30,18 @@ func runCLI(t *testing.T, dir string, args ...string) (stdout, stderr string, co
 // runCLIStdin is runCLI with stdin as the command's standard input.
 func runCLIStdin(t *testing.T, dir, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCLIEnv(t, dir, stdin, nil, args...)
+}
+
+// runCLIEnv is runCLIStdin with env (NAME=value) added to the
+// environment. The command is killed after a minute (exit code -1).
+func runCLIEnv(t *testing.T, dir, stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), execMainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), execMainEnv+"=1"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Stdin = strings.NewReader(stdin)

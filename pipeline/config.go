@@ -9,10 +9,14 @@ import (
 
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
+	"github.com/hedgeline/hedgeline/internal/tlsconf"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/stack"
+	"github.com/hedgeline/hedgeline/topics"
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Roles a process can run; "all" runs every one.
@@ -23,12 +27,38 @@ type kafkaFlags struct {
 	brokers     string
 	partitions  int
 	replication int
+	sec         kafkasec.Flags // --kafka-tls-*, --kafka-sasl-*
 }
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap addresses")
 	fs.IntVar(&k.partitions, "partitions", 4, "partitions of every topic (all topics share one count: goka copartitions)")
 	fs.IntVar(&k.replication, "replication", 1, "replication factor of created topics")
+	k.sec.Register(fs)
+}
+
+// cluster is the brokers and the security every client of the command
+// connects with (the TLS and password files are read here).
+func (k kafkaFlags) cluster() (kafkasec.Cluster, error) {
+	sec, err := k.sec.Load()
+	if err != nil {
+		return kafkasec.Cluster{}, err
+	}
+	return kafkasec.Cluster{Seeds: k.list(), Security: sec}, nil
+}
+
+// producer is a client with hedgeline's producer options (topics.ClientOpts)
+// and a 5 ms linger: the CLI's sources produce in bursts.
+func (k kafkaFlags) producer() (*kgo.Client, error) {
+	c, err := k.cluster()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(topics.ClientOpts(c, kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
 }
 
 func (k kafkaFlags) list() []string {
@@ -52,6 +82,9 @@ func (k kafkaFlags) validate() []error {
 	if k.replication < 1 {
 		errs = append(errs, fmt.Errorf("--replication: want at least 1, got %d", k.replication))
 	}
+	if _, err := k.sec.Load(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
 }
 
@@ -62,6 +95,7 @@ type runConfig struct {
 	chain            chainFlags // the chain role's source (--chain-*)
 	embedded         bool
 	embeddedListen   string
+	embeddedTLS      tlsconf.ServerFlags
 	roles            string
 	broker           string
 	brokers          brokerFlags // each broker's own flags (--alpaca-*, --schwab-*)
@@ -94,6 +128,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.stateDir, "state-dir", ".state", "directory for local state: goka tables, and the embedded broker's data")
 	fs.BoolVar(&c.embedded, "embedded", false, "also start the embedded Kafka-protocol broker in this process")
 	fs.StringVar(&c.embeddedListen, "embedded-listen", kafka.DefaultListen, "listen address of the embedded broker")
+	c.embeddedTLS.Register(fs, "embedded-tls", "the embedded broker (--embedded)")
 	fs.StringVar(&c.roles, "roles", "all", "comma-separated roles to run: all, or any of "+strings.Join(allRoles, ", "))
 	fs.StringVar(&c.broker, "broker", "dry-run", "broker that executes hedges: dry-run, alpaca or schwab")
 	c.brokers.register(fs)
@@ -126,18 +161,29 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 // reported, naming its flag.
 func (c runConfig) stackConfig() (stack.Config, error) {
 	errs := c.kafka.validate()
+	k, secErr := c.kafka.cluster() // its problems are among errs
+	embeddedTLS, err := c.embeddedTLS.Load()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case embeddedTLS != nil && !c.embedded:
+		errs = append(errs, errors.New("--embedded-tls-*: only with --embedded"))
+	case c.embedded && err == nil && secErr == nil && (embeddedTLS == nil) != (k.Security.TLS() == nil):
+		errs = append(errs, errors.New("--embedded-tls-cert-file and --kafka-tls*: the embedded broker serves TLS exactly when the pipeline's clients use it; give both or neither"))
+	}
 	s := stack.Config{
-		Brokers: c.kafka.list(), Partitions: int32(c.kafka.partitions), Replication: int16(c.kafka.replication),
+		Kafka: k, Partitions: int32(c.kafka.partitions), Replication: int16(c.kafka.replication),
 		StateDir: c.stateDir,
-		Embedded: stack.Embedded{Kafka: c.embedded, Listen: c.embeddedListen, ClickHousePort: c.embeddedCHPort, ClickHouseLib: c.clickhouseLib},
-		Roles:    stack.Roles{},
-		DryRun:   stack.DryRun{Ledger: c.dryRunLedger, FillDelay: c.dryRunFillDelay, FailureRate: c.dryRunFailRate},
-		Alpaca:   c.brokers.alpaca.stack(),
+		Embedded: stack.Embedded{Kafka: c.embedded, Listen: c.embeddedListen, ClickHousePort: c.embeddedCHPort, ClickHouseLib: c.clickhouseLib,
+			TLS: embeddedTLS},
+		Roles:  stack.Roles{},
+		DryRun: stack.DryRun{Ledger: c.dryRunLedger, FillDelay: c.dryRunFillDelay, FailureRate: c.dryRunFailRate},
+		Alpaca: c.brokers.alpaca.stack(),
 		Schwab: stack.Schwab{App: c.brokers.schwab.app(), AccountIndex: c.brokers.schwab.accountIndex,
 			Now: schwabClock.now, Sleep: schwabClock.sleep},
 		PollInterval: c.pollInterval, StaleAfter: c.staleAfter, NotPendingGrace: c.notPendingGrace,
 		CommandBacklog: c.commandBacklog,
-		ClickHouse:     c.ch.config(),
 		Pprof:          c.pprof,
 	}
 	for _, r := range strings.Split(c.roles, ",") {
@@ -195,6 +241,9 @@ func (c runConfig) stackConfig() (stack.Config, error) {
 	}
 	if c.stateDir == "" {
 		errs = append(errs, errors.New("--state-dir: required"))
+	}
+	if s.ClickHouse, err = c.ch.config(); err != nil {
+		errs = append(errs, err)
 	}
 	s.Tuning = runner.DefaultTuning()
 	if c.fastGroups {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/api"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/samples"
 	"github.com/hedgeline/hedgeline/sinks"
@@ -101,16 +102,20 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "fed %d fills from %s; waiting for hedges to settle...\n", n, fillsName)
-	if err := waitSettled(ctx, cfg.kafka.list(), n, 2*time.Minute, log); err != nil {
+	kc, err := cfg.kafka.cluster()
+	if err != nil {
+		return err
+	}
+	if err := waitSettled(ctx, kc, n, 2*time.Minute, log); err != nil {
 		return err
 	}
 	chAddr := fmt.Sprintf("127.0.0.1:%d", cfg.embeddedCHPort)
-	if err := printViews(ctx, cfg.kafka.list(), chFlags{addr: chAddr, user: "default", database: cfg.ch.database}, stdout); err != nil {
+	embeddedCH := sinks.Config{Addr: chAddr, User: "default", Database: cfg.ch.database}
+	if err := printViews(ctx, kc, embeddedCH, stdout); err != nil {
 		return err
 	}
 	if apiLn != nil {
-		stopAPI, err := serveAPI(apiLn, api.Config{ClickHouse: chFlags{addr: chAddr, user: "default", database: cfg.ch.database}.config(),
-			Brokers: cfg.kafka.list(), Log: log})
+		stopAPI, err := serveAPI(apiLn, api.Config{ClickHouse: embeddedCH, Kafka: kc, Log: log})
 		if err != nil {
 			return err
 		}
@@ -149,10 +154,10 @@ func demoFills(path string) (name string, data []byte, err error) {
 
 // waitSettled waits until every fill reached its position and no hedge is
 // in flight.
-func waitSettled(ctx context.Context, brokers []string, fills int, timeout time.Duration, log *slog.Logger) error {
+func waitSettled(ctx context.Context, k kafkasec.Cluster, fills int, timeout time.Duration, log *slog.Logger) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		recs, err := readTopic(ctx, brokers, topics.PositionEvents)
+		recs, err := readTopic(ctx, k, topics.PositionEvents)
 		if err != nil {
 			return err
 		}
@@ -204,8 +209,8 @@ func progress(recs []*kgoRecord) (applied, pending int, err error) {
 
 // printViews waits until the ClickHouse views hold every PnL record on
 // pnl.events, then prints the PnL and position tables from them.
-func printViews(ctx context.Context, brokers []string, ch chFlags, w io.Writer) error {
-	recs, err := readTopic(ctx, brokers, topics.PnLEvents)
+func printViews(ctx context.Context, k kafkasec.Cluster, ch sinks.Config, w io.Writer) error {
+	recs, err := readTopic(ctx, k, topics.PnLEvents)
 	if err != nil {
 		return err
 	}
@@ -217,7 +222,7 @@ func printViews(ctx context.Context, brokers []string, ch chFlags, w io.Writer) 
 	for _, s := range sum {
 		want += s.Fills
 	}
-	db, err := sinks.Open(ctx, ch.config())
+	db, err := sinks.Open(ctx, ch)
 	if err != nil {
 		return err
 	}

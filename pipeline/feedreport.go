@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/sources/feed"
 )
 
@@ -24,11 +25,11 @@ func (o *outcomeFlags) register(fs *flag.FlagSet) {
 
 // followFills waits for the outcome of produced, printing progress to
 // stderr, and returns the report (nil when not waiting).
-func followFills(ctx context.Context, o outcomeFlags, seeds []string, mark feed.Mark, produced []feed.Produced) (*feed.Report, error) {
+func followFills(ctx context.Context, o outcomeFlags, k kafkasec.Cluster, mark feed.Mark, produced []feed.Produced) (*feed.Report, error) {
 	if o.wait <= 0 {
 		return nil, nil
 	}
-	rep, err := feed.Wait(ctx, seeds, mark, produced, o.wait, 2*time.Second, func(r feed.Report) {
+	rep, err := feed.Wait(ctx, k, mark, produced, o.wait, 2*time.Second, func(r feed.Report) {
 		fmt.Fprintf(os.Stderr, "waiting for outcomes: %d accepted, %d refused, %d already recorded, %d pending of %d\n",
 			r.Accepted, r.Refused, r.AlreadyRecorded, r.Unresolved, r.Produced)
 	})

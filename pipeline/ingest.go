@@ -65,7 +65,11 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--seen-at: %w", err)
 	}
-	mark, err := feed.Snapshot(ctx, k.list())
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
+	mark, err := feed.Snapshot(ctx, kc)
 	if err != nil {
 		return err
 	}
@@ -73,7 +77,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := followFills(ctx, out, k.list(), mark, produced)
+	rep, err := followFills(ctx, out, kc, mark, produced)
 	if err != nil {
 		return err
 	}
@@ -120,9 +124,9 @@ func ingestFills(ctx context.Context, k kafkaFlags, name string, r io.Reader, op
 	}
 	file.SortChainOrder(fills)
 
-	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
+	cl, err := k.producer()
 	if err != nil {
-		return nil, 0, fmt.Errorf("kafka client: %w", err)
+		return nil, 0, err
 	}
 	defer cl.Close()
 	if err := ensureTopics(ctx, kadm.NewClient(cl), k, log); err != nil {

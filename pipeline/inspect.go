@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/pnl"
 	"github.com/hedgeline/hedgeline/processors/position"
@@ -18,15 +19,15 @@ import (
 
 // readTopic returns every record of a topic up to its current end, without
 // a consumer group: a point-in-time read for queries and the demo.
-func readTopic(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
+func readTopic(ctx context.Context, k kafkasec.Cluster, topic string) ([]*kgo.Record, error) {
 	var out []*kgo.Record
-	err := topics.ReadToEnd(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, func(r *kgo.Record) error {
+	err := topics.ReadToEnd(ctx, k.Opts(), topic, func(r *kgo.Record) error {
 		out = append(out, r)
 		return nil
 	})
 	if errors.Is(err, topics.ErrNoTopic) {
-		return nil, fmt.Errorf("topic %s does not exist on %s ('hedgeline topics --brokers %s' lists the topics)",
-			topic, strings.Join(brokers, ","), strings.Join(brokers, ","))
+		seeds := strings.Join(k.Seeds, ",")
+		return nil, fmt.Errorf("topic %s does not exist on %s ('hedgeline topics --brokers %s' lists the topics)", topic, seeds, seeds)
 	}
 	return out, err
 }

@@ -8,11 +8,14 @@ package main
 // against.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
+	"github.com/hedgeline/hedgeline/internal/testcerts"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -150,6 +153,106 @@ func kitStartEmbeddedBroker(t testing.TB) *kafka.Broker {
 		}
 	})
 	return b
+}
+
+// kitSecured holds, per address of a broker that requires TLS or SASL,
+// how to reach it: the kit's producers and readers take an address, and
+// connect to such a broker as the pipeline does (kitCluster).
+var kitSecured sync.Map // address -> kafkasec.Cluster
+
+// kitCluster is how the kit's own clients reach the broker at addr.
+func kitCluster(addr string) kafkasec.Cluster {
+	if c, ok := kitSecured.Load(addr); ok {
+		return c.(kafkasec.Cluster)
+	}
+	return kafkasec.Plaintext(addr)
+}
+
+// kitSecurity is what a secured broker and its clients share: certificates
+// made for the test (the server's carrying only kitServerName), a
+// SCRAM-SHA-512 user's password in a file, and the client flags (the CLI's
+// own) that reach such a broker.
+type kitSecurity struct {
+	pki      *testcerts.PKI
+	password string
+	flags    []string
+}
+
+// kitServerName is the only name on a secured broker's certificate: its
+// clients must be told it (--kafka-tls-server-name), as when a cluster's
+// certificates do not name the address dialled.
+const kitServerName = "kafka.hedgeline.test"
+
+func kitNewSecurity(t testing.TB) *kitSecurity {
+	t.Helper()
+	pki := testcerts.New(t, kitServerName)
+	pw := make([]byte, 16)
+	if _, err := crand.Read(pw); err != nil {
+		t.Fatal(err)
+	}
+	s := &kitSecurity{pki: pki, password: "pw-" + hex.EncodeToString(pw)}
+	pwFile := filepath.Join(pki.Dir, "kafka-password")
+	if err := os.WriteFile(pwFile, []byte(s.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.flags = []string{
+		"--kafka-tls-ca-file", pki.CAFile, "--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ClientKey,
+		"--kafka-tls-server-name", kitServerName,
+		"--kafka-sasl-mechanism", kafkasec.ScramSHA512, "--kafka-sasl-username", "hedgeline", "--kafka-sasl-password-file", pwFile,
+	}
+	return s
+}
+
+// register makes the kit's own clients reach the broker at addr with s
+// (kitCluster), until the test ends.
+func (s *kitSecurity) register(t testing.TB, addr string) {
+	t.Helper()
+	var k kafkaFlags
+	fs := flag.NewFlagSet("secure", flag.ContinueOnError)
+	k.register(fs)
+	if err := fs.Parse(append([]string{"--brokers", addr}, s.flags...)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kitSecured.Store(addr, c)
+	t.Cleanup(func() { kitSecured.Delete(addr) })
+}
+
+// kitSecureBroker is an embedded broker that requires TLS with a client
+// certificate and SCRAM-SHA-512, as a production cluster would.
+type kitSecureBroker struct {
+	*kafka.Broker
+	*kitSecurity
+	addr string
+}
+
+// kitStartSecureBroker starts a kitSecureBroker; the kit's own clients
+// reach it through kitCluster.
+func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
+	t.Helper()
+	s := kitNewSecurity(t)
+	b, err := kafka.Start(kafka.Config{
+		Listen:                 "127.0.0.1:0",
+		DataDir:                t.TempDir(),
+		Partitions:             testPartitions,
+		GroupMinSessionTimeout: 500 * time.Millisecond,
+		Logger:                 testLogger(t, "broker"),
+		TLS:                    s.pki.ServerTLS(),
+		Users:                  []kafka.User{{Mechanism: kafkasec.ScramSHA512, Name: "hedgeline", Password: s.password}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	s.register(t, b.Addr())
+	return &kitSecureBroker{Broker: b, kitSecurity: s, addr: b.Addr()}
 }
 
 // ---------------------------------------------------------------------------
@@ -428,7 +531,7 @@ func kitStartChildPipeline(t testing.TB, name, addr, stateDir, ledger string) *k
 // partitioning.
 func kitNewProducer(t testing.TB, addr string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append(topics.ClientOpts([]string{addr}), kgo.ProducerLinger(time.Millisecond))...)
+	cl, err := kgo.NewClient(topics.ClientOpts(kitCluster(addr), kgo.ProducerLinger(time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +600,7 @@ func kitReadTopic(t testing.TB, addr, topic string) []*kgo.Record {
 func kitReadTopicErr(addr, topic string) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := readTopic(ctx, []string{addr}, topic)
+	out, err := readTopic(ctx, kitCluster(addr), topic)
 	if err != nil {
 		return nil, err
 	}
@@ -1234,7 +1337,7 @@ type kitEnds struct {
 
 func newKitEnds(t testing.TB, addr string) kitEnds {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kitCluster(addr).Opts()...)
 	if err != nil {
 		t.Fatal(err)
 	}

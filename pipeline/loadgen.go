@@ -47,9 +47,13 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append(topics.ClientOpts(k.list()), kgo.ProducerLinger(5*time.Millisecond))...)
+	kc, err := k.cluster()
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
+	}
+	cl, err := k.producer()
+	if err != nil {
+		return err
 	}
 	defer cl.Close()
 	if err := ensureTopics(ctx, kadm.NewClient(cl), k, log); err != nil {
@@ -58,7 +62,7 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 	g := loadgen.New(*symbols, *seed)
 	var after *feed.ChainPos
 	if *resume {
-		pos, ok, err := feed.LastChainPos(ctx, k.list(), feed.DefaultTail)
+		pos, ok, err := feed.LastChainPos(ctx, kc, feed.DefaultTail)
 		if err != nil {
 			return fmt.Errorf("chain position already recorded: %w", err)
 		}
@@ -70,7 +74,7 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	mark, err := feed.Snapshot(ctx, k.list())
+	mark, err := feed.Snapshot(ctx, kc)
 	if err != nil {
 		return err
 	}
@@ -80,7 +84,7 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	el := time.Since(start)
-	rep, err := followFills(ctx, out, k.list(), mark, produced)
+	rep, err := followFills(ctx, out, kc, mark, produced)
 	if err != nil {
 		return err
 	}

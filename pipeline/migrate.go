@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/migrate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
@@ -152,11 +153,14 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		out.Refused = []migrate.Refusal{}
 	}
 	res := plan.Result()
-	seeds := c.k.list()
+	kc, err := c.k.cluster()
+	if err != nil {
+		return err
+	}
 
 	if c.verify {
 		out.Mode = "verify"
-		rep, err := verifyMigration(ctx, c, plan, seeds)
+		rep, err := verifyMigration(ctx, c, plan, kc)
 		if err != nil {
 			return err
 		}
@@ -164,7 +168,7 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		return finishMigrate(c, out, stdout)
 	}
 
-	log, err := migrate.ReadLog(ctx, seeds, !c.dryRun)
+	log, err := migrate.ReadLog(ctx, kc, !c.dryRun)
 	switch {
 	case err != nil && c.dryRun:
 		// A dry-run is worth having without the brokers: only what an
@@ -204,7 +208,7 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		return fmt.Errorf("the topics already hold live events, not caused by a migration:\n  %s\nmigrating now would put legacy history beside (or behind) them; give --yes to go on anyway",
 			strings.Join(lines, "\n  "))
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -218,7 +222,7 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 	}
 	deadline := time.Now().Add(c.wait)
 	first, then := plan.Phases()
-	if err := migrate.Produce(ctx, seeds, first, log, res, progress); err != nil {
+	if err := migrate.Produce(ctx, kc, first, log, res, progress); err != nil {
 		return err
 	}
 	var positions []migrate.Item
@@ -231,7 +235,7 @@ func migrateRun(ctx context.Context, c migrateConfig, opt migrate.Options, stdou
 		return err
 	}
 	if migrate.Answered(positions, log) == len(positions) {
-		if err := migrate.Produce(ctx, seeds, then, log, res, progress); err != nil {
+		if err := migrate.Produce(ctx, kc, then, log, res, progress); err != nil {
 			return err
 		}
 	} else {
@@ -261,8 +265,8 @@ func indexOf(ts []migrate.TableResult, table string) int {
 	return 0
 }
 
-func verifyMigration(ctx context.Context, c migrateConfig, plan *migrate.Plan, seeds []string) (*migrate.Report, error) {
-	log, err := migrate.ReadLog(ctx, seeds, true)
+func verifyMigration(ctx context.Context, c migrateConfig, plan *migrate.Plan, kc kafkasec.Cluster) (*migrate.Report, error) {
+	log, err := migrate.ReadLog(ctx, kc, true)
 	if err != nil {
 		return nil, fmt.Errorf("read the topics at %s: %w", c.k.brokers, err)
 	}
@@ -272,8 +276,11 @@ func verifyMigration(ctx context.Context, c migrateConfig, plan *migrate.Plan, s
 func verifyWith(ctx context.Context, c migrateConfig, plan *migrate.Plan, log *migrate.Log) (*migrate.Report, error) {
 	var db *sinks.DB
 	if c.ch.addr != "" {
-		var err error
-		if db, err = sinks.Open(ctx, c.ch.config()); err != nil {
+		chc, err := c.ch.config()
+		if err != nil {
+			return nil, err
+		}
+		if db, err = sinks.Open(ctx, chc); err != nil {
 			return nil, err
 		}
 		defer db.Close()

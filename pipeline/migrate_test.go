@@ -22,7 +22,7 @@ import (
 // commandEnds counts the migration's commands on the commands topics.
 func commandEnds(t *testing.T, addr string) int {
 	t.Helper()
-	l, err := migrate.ReadLog(context.Background(), []string{addr}, false)
+	l, err := migrate.ReadLog(context.Background(), kitCluster(addr), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,11 @@ func queryCmd(name string, fn queryFn) func(context.Context, []string, io.Writer
 		if f.To, err = parseTime("--to", *to); err != nil {
 			return err
 		}
-		db, err := sinks.Open(ctx, ch.config())
+		chc, err := ch.config()
+		if err != nil {
+			return err
+		}
+		db, err := sinks.Open(ctx, chc)
 		if err != nil {
 			return fmt.Errorf("clickhouse %s: %w", ch.addr, err)
 		}

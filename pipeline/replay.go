@@ -36,13 +36,21 @@ func runReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := stack.OpenViews(ctx, ch.config(), log)
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
+	chc, err := ch.config()
+	if err != nil {
+		return err
+	}
+	db, err := stack.OpenViews(ctx, chc, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	start := time.Now()
-	err = sinks.Replay(ctx, db, k.list(), sinks.ReplayOptions{
+	err = sinks.Replay(ctx, db, kc, sinks.ReplayOptions{
 		Projections: ps, Logger: log,
 		Progress: func(p sinks.ReplayProgress) {
 			log.Info("replay progress", "phase", p.Phase, "done", p.Done, "total", p.Total,

@@ -27,7 +27,9 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address to serve the API and the page on")
 	var ch chFlags
 	ch.register(fs, "127.0.0.1:9000")
-	brokers := fs.String("brokers", "", "comma-separated Kafka bootstrap addresses: readiness checks Kafka and consumer lag, and /api/aggregates reads events (off when empty)")
+	var k kafkaFlags
+	fs.StringVar(&k.brokers, "brokers", "", "comma-separated Kafka bootstrap addresses: readiness checks Kafka and consumer lag, and /api/aggregates reads events (off when empty)")
+	k.sec.Register(fs)
 	metricsListen := fs.String("metrics-listen", "", "address to serve Prometheus /metrics (API requests by route and code, latency) and /healthz on (off when empty)")
 	var lf logFlags
 	lf.register(fs)
@@ -41,7 +43,15 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(api.Config{ClickHouse: ch.config(), Brokers: kafkaFlags{brokers: *brokers}.list(), Log: log})
+	chc, err := ch.config()
+	if err != nil {
+		return err
+	}
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Config{ClickHouse: chc, Kafka: kc, Log: log})
 	if err != nil {
 		return err
 	}
@@ -63,7 +73,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 		m.SetReady(true)
 		defer m.SetReady(false)
 	}
-	log.Info("serve ready", "listen", ln.Addr().String(), "clickhouse", ch.addr, "brokers", *brokers)
+	log.Info("serve ready", "listen", ln.Addr().String(), "clickhouse", ch.addr, "brokers", k.brokers, "kafka_security", kc.Security.String())
 	failed := make(chan error, 1)
 	stop := startHTTP(ln, handler, func(err error) { failed <- err })
 	select {

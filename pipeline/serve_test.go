@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/api"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/pnl"
@@ -470,7 +471,7 @@ func TestServeAPI(t *testing.T) {
 	})
 
 	t.Run("clickhouse_down", func(t *testing.T) {
-		srv, err := api.New(api.Config{ClickHouse: sinks.Config{Addr: kitFreeAddr(t)}, Brokers: []string{addr}})
+		srv, err := api.New(api.Config{ClickHouse: sinks.Config{Addr: kitFreeAddr(t)}, Kafka: kafkasec.Plaintext(addr)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,25 +1,51 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"os"
+	"strings"
 
+	"github.com/hedgeline/hedgeline/internal/tlsconf"
 	"github.com/hedgeline/hedgeline/sinks"
 )
 
 // chFlags are shared by every command that talks to ClickHouse.
 type chFlags struct {
-	addr, user, password, database string
-	tls                            bool
+	addr, user, password, passwordFile, database string
+	tls                                          tlsconf.Flags // --clickhouse-tls*
 }
 
 func (c *chFlags) register(fs *flag.FlagSet, defaultAddr string) {
-	fs.StringVar(&c.addr, "clickhouse", defaultAddr, "ClickHouse native-protocol address host:port")
+	fs.StringVar(&c.addr, "clickhouse", defaultAddr, "ClickHouse native-protocol address host:port (9440 is a server's usual TLS port)")
 	fs.StringVar(&c.user, "clickhouse-user", "default", "ClickHouse user")
-	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password: prefer HEDGELINE_CLICKHOUSE_PASSWORD or --clickhouse-password-file (a command line is visible to every local user)")
+	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password (one line)")
 	fs.StringVar(&c.database, "clickhouse-database", sinks.DefaultDatabase, "database of the views (created if missing, Atomic engine)")
-	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect with TLS (port 9440 on a real server)")
+	c.tls.Register(fs, "clickhouse-tls", "ClickHouse")
 }
 
-func (c chFlags) config() sinks.Config {
-	return sinks.Config{Addr: c.addr, User: c.user, Password: c.password, Database: c.database, TLS: c.tls}
+// config is how to reach ClickHouse, with the TLS and password files read.
+func (c chFlags) config() (sinks.Config, error) {
+	var errs []error
+	tlsConfig, err := c.tls.Load()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	password := c.password
+	switch {
+	case c.passwordFile != "" && c.password != "":
+		errs = append(errs, errors.New("--clickhouse-password and --clickhouse-password-file are exclusive"))
+	case c.passwordFile != "":
+		b, err := os.ReadFile(c.passwordFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--clickhouse-password-file: %w", err))
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return sinks.Config{}, err
+	}
+	return sinks.Config{Addr: c.addr, User: c.user, Password: password, Database: c.database, TLS: tlsConfig}, nil
 }

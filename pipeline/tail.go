@@ -28,7 +28,11 @@ func runTail(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageErrorf("want exactly one TOPIC, got %d arguments", fs.NArg())
 	}
-	recs, err := readTopic(ctx, k.list(), fs.Arg(0))
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
+	recs, err := readTopic(ctx, kc, fs.Arg(0))
 	if err != nil {
 		return err
 	}

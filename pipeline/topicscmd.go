@@ -60,7 +60,11 @@ func runTopics(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return printCatalog(stdout, specs)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.list()...))
+	kc, err := k.cluster()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -31,7 +31,7 @@ func TestClickHouseViewsEndToEnd(t *testing.T) {
 	defer cancel()
 	kitIngestSample(ctx, t, addr)
 
-	recs, err := readTopic(ctx, []string{addr}, topics.PnLEvents)
+	recs, err := readTopic(ctx, kitCluster(addr), topics.PnLEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestClickHouseViewsEndToEnd(t *testing.T) {
 		}
 		var bad []string
 		for _, p := range sinks.Projections() {
-			recs, err := readTopic(ctx, []string{addr}, p.Topic())
+			recs, err := readTopic(ctx, kitCluster(addr), p.Topic())
 			if err != nil {
 				return false, err.Error()
 			}
@@ -113,7 +113,7 @@ func TestClickHouseViewsEndToEnd(t *testing.T) {
 		return len(bad) == 0, strings.Join(bad, "; ")
 	})
 
-	posRecs, err := readTopic(ctx, []string{addr}, topics.PositionEvents)
+	posRecs, err := readTopic(ctx, kitCluster(addr), topics.PositionEvents)
 	if err != nil {
 		t.Fatal(err)
 	}

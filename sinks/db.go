@@ -29,8 +29,10 @@ type Config struct {
 	// Database holds every projection table; created (ENGINE = Atomic) if
 	// missing. Empty means DefaultDatabase.
 	Database string
-	// TLS speaks the secure native protocol with the system's roots.
-	TLS bool
+	// TLS, if set, speaks the secure native protocol with it (the CA to
+	// trust, else the system's roots; a client certificate; the server
+	// name, else the address's host); nil: plaintext.
+	TLS *tls.Config
 	// ReadTimeout bounds each round trip; 0 means DefaultReadTimeout.
 	ReadTimeout time.Duration
 }
@@ -80,8 +82,8 @@ func (c Config) options(database string) *clickhouse.Options {
 		MaxIdleConns:    2,
 		ConnMaxLifetime: 10 * time.Minute,
 	}
-	if c.TLS {
-		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLS != nil {
+		o.TLS = c.TLS.Clone()
 	}
 	return o
 }

@@ -6,6 +6,7 @@ package sinks
 // gap fills, so the view ends equal to the one of the in-order stream.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"context"
@@ -306,7 +307,7 @@ func TestReplayWithOpenGap(t *testing.T) {
 	}
 	live.stop(t) // SwapShadow wants the live projector stopped
 
-	err := Replay(testCtx(t), db, []string{addr}, ReplayOptions{
+	err := Replay(testCtx(t), db, kafkasec.Plaintext(addr), ReplayOptions{
 		Projections: []Projection{NewPositionsProjection()}, Logger: log,
 		KafkaOpts: []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)},
 	})

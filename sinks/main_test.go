@@ -9,6 +9,7 @@ package sinks
 // given data dir and port (embedded/clickhouse.Run) until SIGTERM.
 
 import (
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/internal/testlog"
 
 	"context"
@@ -206,7 +207,7 @@ func startKafka(t testing.TB) string {
 // producer is a franz-go client with the catalog partitioner.
 func producer(t testing.TB, addr string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(topics.ClientOpts([]string{addr})...)
+	cl, err := kgo.NewClient(topics.ClientOpts(kafkasec.Plaintext(addr))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,7 @@ func startProjector(t testing.TB, w Writer, addr string, p Projection, opts Opti
 		}
 	}
 	opts.KafkaOpts = append(opts.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond))
-	pr, err := NewProjector(w, []string{addr}, p, opts)
+	pr, err := NewProjector(w, kafkasec.Plaintext(addr), p, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -116,7 +117,8 @@ type Options struct {
 	Logger *slog.Logger
 	// OnBatch, if set, is called after each poll's offsets are committed.
 	OnBatch func(BatchInfo)
-	// KafkaOpts are appended to the client options (TLS, SASL, timeouts).
+	// KafkaOpts are appended to the client options (tests shorten the
+	// group timeouts).
 	KafkaOpts []kgo.Opt
 	// GapWarnEvery is how often the open gaps of a projection that reports
 	// them (GapReporter) are logged as warnings, one per aggregate, while
@@ -161,12 +163,12 @@ const (
 
 // Projector consumes one projection's topic and writes its tables.
 type Projector struct {
-	w       Writer
-	brokers []string
-	p       Projection
-	opts    Options
-	names   TableNames
-	log     *slog.Logger
+	w     Writer
+	kafka kafkasec.Cluster
+	p     Projection
+	opts  Options
+	names TableNames
+	log   *slog.Logger
 
 	needReset atomic.Bool
 	running   sync.Mutex
@@ -182,12 +184,12 @@ type Projector struct {
 // NewProjector prepares a projector writing through w (a *DB, or a
 // wrapper of one); Run starts it. The tables must exist (Migrate, or
 // CreateShadow for a suffix).
-func NewProjector(w Writer, brokers []string, p Projection, opts Options) (*Projector, error) {
+func NewProjector(w Writer, k kafkasec.Cluster, p Projection, opts Options) (*Projector, error) {
 	var errs []error
 	if w == nil {
 		errs = append(errs, errors.New("no ClickHouse writer"))
 	}
-	if len(brokers) == 0 {
+	if len(k.Seeds) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers"))
 	}
 	if p == nil {
@@ -226,7 +228,7 @@ func NewProjector(w Writer, brokers []string, p Projection, opts Options) (*Proj
 		names[t.Name] = t.Name + opts.TableSuffix
 	}
 	return &Projector{
-		w: w, brokers: brokers, p: p, opts: opts, names: names,
+		w: w, kafka: k, p: p, opts: opts, names: names,
 		log: log.With("projection", p.Name(), "group", opts.Group),
 	}, nil
 }
@@ -255,7 +257,7 @@ func (pr *Projector) Run(ctx context.Context) error {
 	defer pr.running.Unlock()
 
 	onChange := func(_ context.Context, _ *kgo.Client, _ map[string][]int32) { pr.needReset.Store(true) }
-	opts := append(topics.ClientOpts(pr.brokers),
+	opts := topics.ClientOpts(pr.kafka,
 		kgo.ConsumerGroup(pr.opts.Group),
 		kgo.ConsumeTopics(pr.p.Topic()),
 		kgo.DisableAutoCommit(),

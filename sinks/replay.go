@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -86,7 +87,7 @@ func projectionNames() []string {
 //     the same replay group, up to the end offsets taken after the swap.
 //     Tables are idempotent (version = sequence), so rows the live projector
 //     also writes collapse.
-func Replay(ctx context.Context, db *DB, brokers []string, opts ReplayOptions) error {
+func Replay(ctx context.Context, db *DB, k kafkasec.Cluster, opts ReplayOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -102,7 +103,7 @@ func Replay(ctx context.Context, db *DB, brokers []string, opts ReplayOptions) e
 	}
 	const suffix = "_replay"
 	group := fmt.Sprintf("replay-%d", time.Now().UnixNano())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(k.Opts()...)
 	if err != nil {
 		return fmt.Errorf("replay: kafka client: %w", err)
 	}
@@ -120,7 +121,7 @@ func Replay(ctx context.Context, db *DB, brokers []string, opts ReplayOptions) e
 	if err := CreateShadow(ctx, db, suffix, tables); err != nil {
 		return err
 	}
-	if err := projectTo(ctx, db, brokers, adm, ps, group, suffix, "rebuild", opts); err != nil {
+	if err := projectTo(ctx, db, k, adm, ps, group, suffix, "rebuild", opts); err != nil {
 		return err
 	}
 	if err := SwapShadow(ctx, db, suffix, tables); err != nil {
@@ -132,13 +133,13 @@ func Replay(ctx context.Context, db *DB, brokers []string, opts ReplayOptions) e
 	for i, p := range ps {
 		fresh[i] = ProjectionOf(p.Tables()[0].Name)
 	}
-	return projectTo(ctx, db, brokers, adm, fresh, group, "", "catch-up", opts)
+	return projectTo(ctx, db, k, adm, fresh, group, "", "catch-up", opts)
 }
 
 // projectTo runs one projector per projection (group "<group>-<name>",
 // tables with suffix) until each has committed its topic's end offsets as
 // of now.
-func projectTo(ctx context.Context, db *DB, brokers []string, adm *kadm.Client, ps []Projection, group, suffix, phase string, opts ReplayOptions) error {
+func projectTo(ctx context.Context, db *DB, k kafkasec.Cluster, adm *kadm.Client, ps []Projection, group, suffix, phase string, opts ReplayOptions) error {
 	// Per partition: where the group starts, the end to reach, and how far
 	// its commits got.
 	type target struct {
@@ -191,7 +192,7 @@ func projectTo(ctx context.Context, db *DB, brokers []string, adm *kadm.Client, 
 			continue
 		}
 		pctx, pcancel := context.WithCancel(ctx)
-		pr, err := NewProjector(db, brokers, p, Options{
+		pr, err := NewProjector(db, k, p, Options{
 			Group: group + "-" + p.Name(), TableSuffix: suffix, Logger: opts.Logger, KafkaOpts: opts.KafkaOpts,
 			OnBatch: func(b BatchInfo) {
 				mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -34,7 +35,7 @@ func TestReplayWhileLive(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // let the rebuild start first
 		produce(t, cl, later...)
 	}()
-	err := Replay(testCtx(t), db, []string{addr}, ReplayOptions{
+	err := Replay(testCtx(t), db, kafkasec.Plaintext(addr), ReplayOptions{
 		KafkaOpts: []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)},
 		Progress: func(p ReplayProgress) {
 			mu.Lock()

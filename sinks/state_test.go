@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/topics"
 )
 
@@ -194,7 +195,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{Addr: "127.0.0.1:9000"}).Validate(); err != nil {
 		t.Errorf("minimal config: %v", err)
 	}
-	if _, err := NewProjector(nil, nil, nil, Options{MaxBatch: -1}); err == nil {
+	if _, err := NewProjector(nil, kafkasec.Cluster{}, nil, Options{MaxBatch: -1}); err == nil {
 		t.Error("NewProjector accepted nothing")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/topics"
@@ -16,12 +17,13 @@ import (
 
 // AuthState replays broker-auth.events into the BrokerAuth lifecycle.
 // Replaying needs no key (events hold only ciphertext).
-func AuthState(ctx context.Context, brokers []string) (aggregate.Lifecycle[brokerauth.State], error) {
+func AuthState(ctx context.Context, k kafkasec.Cluster) (aggregate.Lifecycle[brokerauth.State], error) {
 	var a authReplay
-	err := topics.ReadToEnd(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topics.BrokerAuthEvents, a.add)
+	err := topics.ReadToEnd(ctx, k.Opts(), topics.BrokerAuthEvents, a.add)
 	if errors.Is(err, topics.ErrNoTopic) {
+		seeds := strings.Join(k.Seeds, ",")
 		return a.l, fmt.Errorf("topic %s does not exist on %s ('hedgeline topics --brokers %s' lists the topics)",
-			topics.BrokerAuthEvents, strings.Join(brokers, ","), strings.Join(brokers, ","))
+			topics.BrokerAuthEvents, seeds, seeds)
 	}
 	return a.l, err
 }

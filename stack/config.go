@@ -6,6 +6,7 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/hedgeline/hedgeline/brokers/alpaca"
 	"github.com/hedgeline/hedgeline/brokers/dryrun"
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/internal/metrics"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
@@ -32,10 +34,12 @@ type Roles map[string]bool
 // Config is everything a stack runs with. Zero durations and counts are
 // not defaulted: a caller states them (the CLI's flags carry the defaults).
 type Config struct {
-	Brokers     []string // Kafka bootstrap addresses (replaced by the embedded broker's)
-	Partitions  int32    // of every topic: goka copartitions
-	Replication int16    // of created topics
-	StateDir    string   // goka tables, the embedded engines' data, journals
+	// Kafka is the cluster: its seeds (replaced by the embedded broker's
+	// address) and the TLS and SASL every client of the stack uses.
+	Kafka       kafkasec.Cluster
+	Partitions  int32  // of every topic: goka copartitions
+	Replication int16  // of created topics
+	StateDir    string // goka tables, the embedded engines' data, journals
 	Embedded    Embedded
 	Roles       Roles
 
@@ -69,6 +73,11 @@ type Embedded struct {
 	Listen         string // its listen address
 	ClickHousePort int    // with Kafka and no ClickHouse.Addr: the embedded ClickHouse's native port
 	ClickHouseLib  string // libchdb.so ("": the default lookup)
+	// TLS is the embedded broker's server side (its certificate; client
+	// certificates required with ClientCAs), for clients that connect with
+	// Kafka.Security's TLS; nil: plaintext. The broker accepts the SASL
+	// user of Kafka.Security, if any.
+	TLS *tls.Config
 }
 
 // DryRun configures the dry-run broker.
@@ -118,8 +127,11 @@ type Chain struct {
 // Validate reports every problem of c, joined, each naming its field.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 && !c.Embedded.Kafka {
-		errs = append(errs, errors.New("config Brokers: no address given"))
+	if len(c.Kafka.Seeds) == 0 && !c.Embedded.Kafka {
+		errs = append(errs, errors.New("config Kafka.Seeds: no address given"))
+	}
+	if c.Embedded.Kafka && (c.Embedded.TLS == nil) != (c.Kafka.Security.TLS() == nil) {
+		errs = append(errs, errors.New("config Embedded.TLS: the embedded broker serves TLS exactly when its clients use it (Kafka.Security)"))
 	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("config Partitions: want 1..1024, got %d", c.Partitions))

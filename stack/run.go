@@ -69,10 +69,10 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 			return err
 		}
 		defer b.Close()
-		cfg.Brokers = []string{b.Addr()}
+		cfg.Kafka.Seeds = []string{b.Addr()}
 		embedded = b
 	}
-	brokers := cfg.Brokers
+	k := cfg.Kafka
 	if cfg.Roles["sinks"] && cfg.ClickHouse.Addr == "" && cfg.Embedded.Kafka {
 		srv, err := startEmbeddedClickHouse(ctx, cfg, log)
 		if err != nil {
@@ -84,7 +84,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		cfg.ClickHouse.Addr = srv.Addr()
 	}
 
-	admClient, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	admClient, err := kgo.NewClient(k.Opts()...)
 	if err != nil {
 		return fmt.Errorf("kafka admin client: %w", err)
 	}
@@ -95,7 +95,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 	}
 
 	rc := runner.Config{
-		Brokers:     brokers,
+		Kafka:       k,
 		StateDir:    filepath.Join(cfg.StateDir, "tables"),
 		Replication: int(cfg.Replication),
 		Partitions:  cfg.Partitions,
@@ -156,7 +156,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 				return err
 			}
 			defer db.Close()
-			runs, err := projectorRuns(db, brokers, cfg.Metrics, log)
+			runs, err := projectorRuns(db, k, cfg.Metrics, log)
 			if err != nil {
 				return err
 			}
@@ -172,7 +172,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		if cfg.Chain == nil || cfg.Chain.RPCURL == "" {
 			log.Info("no --chain-rpc-url: the chain source does not run")
 		} else {
-			kc, err := kgo.NewClient(append(topics.ClientOpts(brokers), kgo.ProducerLinger(5*time.Millisecond))...)
+			kc, err := kgo.NewClient(topics.ClientOpts(k, kgo.ProducerLinger(5*time.Millisecond))...)
 			if err != nil {
 				return fmt.Errorf("chain source kafka client: %w", err)
 			}
@@ -223,7 +223,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 			names = append(names, r)
 		}
 		sort.Strings(names)
-		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(brokers, ","),
+		log.Info("hedgeline ready", "roles", strings.Join(names, ","), "brokers", strings.Join(k.Seeds, ","), "kafka_security", k.Security.String(),
 			"broker", cfg.Execution.Broker, "threshold", cfg.Threshold.String(), "clickhouse", cfg.ClickHouse.Addr)
 		if cfg.Metrics != nil && ctx.Err() == nil {
 			cfg.Metrics.SetReady(true)
@@ -253,7 +253,7 @@ func buildOrderManager(ctx context.Context, cfg Config, rc runner.Config,
 	if err != nil {
 		return nil, nil, err
 	}
-	producer, err := kgo.NewClient(topics.ClientOpts(rc.Brokers)...)
+	producer, err := kgo.NewClient(topics.ClientOpts(rc.Kafka)...)
 	if err != nil {
 		broker.close()
 		return nil, nil, fmt.Errorf("order poller producer: %w", err)
@@ -372,7 +372,12 @@ func startEmbeddedKafka(cfg Config, log *slog.Logger) (*kafka.Broker, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker data dir: %w", err)
 	}
-	b, err := kafka.Start(kafka.Config{Listen: cfg.Embedded.Listen, DataDir: dataDir, Partitions: cfg.Partitions, Logger: log})
+	var users []kafka.User
+	if mech, user, password := cfg.Kafka.Security.Credentials(); mech != "" {
+		users = append(users, kafka.User{Mechanism: mech, Name: user, Password: password})
+	}
+	b, err := kafka.Start(kafka.Config{Listen: cfg.Embedded.Listen, DataDir: dataDir, Partitions: cfg.Partitions, Logger: log,
+		TLS: cfg.Embedded.TLS, Users: users})
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/brokers/schwab"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/aggregate"
 	"github.com/hedgeline/hedgeline/processors/brokerauth"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -25,7 +26,7 @@ import (
 func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Logger) (openedBroker, error) {
 	key := cfg.EncryptionKey // Validate: not zero
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	l, err := AuthState(rctx, rc.Brokers)
+	l, err := AuthState(rctx, rc.Kafka)
 	cancel()
 	if err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: read the stored login: %w", err)
@@ -41,7 +42,7 @@ func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Log
 	if err != nil {
 		return openedBroker{}, fmt.Errorf("--broker schwab: %w", err)
 	}
-	producer, err := kgo.NewClient(topics.ClientOpts(rc.Brokers)...)
+	producer, err := kgo.NewClient(topics.ClientOpts(rc.Kafka)...)
 	if err != nil {
 		journal.Close()
 		return openedBroker{}, fmt.Errorf("--broker schwab: producer: %w", err)
@@ -63,7 +64,7 @@ func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Log
 		return openedBroker{}, fmt.Errorf("--broker schwab: %w", err)
 	}
 	log.Info("schwab broker ready", "access_token_fetched_at", tokens.AccessFetchedAt, "refresh_token_expires_at", tokens.RefreshFetchedAt.Add(brokerauth.RefreshTokenLifetime))
-	watch := func(ctx context.Context) error { return watchLogins(ctx, rc.Brokers, key, b, log) }
+	watch := func(ctx context.Context) error { return watchLogins(ctx, rc.Kafka, key, b, log) }
 	return openedBroker{
 		Broker:     b,
 		background: []func(context.Context) error{b.RunRefresh, watch},
@@ -74,9 +75,9 @@ func openSchwab(ctx context.Context, cfg Config, rc runner.Config, log *slog.Log
 // watchLogins follows broker-auth.events from the start and hands every
 // newer login (or refreshed access token) to b. It never stops the run: a
 // bad event is logged and the aggregate's state simply stays as it was.
-func watchLogins(ctx context.Context, brokers []string, key brokerauth.Key, b *schwab.Broker, log *slog.Logger) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.BrokerAuthEvents),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+func watchLogins(ctx context.Context, k kafkasec.Cluster, key brokerauth.Key, b *schwab.Broker, log *slog.Logger) error {
+	cl, err := kgo.NewClient(k.Opts(kgo.ConsumeTopics(topics.BrokerAuthEvents),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		return fmt.Errorf("broker-auth watcher: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hedgeline/hedgeline/embedded/clickhouse"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/internal/metrics"
 	"github.com/hedgeline/hedgeline/sinks"
 )
@@ -41,7 +42,7 @@ func startEmbeddedClickHouse(ctx context.Context, cfg Config, log *slog.Logger) 
 
 // projectorRuns makes one run function per view projection.
 // With m, each batch's size and each insert's latency are observed.
-func projectorRuns(db *sinks.DB, brokers []string, m *metrics.Metrics, log *slog.Logger) ([]func(context.Context) error, error) {
+func projectorRuns(db *sinks.DB, k kafkasec.Cluster, m *metrics.Metrics, log *slog.Logger) ([]func(context.Context) error, error) {
 	var runs []func(context.Context) error
 	var w sinks.Writer = db
 	if m != nil {
@@ -52,7 +53,7 @@ func projectorRuns(db *sinks.DB, brokers []string, m *metrics.Metrics, log *slog
 		if m != nil {
 			opts.OnBatch = func(b sinks.BatchInfo) { m.ObserveBatch(b.Projection, b.Records) }
 		}
-		pr, err := sinks.NewProjector(w, brokers, p, opts)
+		pr, err := sinks.NewProjector(w, k, p, opts)
 		if err != nil {
 			return nil, err
 		}

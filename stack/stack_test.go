@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/market"
 	"github.com/hedgeline/hedgeline/processors/runner"
 	"github.com/hedgeline/hedgeline/topics"
@@ -48,13 +49,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{"Brokers", "Partitions", "StateDir", `unknown role "nope"`, "Alpaca", "DryRun.FailureRate"} {
+	for _, want := range []string{"Kafka.Seeds", "Partitions", "StateDir", `unknown role "nope"`, "Alpaca", "DryRun.FailureRate"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
 	ok := Config{
-		Brokers: []string{"127.0.0.1:9092"}, Partitions: 4, Replication: 1, StateDir: t.TempDir(),
+		Kafka: kafkasec.Plaintext("127.0.0.1:9092"), Partitions: 4, Replication: 1, StateDir: t.TempDir(),
 		Roles: Roles{"position": true, "order-manager": true}, Execution: market.DefaultExecution(market.DryRun),
 		CommandBacklog: 1, PollInterval: time.Second, StaleAfter: time.Second, NotPendingGrace: time.Second,
 		Tuning: runner.DefaultTuning(),

@@ -4,20 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ClientOpts are the franz-go options every hedgeline producer starts from:
-// goka-compatible placement per catalog topic, acks from all in-sync
-// replicas and the idempotent producer (no duplicates from retries). Both
-// are franz-go defaults; they are spelled out so that nobody trades them
-// away for speed without seeing it.
-func ClientOpts(brokers []string) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+// the cluster's seeds and security, goka-compatible placement per catalog
+// topic, acks from all in-sync replicas and the idempotent producer (no
+// duplicates from retries), then extra. Acks and idempotence are franz-go
+// defaults; they are spelled out so that nobody trades them away for speed
+// without seeing it.
+func ClientOpts(k kafkasec.Cluster, extra ...kgo.Opt) []kgo.Opt {
+	return k.Opts(append([]kgo.Opt{
 		kgo.RecordPartitioner(CatalogPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	}
+	}, extra...)...)
 }
 
 // Command is what every command payload is: it names its type.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -190,7 +191,7 @@ func TestFranzAndGokaAgreeOnSymbolKeysOnKfake(t *testing.T) {
 func TestClientOptsPlaceByCatalog(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, kfake.SeedTopics(testPartitions, OnChainTradeCommands, PositionCommands))
-	cl, err := kgo.NewClient(ClientOpts(c.ListenAddrs())...)
+	cl, err := kgo.NewClient(ClientOpts(kafkasec.Plaintext(c.ListenAddrs()...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

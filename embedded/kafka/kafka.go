@@ -49,6 +49,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,9 +58,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeline/hedgeline/internal/diskspace"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -100,6 +103,14 @@ type Config struct {
 	// Logger receives the broker's warnings and errors (nil means
 	// slog.Default()).
 	Logger *slog.Logger
+	// TLS, if set, makes clients connect over TLS with its certificate
+	// (Certificates[0]); with ClientAuth and ClientCAs they must present a
+	// certificate too (mutual TLS).
+	TLS *tls.Config
+	// Users are the SASL accounts clients must authenticate as (PLAIN,
+	// SCRAM-SHA-256, SCRAM-SHA-512); none: no SASL. The broker enforces no
+	// ACLs: every user may do everything.
+	Users []User
 }
 
 // Validate reports every problem in c, joined.
@@ -130,6 +141,7 @@ func (c Config) Validate() error {
 	if c.GroupMinSessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("group min session timeout must be >= 0, got %s", c.GroupMinSessionTimeout))
 	}
+	errs = append(errs, c.securityErrors()...)
 	return errors.Join(errs...)
 }
 
@@ -155,6 +167,9 @@ type Broker struct {
 	log     *logAdapter
 	unlock  func() error
 	reaper  *reaper
+
+	authFailures atomic.Int64 // SASL authentications refused
+	closing      atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -193,26 +208,27 @@ func Start(cfg Config) (*Broker, error) {
 		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.GroupMinSessionTimeout))
 	}
 
-	host, port, _ := splitHostPort(cfg.Listen, true)
-	if host == "127.0.0.1" && cfg.Advertise == "" {
-		// kfake binds 127.0.0.1 itself; with port 0 it picks one.
-		if port != 0 {
-			opts = append(opts, kfake.Ports(port))
-		}
-	} else {
-		// kfake always asks for 127.0.0.1:<port>; bind what was
-		// configured instead, and advertise the chosen address.
-		listen, advertise := cfg.Listen, cfg.Advertise
-		opts = append(opts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			ln, err := net.Listen(network, listen)
-			if err != nil || advertise == "" {
-				return ln, err
-			}
-			return &advertisedListener{Listener: ln, addr: advertisedAddr(advertise)}, nil
-		}))
+	sec, err := newSecurity(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: invalid config: %w", err)
 	}
-
+	opts = append(opts, sec.opts...)
 	b := &Broker{log: la, unlock: func() error { return nil }}
+	// kfake always asks for 127.0.0.1:<port>; bind what was configured
+	// instead, advertise the chosen address, and serve TLS and answer
+	// failed authentications as Kafka does (secureListener).
+	listen, advertise := cfg.Listen, cfg.Advertise
+	opts = append(opts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		ln, err := net.Listen(network, listen)
+		if err != nil {
+			return nil, err
+		}
+		if advertise != "" {
+			ln = &advertisedListener{Listener: ln, addr: advertisedAddr(advertise)}
+		}
+		return &secureListener{Listener: ln, tls: sec.server, log: la.l, failures: &b.authFailures, closing: &b.closing}, nil
+	}))
+
 	if cfg.DataDir != "" {
 		dir, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
@@ -245,7 +261,7 @@ func Start(cfg Config) (*Broker, error) {
 	// Fix 3 (reaper.go): expire group members kfake forgot to time out.
 	b.reaper = newReaper(la.l)
 	b.reaper.watch(c)
-	if err := b.reaper.run(b.addr); err != nil {
+	if err := b.reaper.run(kafkasec.Cluster{Seeds: []string{b.addr}, Security: sec.self}); err != nil {
 		c.Close()
 		_ = b.unlock()
 		return nil, fmt.Errorf("kafka: group member reaper: %w", err)
@@ -265,6 +281,10 @@ func maxVersions() *kversion.Versions {
 // unless Config.Advertise was set): give it to clients as seed broker.
 func (b *Broker) Addr() string { return b.addr }
 
+// AuthFailures is how many SASL authentications the broker refused (each
+// is also logged as a warning).
+func (b *Broker) AuthFailures() int64 { return b.authFailures.Load() }
+
 // DataDir is the absolute data directory, or "" when in memory.
 func (b *Broker) DataDir() string { return b.dataDir }
 
@@ -278,6 +298,7 @@ func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 // are returned. Calling Close again returns the first result.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.closing.Store(true)
 		b.reaper.close()
 		b.log.captureErrors(true)
 		b.cluster.Close()
@@ -310,6 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		attrs = append(attrs, "data_dir", "(memory)")
 	}
+	attrs = append(attrs, "tls", cfg.TLS != nil, "sasl_users", len(cfg.Users))
 	logger.Info("broker listening", attrs...)
 	<-ctx.Done()
 	logger.Info("broker stopping", "addr", b.Addr())

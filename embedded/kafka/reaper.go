@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,9 +103,9 @@ func (r *reaper) seen(req kmsg.Request) {
 	}
 }
 
-// run starts reaping through a client of the broker at addr.
-func (r *reaper) run(addr string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+// run starts reaping through a client of the broker.
+func (r *reaper) run(broker kafkasec.Cluster) error {
+	cl, err := kgo.NewClient(broker.Opts()...)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -17,7 +18,9 @@ import (
 
 // Config is how every stage reaches Kafka and where it keeps local state.
 type Config struct {
-	Brokers []string
+	// Kafka is the cluster: its seeds, and the TLS and SASL every goka
+	// client (processor, view, emitter, topic manager) connects with.
+	Kafka kafkasec.Cluster
 	// StateDir holds goka's LevelDB tables, one directory per instance.
 	// Empty keeps tables in memory (tests, benchmarks).
 	StateDir string
@@ -100,7 +103,7 @@ func TestTuning() Tuning {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
+	if len(c.Kafka.Seeds) == 0 {
 		errs = append(errs, errors.New("no Kafka brokers configured"))
 	}
 	if c.Partitions < 1 {
@@ -155,6 +158,7 @@ func (c Config) Sarama() *sarama.Config {
 	s.Consumer.Group.Rebalance.Timeout = c.Tuning.SessionTimeout + gokaRejoinDelay
 	s.Consumer.Offsets.AutoCommit.Interval = c.Tuning.AutoCommitInterval
 	s.Metadata.RefreshFrequency = time.Minute
+	c.Kafka.Sarama(s)
 	return s
 }
 

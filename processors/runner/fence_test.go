@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 )
 
 // TestFailedEmitStopsLaterOutputs: the broker refuses the first output of
@@ -74,7 +75,7 @@ func TestFailedEmitStopsLaterOutputs(t *testing.T) {
 		Reject: func(in Input, reason error) (Output, error) { return Output{}, reason },
 	}
 	p, err := Build(st, Config{
-		Brokers: []string{b.Addr()}, Partitions: 1, Replication: 1, Tuning: TestTuning(),
+		Kafka: kafkasec.Plaintext(b.Addr()), Partitions: 1, Replication: 1, Tuning: TestTuning(),
 		Retry: func(err error) (string, bool) {
 			return "refused", strings.Contains(err.Error(), "Unexpected (unknown?) server error")
 		},

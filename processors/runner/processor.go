@@ -94,7 +94,7 @@ func Build[S any](st Stage[S], cfg Config) (*Processor, error) {
 	// they track the inputs of that processor's partitions.
 	build := func() (*goka.Processor, error) {
 		marks, f, cache := newMarks(), new(fence), newStateCache[S]()
-		return goka.NewProcessor(cfg.Brokers, defineGroup(st, cfg, marks, f, cache, hasher, log, dropped), processorOptions(st, cfg, marks, f, cache, hasher, log)...)
+		return goka.NewProcessor(cfg.Kafka.Seeds, defineGroup(st, cfg, marks, f, cache, hasher, log, dropped), processorOptions(st, cfg, marks, f, cache, hasher, log)...)
 	}
 	proc, err := build()
 	if err != nil {

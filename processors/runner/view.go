@@ -39,7 +39,7 @@ func view(cfg Config, table goka.Table, name string) (*goka.View, error) {
 	if cfg.Hasher != nil {
 		opts = append(opts, goka.WithViewHasher(cfg.Hasher))
 	}
-	v, err := goka.NewView(cfg.Brokers, table, new(codec.Bytes), opts...)
+	v, err := goka.NewView(cfg.Kafka.Seeds, table, new(codec.Bytes), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("view of %s: %w", table, err)
 	}

@@ -80,7 +80,7 @@ func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err erro
 	if err != nil {
 		return cp, false, fmt.Errorf("checkpoint: %w", err)
 	}
-	err = topics.ReadSpan(ctx, c.seeds(), topics.ChainCheckpoints, span, func(r *kgo.Record) error {
+	err = topics.ReadSpan(ctx, c.readerOpts(), topics.ChainCheckpoints, span, func(r *kgo.Record) error {
 		if string(r.Key) != c.key {
 			return nil
 		}
@@ -96,8 +96,10 @@ func (c checkpoints) load(ctx context.Context) (cp Checkpoint, ok bool, err erro
 	return cp, ok, nil
 }
 
-func (c checkpoints) seeds() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(c.cl.OptValue(kgo.SeedBrokers).([]string)...)}
+// readerOpts reach the cluster as the source's producer does (seeds, TLS,
+// SASL); the producer's own settings do not matter to a reader.
+func (c checkpoints) readerOpts() []kgo.Opt {
+	return c.cl.Opts()
 }
 
 // save writes cp and returns once the broker acknowledged it.

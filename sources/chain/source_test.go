@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hedgeline/hedgeline/embedded/kafka"
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/sources/chain/chaintest"
 	"github.com/hedgeline/hedgeline/sources/chain/rain/raintest"
@@ -47,7 +48,7 @@ func startKafka(t testing.TB) *kgo.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	cl, err := kgo.NewClient(topics.ClientOpts([]string{b.Addr()})...)
+	cl, err := kgo.NewClient(topics.ClientOpts(kafkasec.Plaintext(b.Addr()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hedgeline/hedgeline/internal/kafkasec"
 	"github.com/hedgeline/hedgeline/processors/onchaintrade"
 	"github.com/hedgeline/hedgeline/processors/position"
 	"github.com/hedgeline/hedgeline/processors/runner"
@@ -57,11 +58,11 @@ const DefaultTail = 1000
 // read: it also holds fills produced but not processed yet, which a source
 // must continue after too. Reading only the tail keeps it constant-time on
 // a stack with millions of fills.
-func LastChainPos(ctx context.Context, seeds []string, tail int64) (pos ChainPos, ok bool, err error) {
+func LastChainPos(ctx context.Context, k kafkasec.Cluster, tail int64) (pos ChainPos, ok bool, err error) {
 	if tail < 1 {
 		tail = DefaultTail
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(k.Opts()...)
 	if err != nil {
 		return ChainPos{}, false, fmt.Errorf("kafka client: %w", err)
 	}
@@ -76,7 +77,7 @@ func LastChainPos(ctx context.Context, seeds []string, tail int64) (pos ChainPos
 	// A range whose end is never reached (a gap in the log) must not hang.
 	ctx, cancel := context.WithTimeout(ctx, readRangeTimeout)
 	defer cancel()
-	err = topics.ReadSpan(ctx, []kgo.Opt{kgo.SeedBrokers(seeds...)}, topics.OnChainTradeCommands, span, func(r *kgo.Record) error {
+	err = topics.ReadSpan(ctx, k.Opts(), topics.OnChainTradeCommands, span, func(r *kgo.Record) error {
 		p, isFill := commandPos(r.Value)
 		if isFill && (!ok || pos.Before(p)) {
 			pos, ok = p, true
@@ -114,8 +115,8 @@ var watched = []string{topics.OnChainTradeEvents, topics.OnChainTradeRejections,
 
 // Snapshot marks the end offsets of the topics Wait reads. Take it before
 // producing.
-func Snapshot(ctx context.Context, seeds []string) (Mark, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+func Snapshot(ctx context.Context, k kafkasec.Cluster) (Mark, error) {
+	cl, err := kgo.NewClient(k.Opts()...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -228,7 +229,7 @@ const (
 // commits an input only when its outputs are durable) and nothing of it was
 // found up to the ends read after that commit. progress, if set, is called
 // about every interval.
-func Wait(ctx context.Context, seeds []string, since Mark, produced []Produced, timeout time.Duration,
+func Wait(ctx context.Context, k kafkasec.Cluster, since Mark, produced []Produced, timeout time.Duration,
 	interval time.Duration, progress func(Report)) (Report, error) {
 	state := make(map[string]outcome, len(produced))
 	last := map[int32]int64{} // highest produced offset per partition
@@ -249,7 +250,7 @@ func Wait(ctx context.Context, seeds []string, since Mark, produced []Produced, 
 			consume[topic][p] = kgo.NewOffset().At(o)
 		}
 	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(consume))
+	rd, err := kgo.NewClient(k.Opts(kgo.ConsumePartitions(consume))...)
 	if err != nil {
 		return rep, fmt.Errorf("kafka client: %w", err)
 	}
