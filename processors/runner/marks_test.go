@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/hedgeline/hedgeline/internal/testseed"
 	"math/rand/v2"
@@ -170,6 +171,11 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	m.waitDurable(cctx, nil, p, 9001)
+	// So does a failed write (the fence): the input it belonged to is
+	// never marked.
+	f := new(fence)
+	f.fail(errors.New("refused"))
+	m.waitDurable(ctx, f.done(), p, 9001)
 }
 
 func TestDurableTargetKeepsTheWindowBelowTheLimit(t *testing.T) {
