@@ -1262,6 +1262,18 @@ func (s *kitSnapshot) settled(fills []file.Fill) (bool, string) {
 			waiting = append(waiting, s.ordersBehind(sym, sum)...)
 		}
 	}
+	// The trade manager runs in the onchain-trade aggregate's callback, so a
+	// position can apply a fill whose trade event is still to come: its
+	// produce failed (a full disk) and the restarted stage emits it again.
+	recorded := 0
+	for _, f := range fills {
+		if s.trades[f.TradeID.String()] != nil {
+			recorded++
+		}
+	}
+	if recorded < len(fills) {
+		waiting = append(waiting, fmt.Sprintf("%d/%d onchain trades recorded", recorded, len(fills)))
+	}
 	sort.Strings(waiting)
 	return len(waiting) == 0, strings.Join(waiting, ", ")
 }

@@ -25,16 +25,35 @@ import (
 // fence, nothing after the first failure is written; the restarted stage
 // handles and emits everything from the failed input on, in order.
 type fence struct {
-	mu  sync.Mutex
-	err error // the first failure; nil while none
+	mu     sync.Mutex
+	err    error         // the first failure; nil while none
+	closed chan struct{} // closed with the first failure; made on demand
 }
 
 func (f *fence) fail(err error) {
 	f.mu.Lock()
 	if f.err == nil {
 		f.err = err
+		if f.closed != nil {
+			close(f.closed)
+		}
 	}
 	f.mu.Unlock()
+}
+
+// done is closed once a write failed: an input waiting for earlier ones to
+// be acknowledged (marks.waitDurable) stops waiting, since the failed one
+// never will be.
+func (f *fence) done() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed == nil {
+		f.closed = make(chan struct{})
+		if f.err != nil {
+			close(f.closed)
+		}
+	}
+	return f.closed
 }
 
 // check returns why the processor must not write any more, or nil.

@@ -153,8 +153,9 @@ func (m *marks) low(p tp) (low int64, inFlight bool) {
 // durable, so that a key's record can drop their outputs. It returns early
 // when nothing this instance began is in flight (the record's entries are
 // older than this session, so no mark will come for them and none is
-// needed) or when ctx ends.
-func (m *marks) waitDurable(ctx context.Context, p tp, target int64) {
+// needed), when ctx ends, or when stop closes (a write of the stage
+// failed: the input it belonged to is never marked).
+func (m *marks) waitDurable(ctx context.Context, stop <-chan struct{}, p tp, target int64) {
 	for {
 		m.mu.Lock()
 		low, inFlight := m.low(p)
@@ -170,6 +171,8 @@ func (m *marks) waitDurable(ctx context.Context, p tp, target int64) {
 		select {
 		case <-w:
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		}
 	}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/hedgeline/hedgeline/internal/testseed"
 	"math/rand/v2"
@@ -134,13 +135,13 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	p := tp{"in", 0}
 	// Nothing handled by this instance yet: a record's old entries are from
 	// an earlier assignment and never block.
-	m.waitDurable(ctx, p, 5000)
+	m.waitDurable(ctx, nil, p, 5000)
 	for off := int64(1000); off < 1004; off++ {
 		m.begin(p, off)
 	}
 	released := make(chan struct{})
 	go func() {
-		m.waitDurable(ctx, p, 1002) // inputs 1000 and 1001 must be acknowledged
+		m.waitDurable(ctx, nil, p, 1002) // inputs 1000 and 1001 must be acknowledged
 		close(released)
 	}()
 	select {
@@ -164,12 +165,17 @@ func TestWaitDurableHoldsAnInputUntilItsKeysWindowIsAcknowledged(t *testing.T) {
 	// another instance) must not block, for no mark would ever come.
 	m.finish(0, p, 1003)
 	m.finish(0, p, 1004)
-	m.waitDurable(ctx, p, 9000)
+	m.waitDurable(ctx, nil, p, 9000)
 	// A cancelled context releases a waiting input.
 	m.begin(p, 9000)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	m.waitDurable(cctx, p, 9001)
+	m.waitDurable(cctx, nil, p, 9001)
+	// So does a failed write (the fence): the input it belonged to is
+	// never marked.
+	f := new(fence)
+	f.fail(errors.New("refused"))
+	m.waitDurable(ctx, f.done(), p, 9001)
 }
 
 func TestDurableTargetKeepsTheWindowBelowTheLimit(t *testing.T) {

@@ -160,7 +160,14 @@ func defineGroup[S any](st Stage[S], cfg Config, marks *marks, f *fence, cache *
 		// A key keeps the outputs of its unacknowledged inputs in its
 		// record; bound them (Tuning.MaxPending) by waiting for the acks.
 		if target, wait := durableTarget(raw, in.Offset, cfg.Tuning.maxPending()); wait {
-			marks.waitDurable(ctx.Context(), at, target)
+			// goka reports a failed write only between two inputs, never
+			// to one that waits: an earlier input whose write failed is
+			// never marked, and without the fence this one waited for it
+			// forever (the stage neither handled nor restarted).
+			marks.waitDurable(ctx.Context(), f.done(), at, target)
+			if err := f.check(); err != nil {
+				ctx.Fail(err)
+			}
 		}
 		marks.begin(at, in.Offset)
 		newRaw, out, redelivered, err := stepCached(st.Handle, cache, raw, in, marks.marked(at))
