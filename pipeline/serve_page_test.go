@@ -506,7 +506,7 @@ func TestServePageAllFields(t *testing.T) {
 			"mark_price": "227.8404", "mark_source": "pyth", "counter_trade_pnl": "1234567", "onchain_netting_pnl": "0.125",
 			"directional_exposure_pnl": "0", "net_position": "0.0992", "onchain_volume": "26.5688", "offchain_volume": "4", "fills": 20},
 		{"symbol": "TSLA", "realized_pnl": "-2.994999", "unrealized_pnl": "0.004", "total_pnl": "-2.990999",
-			"mark_price": nil, "mark_source": "onchain", "counter_trade_pnl": "-1.5", "onchain_netting_pnl": "0",
+			"mark_price": nil, "mark_source": "none", "counter_trade_pnl": "-1.5", "onchain_netting_pnl": "0",
 			"directional_exposure_pnl": "-1.494999", "net_position": "-1000.5", "onchain_volume": "15.1837", "offchain_volume": "4", "fills": 13},
 	}
 	t0 := time.Date(2025, 11, 4, 14, 30, 0, 0, time.UTC)
@@ -524,7 +524,9 @@ func TestServePageAllFields(t *testing.T) {
 	}
 	orders := []obj{
 		{"execution_id": "ex-2", "symbol": "AAPL", "status": "Filled", "broker": "alpaca", "direction": "Sell", "shares": "3", "shares_filled": "3",
-			"avg_price": "227.80", "reference_price": "227.8404", "placed_at": t0, "filled_at": t0.Add(1500 * time.Millisecond), "migrated": false, "lifecycle": "Live"},
+			"avg_price": "227.80", "reference_price": "227.8404", "placed_at": t0, "filled_at": t0.Add(1500 * time.Millisecond), "migrated": false, "lifecycle": "Live",
+			// The API's own latency (trigger block to fill) wins over placed-to-filled.
+			"hedge_latency_ms": 2250, "slippage_per_share": "0.0404", "slippage_usd": "0.1212", "slippage_bps": "1.77"},
 		{"execution_id": "ex-1", "symbol": "TSLA", "status": "Submitted", "broker": "alpaca", "direction": "Buy", "shares": "1000", "shares_filled": "0",
 			"reference_price": "347.62", "placed_at": t0, "migrated": false, "lifecycle": "Live"},
 	}
@@ -571,7 +573,7 @@ func TestServePageAllFields(t *testing.T) {
 		t.Errorf("positions: %+v", v.Positions)
 	}
 	if len(v.Orders) != 2 || v.Orders[0].Cells["slippage"].Value != "0.0404" || v.Orders[0].Cells["slippage"].Text != "0.04" ||
-		v.Orders[0].Cells["latency"].Text != "1.50 s" || v.Orders[1].Cells["slippage"].Text != "" {
+		v.Orders[0].Cells["latency"].Text != "2.25 s" || v.Orders[1].Cells["slippage"].Text != "" {
 		t.Errorf("orders: %+v", v.Orders)
 	}
 	pg.checkProblems(t)

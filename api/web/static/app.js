@@ -332,6 +332,7 @@ function renderPositions(rows) {
 // slippage per share against the reference price, positive when worse
 // (bought above it, sold below it), exact.
 function slippage(o) {
+  if (o.slippage_per_share != null) return o.slippage_per_share;
   if (o.avg_price == null || o.reference_price == null) return null;
   return o.direction === "Sell" ? sub(o.reference_price, o.avg_price) : sub(o.avg_price, o.reference_price);
 }
@@ -347,7 +348,7 @@ function renderOrders(rows) {
     { field: "status", label: "Status", kind: "text" },
     { field: "avg_price", label: "Avg price", kind: "dec" },
     { field: "slippage", label: "Slippage/sh", kind: "cost", title: "USD per share against the reference price; positive: worse" },
-    { field: "latency", label: "Latency", kind: "text", title: "placed to filled" },
+    { field: "latency", label: "Latency", kind: "text", title: "the triggering on-chain fill's block to the hedge's fill (placed to filled when unknown)" },
     { field: "broker", label: "Broker", kind: "text" },
   ];
   header(table, cols);
@@ -368,7 +369,7 @@ function renderOrders(rows) {
           break;
         }
         case "latency": {
-          const s = o.filled_at ? seconds(o.placed_at, o.filled_at) : null;
+          const s = o.hedge_latency_ms != null ? o.hedge_latency_ms / 1000 : o.filled_at ? seconds(o.placed_at, o.filled_at) : null;
           cell(tr, c.field, "text", s == null ? null : fmtDuration(s)).dataset.value = s == null ? "" : String(s);
           break;
         }
