@@ -21,10 +21,10 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 	}
 	for _, t := range tables {
 		shadow := t + suffix
-		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop old shadow %s: %w", shadow, err)
 		}
-		if err := db.conn.Exec(ctx, "CREATE TABLE "+quoteIdent(shadow)+" AS "+quoteIdent(t)); err != nil {
+		if err := db.conn.Exec(ctx, copyTableSQL(shadow, t, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: create shadow %s: %w", shadow, err)
 		}
 		if isStateTable(t) {
@@ -38,7 +38,8 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 
 // SwapShadow atomically exchanges each table with its shadow (EXCHANGE
 // TABLES, which needs an Atomic database) and drops the shadows, which then
-// hold the old data. A state table's parked events (parked_events) move
+// hold the old data. On a cluster every replica first fetches the whole
+// shadow (SYSTEM SYNC REPLICA), then each exchanges its own copies. A state table's parked events (parked_events) move
 // with it: the shadow's replace the live table's. Each exchange is atomic on its own; stop the live
 // projector of a table before swapping it, and restart it with the
 // replay's group offsets (or let it re-project: rows collapse).
@@ -48,10 +49,17 @@ func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) err
 	}
 	for _, t := range tables {
 		shadow := t + suffix
-		if err := db.conn.Exec(ctx, "EXCHANGE TABLES "+quoteIdent(t)+" AND "+quoteIdent(shadow)); err != nil {
+		if db.cfg.Cluster != "" {
+			// Every replica fetches the whole rebuilt shadow before any
+			// swaps it in: readers of any replica never see it half-built.
+			if err := db.conn.Exec(ctx, syncReplicasSQL(shadow, db.cfg.Cluster)); err != nil {
+				return fmt.Errorf("sinks: sync the replicas of %s: %w", shadow, err)
+			}
+		}
+		if err := db.conn.Exec(ctx, exchangeSQL(t, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: exchange %s and %s: %w", t, shadow, err)
 		}
-		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop replaced %s (now %s): %w", t, shadow, err)
 		}
 		if isStateTable(t) {
@@ -91,4 +99,23 @@ func isStateTable(table string) bool {
 		}
 	}
 	return false
+}
+
+// The DDL of the shadow swap; cluster "" means one server.
+
+func dropTableSQL(t, cluster string) string {
+	return "DROP TABLE IF EXISTS " + quoteIdent(t) + onClusterOf(cluster) + " SYNC"
+}
+
+func copyTableSQL(t, from, cluster string) string {
+	return "CREATE TABLE " + quoteIdent(t) + onClusterOf(cluster) + " AS " + quoteIdent(from)
+}
+
+func exchangeSQL(a, b, cluster string) string {
+	return "EXCHANGE TABLES " + quoteIdent(a) + " AND " + quoteIdent(b) + onClusterOf(cluster)
+}
+
+// syncReplicasSQL waits until every replica of cluster has every part of t.
+func syncReplicasSQL(t, cluster string) string {
+	return "SYSTEM SYNC REPLICA" + onClusterOf(cluster) + " " + quoteIdent(t)
 }
