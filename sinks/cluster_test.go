@@ -249,7 +249,9 @@ func TestClusterEmbedded(t *testing.T) {
 
 	// A fresh database, created without a cluster: the statements name it.
 	db = openDB(t, chServer.Addr(), "t_cluster_embedded_"+strings.ReplaceAll(newUUID(t)[:8], "-", ""), false)
-	t.Cleanup(func() { _ = db.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+quoteIdent(db.Database())+" SYNC") })
+	t.Cleanup(func() {
+		_ = db.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+quoteIdent(db.Database())+" SYNC")
+	})
 	var uuids []string
 	for _, q := range clusterDDL(t) {
 		if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stripComments(q))), "CREATE TABLE") || strings.Contains(q, "_replay") {
@@ -327,7 +329,6 @@ func newUUID(t *testing.T) string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
-
 
 // syncRecorder records the order of a projector's replica syncs and state
 // reads, and fails the first sync as a lost connection would.
