@@ -66,6 +66,26 @@ func onCluster(cluster string) string { return " ON CLUSTER " + quoteIdent(clust
 // error, so a new migration that the rewrite does not understand fails
 // loudly instead of creating something on one server only.
 func ClusterStatement(stmt, cluster string) (string, error) {
+	return ClusterRewrite{Cluster: cluster}.Statement(stmt)
+}
+
+// ClusterRewrite rewrites statements for a cluster, as ClusterStatement
+// does, and qualifies the queries' references to its Objects with
+// Database. A server runs the DDL it receives ON CLUSTER in its own
+// default database: an unqualified table in a view's query (or a CREATE
+// TABLE ... AS) would be looked up there, not in the initiator's current
+// database (ClickHouse issues 8445, 37318).
+type ClusterRewrite struct {
+	Cluster string
+	// Database qualifies, after FROM and JOIN, the tables and views named
+	// in Objects (a parameterized view's call too); "" qualifies nothing.
+	Database string
+	Objects  []string
+}
+
+// Statement rewrites one statement (see ClusterStatement).
+func (r ClusterRewrite) Statement(stmt string) (string, error) {
+	cluster := r.Cluster
 	if !clusterNameRE.MatchString(cluster) {
 		return "", fmt.Errorf("cluster name %q: want letters, digits, '_', '-' and '.'", cluster)
 	}
@@ -113,6 +133,9 @@ func ClusterStatement(stmt, cluster string) (string, error) {
 			p.i++
 		}
 		edits = append(edits, edit{at: end, text: on})
+		if kind != "DICTIONARY" {
+			edits = append(edits, r.qualify(toks[p.i:], kind == "TABLE")...)
+		}
 		if kind == "TABLE" || kind == "MATERIALIZED VIEW" {
 			e, err := p.engine(kind)
 			if err != nil {
@@ -126,6 +149,7 @@ func ClusterStatement(stmt, cluster string) (string, error) {
 			return "", fmt.Errorf("ALTER TABLE: %w", err)
 		}
 		edits = append(edits, edit{at: end, text: on})
+		edits = append(edits, r.qualify(toks[p.i:], false)...)
 	case p.accept("DROP"), p.accept("TRUNCATE"):
 		verb := strings.ToUpper(toks[0].text)
 		if !p.accept("TABLE") && !p.accept("VIEW") && !p.accept("DICTIONARY") && verb == "DROP" {
@@ -150,6 +174,67 @@ func ClusterStatement(stmt, cluster string) (string, error) {
 		out = out[:e.at] + e.text + out[e.at+e.cut:]
 	}
 	return out, nil
+}
+
+// qualify prefixes Database to each reference to one of Objects that
+// follows FROM or JOIN unqualified (and, if copied, to the table a CREATE
+// TABLE x AS y copies: toks starts at its AS).
+func (r ClusterRewrite) qualify(toks []token, copied bool) []edit {
+	if r.Database == "" {
+		return nil
+	}
+	var out []edit
+	for i := 0; i+1 < len(toks); i++ {
+		if !toks[i].is("FROM") && !toks[i].is("JOIN") && !(copied && i == 0 && toks[i].is("AS")) {
+			continue
+		}
+		n := toks[i+1]
+		if n.kind != tokWord && n.kind != tokQuoted || i+2 < len(toks) && toks[i+2].text == "." {
+			continue
+		}
+		if slices.Contains(r.Objects, unquoteIdent(n.text)) {
+			out = append(out, edit{at: n.start, text: quoteIdent(r.Database) + "."})
+		}
+	}
+	return out
+}
+
+// CreatedObject is the table, view or dictionary a CREATE statement makes
+// (unqualified, unquoted), or "".
+func CreatedObject(stmt string) string {
+	toks, err := lexSQL(stmt)
+	if err != nil {
+		return ""
+	}
+	p := &stmtParser{toks: toks}
+	if !p.accept("CREATE") {
+		return ""
+	}
+	p.accept("OR", "REPLACE")
+	if !p.accept("TABLE") && !p.accept("VIEW") && !p.accept("MATERIALIZED", "VIEW") && !p.accept("DICTIONARY") {
+		return ""
+	}
+	p.accept("IF", "NOT", "EXISTS")
+	if _, err := p.name(); err != nil {
+		return ""
+	}
+	return unquoteIdent(toks[p.i-1].text)
+}
+
+// unquoteIdent strips the quotes of a `quoted` or "quoted" identifier.
+func unquoteIdent(s string) string {
+	if len(s) < 2 || (s[0] != '`' && s[0] != '"') || s[len(s)-1] != s[0] {
+		return s
+	}
+	q, in := s[0], s[1:len(s)-1]
+	var b strings.Builder
+	for i := 0; i < len(in); i++ {
+		if (in[i] == '\\' || in[i] == q) && i+1 < len(in) {
+			i++ // \x or a doubled quote
+		}
+		b.WriteByte(in[i])
+	}
+	return b.String()
 }
 
 // edit replaces cut bytes at offset at with text.

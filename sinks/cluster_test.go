@@ -3,12 +3,17 @@ package sinks
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	chembed "github.com/hedgeline/hedgeline/embedded/clickhouse"
 	"github.com/hedgeline/hedgeline/topics"
@@ -63,6 +68,35 @@ func TestClusterStatement(t *testing.T) {
 			t.Errorf("ClusterStatement(%q)\n got %q\nwant %q", c.in, got, c.want)
 		}
 	}
+	// Queries' references to the rewrite's objects are qualified: a replica
+	// runs DDL received ON CLUSTER in its own default database.
+	r := ClusterRewrite{Cluster: "c", Database: "hl", Objects: []string{"t", "s", "pv", "odd`name"}}
+	for _, c := range []struct{ in, want string }{
+		{"CREATE VIEW v AS SELECT * FROM t FINAL AS x LEFT JOIN (SELECT a FROM s FINAL) AS y ON x.a = y.a JOIN pv(p = 1) USING a",
+			"CREATE VIEW v ON CLUSTER `c` AS SELECT * FROM `hl`.t FINAL AS x LEFT JOIN (SELECT a FROM `hl`.s FINAL) AS y ON x.a = y.a JOIN `hl`.pv(p = 1) USING a"},
+		{"CREATE OR REPLACE VIEW v AS SELECT t FROM other.t, system.tables WHERE t IN (SELECT 1 FROM numbers(1)) FROM `odd``name`",
+			"CREATE OR REPLACE VIEW v ON CLUSTER `c` AS SELECT t FROM other.t, system.tables WHERE t IN (SELECT 1 FROM numbers(1)) FROM `hl`.`odd``name`"},
+		{"CREATE TABLE t2 AS t", "CREATE TABLE t2 ON CLUSTER `c` AS `hl`.t"},
+		{"CREATE TABLE t2 (a String DEFAULT 'FROM t') ENGINE = MergeTree ORDER BY a AS SELECT a FROM s",
+			"CREATE TABLE t2 ON CLUSTER `c` (a String DEFAULT 'FROM t') ENGINE = ReplicatedMergeTree(" + rp + ") ORDER BY a AS SELECT a FROM `hl`.s"},
+		{"ALTER TABLE t DELETE WHERE a IN (SELECT a FROM s)", "ALTER TABLE t ON CLUSTER `c` DELETE WHERE a IN (SELECT a FROM `hl`.s)"},
+		{"INSERT INTO t SELECT * FROM s", "INSERT INTO t SELECT * FROM s"},
+	} {
+		if got, err := r.Statement(c.in); err != nil || got != c.want {
+			t.Errorf("Statement(%q)\n got %q, %v\nwant %q", c.in, got, err, c.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"-- x\nCREATE TABLE IF NOT EXISTS db.`a b` (x String) ENGINE = MergeTree ORDER BY x": "a b",
+		"CREATE OR REPLACE VIEW v AS SELECT 1":                                               "v",
+		"CREATE MATERIALIZED VIEW mv TO t AS SELECT 1":                                       "mv",
+		"ALTER TABLE t ADD COLUMN x UInt8":                                                   "",
+	} {
+		if got := CreatedObject(in); got != want {
+			t.Errorf("CreatedObject(%q) = %q, want %q", in, got, want)
+		}
+	}
+
 	if got, err := ClusterStatement("DROP TABLE t", "my-cluster.1"); err != nil || got != "DROP TABLE t ON CLUSTER `my-cluster.1`" {
 		t.Errorf("dashed cluster name: %q, %v", got, err)
 	}
@@ -99,7 +133,7 @@ func TestClusterMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cms, err := ClusterMigrations(ms, testCluster)
+	cms, err := ClusterMigrations(ms, testCluster, "hedgeline")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +172,7 @@ func clusterDDL(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cms, err := ClusterMigrations(ms, testCluster)
+	cms, err := ClusterMigrations(ms, testCluster, "hedgeline")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +185,8 @@ func clusterDDL(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return append(out, sm, createDatabaseSQL("hedgeline", testCluster),
-		dropTableSQL("position_view_replay", testCluster), copyTableSQL("position_view_replay", "position_view", testCluster),
-		syncReplicasSQL("position_view_replay", testCluster), exchangeSQL("position_view", "position_view_replay", testCluster),
+		dropTableSQL("hedgeline", "position_view_replay", testCluster), copyTableSQL("hedgeline", "position_view_replay", "position_view", testCluster),
+		syncReplicasSQL("hedgeline", "position_view_replay", testCluster), exchangeSQL("hedgeline", "position_view", "position_view_replay", testCluster),
 		syncReplicaSQL("position_view"))
 }
 
@@ -163,6 +197,7 @@ var declusterRE = []struct {
 	repl string
 }{
 	{regexp.MustCompile(` ON CLUSTER ` + testCluster), ""},
+	{regexp.MustCompile(`\bhedgeline\.`), ""},
 	{regexp.MustCompile(`Replicated([A-Za-z]*MergeTree)\('/clickhouse/tables/\{uuid\}/\{shard\}', '\{replica\}'\)`), "$1"},
 	{regexp.MustCompile(`Replicated([A-Za-z]*MergeTree)\('/clickhouse/tables/\{uuid\}/\{shard\}', '\{replica\}', `), "$1("},
 }
@@ -188,8 +223,8 @@ func TestClusterDDLParses(t *testing.T) {
 		single = append(single, m.Statements...)
 	}
 	single = append(single, migrationsTable, createDatabaseSQL("hedgeline", ""),
-		dropTableSQL("position_view_replay", ""), copyTableSQL("position_view_replay", "position_view", ""),
-		"", exchangeSQL("position_view", "position_view_replay", ""), "")
+		dropTableSQL("hedgeline", "position_view_replay", ""), copyTableSQL("hedgeline", "position_view_replay", "position_view", ""),
+		"", exchangeSQL("hedgeline", "position_view", "position_view_replay", ""), "")
 	for i, q := range clusterDDL(t) {
 		f, err := format(q)
 		if err != nil {
@@ -293,8 +328,8 @@ func TestClusterEmbedded(t *testing.T) {
 	// and each path stays with its data across the exchange.
 	shadow := "position_view_replay"
 	stmts := []string{
-		copyTableSQL(shadow, "position_view", testCluster),
-		exchangeSQL("position_view", shadow, testCluster),
+		copyTableSQL(db.Database(), shadow, "position_view", testCluster),
+		exchangeSQL(db.Database(), "position_view", shadow, testCluster),
 	}
 	u := newUUID(t)
 	if err := db.Conn().Exec(ctx, strings.Replace(stmts[0], onCluster(testCluster), " UUID '"+u+"'", 1)); err != nil {
@@ -310,7 +345,7 @@ func TestClusterEmbedded(t *testing.T) {
 	if live != "/clickhouse/tables/"+u+"/"+chembed.ClusterShard {
 		t.Errorf("after the exchange position_view has path %s, want the shadow's (uuid %s)", live, u)
 	}
-	if err := db.Conn().Exec(ctx, strings.Replace(dropTableSQL(shadow, testCluster), onCluster(testCluster), "", 1)); err != nil {
+	if err := db.Conn().Exec(ctx, strings.Replace(dropTableSQL(db.Database(), shadow, testCluster), onCluster(testCluster), "", 1)); err != nil {
 		t.Fatal(err)
 	}
 	// The limit that keeps the rest of cluster mode from running here.
@@ -378,4 +413,144 @@ func TestProjectorSyncsReplicas(t *testing.T) {
 	if n := countRows(t, db, "SELECT count() FROM position_view FINAL WHERE aggregate_id IN ('AAPL', 'NVDA')"); n != 2 {
 		t.Errorf("position_view has %d of the scenario's 2 positions", n)
 	}
+}
+
+// A real cluster for TestClusterScenario: the address of one replica
+// (native protocol) and the cluster's name; user and password optional.
+const (
+	envClusterAddr     = "HEDGELINE_TEST_CLICKHOUSE_CLUSTER_ADDR"
+	envClusterName     = "HEDGELINE_TEST_CLICKHOUSE_CLUSTER"
+	envClusterUser     = "HEDGELINE_TEST_CLICKHOUSE_CLUSTER_USER"
+	envClusterPassword = "HEDGELINE_TEST_CLICKHOUSE_CLUSTER_PASSWORD"
+)
+
+// TestClusterScenario projects the scenario into a real ClickHouse cluster
+// in cluster mode and into the embedded engine without one: every table and
+// view is checked field by field, equals the single-server one, and a
+// replay (shadow tables swapped ON CLUSTER) rebuilds the same. The embedded
+// engine cannot be the cluster (TestClusterEmbedded), so this runs only
+// against one named by HEDGELINE_TEST_CLICKHOUSE_CLUSTER(_ADDR).
+func TestClusterScenario(t *testing.T) {
+	addr, cluster := os.Getenv(envClusterAddr), os.Getenv(envClusterName)
+	if addr == "" || cluster == "" {
+		t.Skipf("no ClickHouse cluster: set %s (a replica's host:port) and %s (its one-shard cluster); "+
+			"the embedded engine runs no ON CLUSTER DDL and no replicated tables", envClusterAddr, envClusterName)
+	}
+	plain := testDB(t)
+	ctx := testCtx(t)
+	cfg := Config{Addr: addr, User: os.Getenv(envClusterUser), Password: os.Getenv(envClusterPassword),
+		Database: "t_cluster_scenario_" + strings.ReplaceAll(newUUID(t)[:8], "-", ""), Cluster: cluster}
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = db.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+quoteIdent(cfg.Database)+onCluster(cluster)+" SYNC")
+		_ = db.Close()
+	})
+	if _, err := Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	var replicated uint64
+	if err := db.Conn().QueryRow(ctx, "SELECT count() FROM system.replicas WHERE database = currentDatabase()").Scan(&replicated); err != nil ||
+		int(replicated) != len(ViewNames())+2 { // + parked_events, schema_migrations
+		t.Errorf("%d replicated tables (%v), want %d", replicated, err, len(ViewNames())+2)
+	}
+
+	kafkaAddr := startKafka(t)
+	s := newScenario(t)
+	cl := producer(t, kafkaAddr)
+	for _, topic := range scenarioTopics {
+		produce(t, cl, clone(s.all(topic))...)
+	}
+	runAll(t, plain, kafkaAddr, Options{Group: "plain"})
+	runAll(t, db, kafkaAddr, Options{Group: "cluster"})
+	checkScenario(t, db, s)
+	t.Run("queries", func(t *testing.T) { checkQueries(t, db, s) })
+	same := func(when string) {
+		want, got := checksums(t, plain), checksums(t, db)
+		for table, w := range want {
+			if got[table] != w {
+				t.Errorf("%s: %s on the cluster %+v, single server %+v", when, table, got[table], w)
+			}
+		}
+		pw, err := plain.PnL(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg, err := db.PnL(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jw, _ := json.Marshal(pw)
+		jg, _ := json.Marshal(pg)
+		if string(jw) != string(jg) {
+			t.Errorf("%s: PnL on the cluster %s, single server %s", when, jg, jw)
+		}
+	}
+	same("projected")
+
+	err = Replay(ctx, db, []string{kafkaAddr}, ReplayOptions{
+		KafkaOpts: []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkScenario(t, db, s)
+	same("replayed")
+}
+
+// TestClusterViews creates the views as cluster mode makes each replica
+// create them: from a session in the server's default database (a
+// server runs DDL received ON CLUSTER there), named with the database the
+// initiator adds, with the queries the rewrite qualified. Over the
+// projected scenario they must return what the single-server views do.
+func TestClusterViews(t *testing.T) {
+	db := testDB(t)
+	addr := startKafka(t)
+	s := newScenario(t)
+	cl := producer(t, addr)
+	for _, topic := range scenarioTopics {
+		produce(t, cl, clone(s.all(topic))...)
+	}
+	runAll(t, db, addr, Options{})
+
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms, err := ClusterMigrations(ms, testCluster, db.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(chServer.Options()) // database "default"
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := testCtx(t)
+	head := regexp.MustCompile(`(?is)^(.*?CREATE )(?:OR REPLACE )?VIEW (?:IF NOT EXISTS )?(\w+)` + regexp.QuoteMeta(onCluster(testCluster)))
+	views := 0
+	for _, m := range cms {
+		for _, q := range m.Statements {
+			v := head.FindStringSubmatch(q)
+			if v == nil {
+				continue
+			}
+			if err := conn.Exec(ctx, "DROP VIEW IF EXISTS "+quoteIdent(db.Database())+"."+quoteIdent(v[2])); err != nil {
+				t.Fatal(err)
+			}
+			q = head.ReplaceAllString(q, "${1}VIEW "+quoteIdent(db.Database())+".$2")
+			if err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s as a replica runs it:\n%s\n: %v", m.File, q, err)
+			}
+			views++
+		}
+	}
+	if views < len(AnalyticsViews()) {
+		t.Fatalf("created %d views", views)
+	}
+	checkScenario(t, db, s)
+	t.Run("queries", func(t *testing.T) { checkQueries(t, db, s) })
+	t.Run("queries_doc", func(t *testing.T) { checkQueriesDoc(t, db) })
 }

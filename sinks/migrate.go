@@ -171,13 +171,22 @@ func Migrate(ctx context.Context, db *DB) (MigrateReport, error) {
 }
 
 // ClusterMigrations returns the statements of each migration as Migrate
-// runs them on cluster.
-func ClusterMigrations(ms []Migration, cluster string) ([]Migration, error) {
+// runs them on cluster, for the views in database: references to the
+// tables and views the migrations create are qualified with it.
+func ClusterMigrations(ms []Migration, cluster, database string) ([]Migration, error) {
+	r := ClusterRewrite{Cluster: cluster, Database: database, Objects: []string{"schema_migrations"}}
+	for _, m := range ms {
+		for _, stmt := range m.Statements {
+			if o := CreatedObject(stmt); o != "" {
+				r.Objects = append(r.Objects, o)
+			}
+		}
+	}
 	out := make([]Migration, len(ms))
 	for i, m := range ms {
 		m.Statements = slices.Clone(m.Statements)
 		for j, stmt := range m.Statements {
-			s, err := ClusterStatement(stmt, cluster)
+			s, err := r.Statement(stmt)
 			if err != nil {
 				return nil, fmt.Errorf("migration %s statement %d on cluster %s: %w", m.File, j+1, cluster, err)
 			}
@@ -195,7 +204,7 @@ func applyMigrations(ctx context.Context, db *DB, ms []Migration) (MigrateReport
 		// Rewrite everything first: a statement the rewrite refuses stops
 		// the migration before any of it ran.
 		var err error
-		if ms, err = ClusterMigrations(ms, db.cfg.Cluster); err != nil {
+		if ms, err = ClusterMigrations(ms, db.cfg.Cluster, db.cfg.Database); err != nil {
 			return rep, fmt.Errorf("migrate: %w", err)
 		}
 		if create, err = ClusterStatement(create, db.cfg.Cluster); err != nil {

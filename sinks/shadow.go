@@ -21,10 +21,10 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 	}
 	for _, t := range tables {
 		shadow := t + suffix
-		if err := db.conn.Exec(ctx, dropTableSQL(shadow, db.cfg.Cluster)); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop old shadow %s: %w", shadow, err)
 		}
-		if err := db.conn.Exec(ctx, copyTableSQL(shadow, t, db.cfg.Cluster)); err != nil {
+		if err := db.conn.Exec(ctx, copyTableSQL(db.cfg.Database, shadow, t, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: create shadow %s: %w", shadow, err)
 		}
 		if isStateTable(t) {
@@ -52,14 +52,14 @@ func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) err
 		if db.cfg.Cluster != "" {
 			// Every replica fetches the whole rebuilt shadow before any
 			// swaps it in: readers of any replica never see it half-built.
-			if err := db.conn.Exec(ctx, syncReplicasSQL(shadow, db.cfg.Cluster)); err != nil {
+			if err := db.conn.Exec(ctx, syncReplicasSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
 				return fmt.Errorf("sinks: sync the replicas of %s: %w", shadow, err)
 			}
 		}
-		if err := db.conn.Exec(ctx, exchangeSQL(t, shadow, db.cfg.Cluster)); err != nil {
+		if err := db.conn.Exec(ctx, exchangeSQL(db.cfg.Database, t, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: exchange %s and %s: %w", t, shadow, err)
 		}
-		if err := db.conn.Exec(ctx, dropTableSQL(shadow, db.cfg.Cluster)); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop replaced %s (now %s): %w", t, shadow, err)
 		}
 		if isStateTable(t) {
@@ -101,21 +101,31 @@ func isStateTable(table string) bool {
 	return false
 }
 
-// The DDL of the shadow swap; cluster "" means one server.
+// The DDL of the shadow swap; cluster "" means one server. On a cluster
+// the names are qualified with the database: each server runs DDL
+// received ON CLUSTER in its own default database.
 
-func dropTableSQL(t, cluster string) string {
-	return "DROP TABLE IF EXISTS " + quoteIdent(t) + onClusterOf(cluster) + " SYNC"
+func dropTableSQL(database, t, cluster string) string {
+	return "DROP TABLE IF EXISTS " + onDatabase(database, t, cluster) + onClusterOf(cluster) + " SYNC"
 }
 
-func copyTableSQL(t, from, cluster string) string {
-	return "CREATE TABLE " + quoteIdent(t) + onClusterOf(cluster) + " AS " + quoteIdent(from)
+func copyTableSQL(database, t, from, cluster string) string {
+	return "CREATE TABLE " + onDatabase(database, t, cluster) + onClusterOf(cluster) + " AS " + onDatabase(database, from, cluster)
 }
 
-func exchangeSQL(a, b, cluster string) string {
-	return "EXCHANGE TABLES " + quoteIdent(a) + " AND " + quoteIdent(b) + onClusterOf(cluster)
+func exchangeSQL(database, a, b, cluster string) string {
+	return "EXCHANGE TABLES " + onDatabase(database, a, cluster) + " AND " + onDatabase(database, b, cluster) + onClusterOf(cluster)
 }
 
 // syncReplicasSQL waits until every replica of cluster has every part of t.
-func syncReplicasSQL(t, cluster string) string {
-	return "SYSTEM SYNC REPLICA" + onClusterOf(cluster) + " " + quoteIdent(t)
+func syncReplicasSQL(database, t, cluster string) string {
+	return "SYSTEM SYNC REPLICA" + onClusterOf(cluster) + " " + onDatabase(database, t, cluster)
+}
+
+// onDatabase is the quoted name of t, qualified with database on a cluster.
+func onDatabase(database, t, cluster string) string {
+	if cluster == "" {
+		return quoteIdent(t)
+	}
+	return quoteIdent(database) + "." + quoteIdent(t)
 }
