@@ -201,9 +201,6 @@ func onClusterOf(cluster string) string {
 	return onCluster(cluster)
 }
 
-// Cluster is the cluster the tables are replicated on ("" for one server).
-func (db *DB) Cluster() string { return db.cfg.Cluster }
-
 // Conn is the underlying clickhouse-go pool; its queries run in Database().
 func (db *DB) Conn() driver.Conn { return db.conn }
 

@@ -39,7 +39,8 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 // SwapShadow atomically exchanges each table with its shadow (EXCHANGE
 // TABLES, which needs an Atomic database) and drops the shadows, which then
 // hold the old data. On a cluster every replica first fetches the whole
-// shadow (SYSTEM SYNC REPLICA), then each exchanges its own copies. A state table's parked events (parked_events) move
+// shadow (SYSTEM SYNC REPLICA), then each exchanges its own copies. A
+// state table's parked events (parked_events) move
 // with it: the shadow's replace the live table's. Each exchange is atomic on its own; stop the live
 // projector of a table before swapping it, and restart it with the
 // replay's group offsets (or let it re-project: rows collapse).
