@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,13 +141,14 @@ func TestClusterMigrations(t *testing.T) {
 	engine := regexp.MustCompile(`(?i)\bENGINE\s*=?\s*([A-Za-z]+)`)
 	for i, m := range cms {
 		for j, s := range m.Statements {
-			if !strings.Contains(s, "ON CLUSTER `"+testCluster+"`") && !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stripComments(s))), "INSERT") {
+			insert := strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stripComments(s))), "INSERT")
+			if !strings.Contains(s, "ON CLUSTER `"+testCluster+"`") && !insert {
 				t.Errorf("%s statement %d has no ON CLUSTER:\n%s", m.File, j+1, s)
 			}
-			if e := engine.FindStringSubmatch(stripComments(s)); e != nil && !strings.HasPrefix(e[1], "Replicated") && e[1] != "Null" {
+			if e := engine.FindStringSubmatch(stripComments(s)); e != nil && !strings.HasPrefix(e[1], "Replicated") && !slices.Contains(stateless, e[1]) {
 				t.Errorf("%s statement %d has engine %s", m.File, j+1, e[1])
 			}
-			if m.Checksum != ms[i].Checksum || ms[i].Statements[j] == s {
+			if m.Checksum != ms[i].Checksum || ms[i].Statements[j] == s && !insert {
 				t.Errorf("%s statement %d: the original changed or the rewrite did nothing", m.File, j+1)
 			}
 		}
