@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/hedgeline/hedgeline/sinks"
 )
 
 func TestRunFlagsFromEnvironmentAndCommandLine(t *testing.T) {
@@ -57,5 +59,38 @@ func TestBadEnvironmentValueNamesTheVariable(t *testing.T) {
 	cfg.register(fs)
 	if err := parse(fs, nil); err == nil || !strings.Contains(err.Error(), "HEDGELINE_PARTITIONS") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestClickHouseClusterFlag: every command that opens the views' database
+// takes --clickhouse-cluster (or HEDGELINE_CLICKHOUSE_CLUSTER) into
+// sinks.Config.Cluster.
+func TestClickHouseClusterFlag(t *testing.T) {
+	var cfg runConfig
+	fs := newFlagSet("run", nil)
+	cfg.register(fs)
+	if err := parse(fs, []string{"--clickhouse", "ch-1:9000", "--clickhouse-cluster", "desk"}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := cfg.stackConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.ClickHouse.Cluster != "desk" || set.ClickHouse.Addr != "ch-1:9000" {
+		t.Errorf("run: ClickHouse config %+v", set.ClickHouse)
+	}
+
+	t.Setenv("HEDGELINE_CLICKHOUSE_CLUSTER", "desk-env")
+	var ch chFlags
+	fs = newFlagSet("replay", nil)
+	ch.register(fs, "127.0.0.1:9000")
+	if err := parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ch.config(); err != nil || got.Cluster != "desk-env" {
+		t.Errorf("from the environment: cluster %q, %v", got.Cluster, err)
+	}
+	if err := (sinks.Config{Addr: "x:9000", Cluster: "no spaces"}).Validate(); err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Errorf("a bad cluster name is accepted: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 // chFlags are shared by every command that talks to ClickHouse.
 type chFlags struct {
 	addr, user, password, passwordFile, database string
+	cluster                                      string
 	tls                                          tlsconf.Flags // --clickhouse-tls*
 }
 
@@ -24,6 +25,8 @@ func (c *chFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password (one line)")
 	fs.StringVar(&c.database, "clickhouse-database", sinks.DefaultDatabase, "database of the views (created if missing, Atomic engine)")
 	c.tls.Register(fs, "clickhouse-tls", "ClickHouse")
+	fs.StringVar(&c.cluster, "clickhouse-cluster", "", "create the views ON CLUSTER with Replicated engines on this one-shard cluster "+
+		"(remote_servers; needs ClickHouse Keeper and the {shard} and {replica} macros); --clickhouse names one of its replicas")
 }
 
 // config is how to reach ClickHouse, with the TLS and password files read.
@@ -47,5 +50,5 @@ func (c chFlags) config() (sinks.Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return sinks.Config{}, err
 	}
-	return sinks.Config{Addr: c.addr, User: c.user, Password: password, Database: c.database, TLS: tlsConfig}, nil
+	return sinks.Config{Addr: c.addr, User: c.user, Password: password, Database: c.database, TLS: tlsConfig, Cluster: c.cluster}, nil
 }

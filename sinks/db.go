@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -35,6 +37,12 @@ type Config struct {
 	TLS *tls.Config
 	// ReadTimeout bounds each round trip; 0 means DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// Cluster, if set, is the remote_servers cluster (one shard, any
+	// number of replicas) every table and view is created on: DDL runs ON
+	// CLUSTER and tables use Replicated* engines (ClusterStatement). Addr
+	// must name one replica of it, not a balancer over several: the
+	// projectors read back what they wrote (docs/clickhouse-cluster.md).
+	Cluster string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -50,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read timeout must not be negative, got %s", c.ReadTimeout))
+	}
+	if c.Cluster != "" && !clusterNameRE.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster %q: want letters, digits, '_', '-' and '.', not starting with a digit", c.Cluster))
 	}
 	if c.User == "" && c.Password != "" {
 		errs = append(errs, errors.New("a password needs a user"))
@@ -110,7 +121,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sinks: open %s: %w", cfg.Addr, err)
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(cfg.Database)+" ENGINE = Atomic")
+	if cfg.Cluster != "" {
+		err = checkCluster(ctx, boot, cfg.Cluster)
+	}
+	if err == nil {
+		err = boot.Exec(ctx, createDatabaseSQL(cfg.Database, cfg.Cluster))
+	}
 	if cerr := boot.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -128,12 +144,63 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sinks: open %s/%s: %w", cfg.Addr, cfg.Database, err)
 	}
+	if cfg.Cluster != "" && engine != "Atomic" {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sinks: database %s has engine %s; with a cluster (%s) it must be Atomic: hedgeline creates "+
+			"its tables ON CLUSTER itself", cfg.Database, engine, cfg.Cluster)
+	}
 	if engine != "Atomic" && engine != "Replicated" {
 		_ = conn.Close()
 		return nil, fmt.Errorf("sinks: database %s has engine %s; the sinks need Atomic (or Replicated) for EXCHANGE TABLES: "+
 			"recreate it or configure another database", cfg.Database, engine)
 	}
 	return &DB{conn: conn, cfg: cfg}, nil
+}
+
+// checkCluster fails unless the server defines cluster with one shard and
+// the {shard} and {replica} macros ReplicaPath and ReplicaName use: the
+// ON CLUSTER DDL would otherwise fail half-way, or (more shards) leave
+// each shard with part of the rows while every read assumes all of them.
+func checkCluster(ctx context.Context, conn driver.Conn, cluster string) error {
+	var shards, hosts uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(shard_num), count() FROM system.clusters WHERE cluster = {c:String}",
+		clickhouse.Named("c", cluster)).Scan(&shards, &hosts); err != nil {
+		return fmt.Errorf("read cluster %s from system.clusters: %w", cluster, err)
+	}
+	switch {
+	case hosts == 0:
+		return fmt.Errorf("cluster %s is not defined on this server (remote_servers)", cluster)
+	case shards != 1:
+		return fmt.Errorf("cluster %s has %d shards; hedgeline needs a cluster of one shard (every replica holding every row), "+
+			"see docs/clickhouse-cluster.md", cluster, shards)
+	}
+	var macros []string
+	if err := conn.QueryRow(ctx, "SELECT groupArray(macro) FROM system.macros").Scan(&macros); err != nil {
+		return fmt.Errorf("read system.macros: %w", err)
+	}
+	var missing []string
+	for _, m := range []string{"shard", "replica"} {
+		if !slices.Contains(macros, m) {
+			missing = append(missing, "{"+m+"}")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("cluster %s: the server defines no %s macro (<macros> in its config); replicated tables need {shard} and {replica}",
+			cluster, strings.Join(missing, " or "))
+	}
+	return nil
+}
+
+func createDatabaseSQL(database, cluster string) string {
+	return "CREATE DATABASE IF NOT EXISTS " + quoteIdent(database) + onClusterOf(cluster) + " ENGINE = Atomic"
+}
+
+// onClusterOf is " ON CLUSTER `cluster`", or "" without a cluster.
+func onClusterOf(cluster string) string {
+	if cluster == "" {
+		return ""
+	}
+	return onCluster(cluster)
 }
 
 // Conn is the underlying clickhouse-go pool; its queries run in Database().

@@ -39,12 +39,21 @@
 // other; a rebalance waits until the poll's batch is committed
 // (BlockRebalanceOnPoll) and resets the cached states.
 //
+// # Cluster mode
+//
+// With Config.Cluster (one shard, N replicas; docs/clickhouse-cluster.md)
+// every DDL statement runs ON CLUSTER with Replicated* engines
+// (ClusterStatement), the replay's swap syncs the replicas first, and a
+// projector syncs its replica (Writer.SyncReplicas) before reading back
+// state another instance may have written through another replica.
+//
 // # Files
 //
-//	db.go          Config, Open (creates the Atomic database), DB
+//	db.go          Config, Open (creates the Atomic database, checks the cluster), DB
 //	migrate.go     embedded versioned DDL (migrations/), schema_migrations
+//	cluster.go     ClusterStatement: a migration statement rewritten for a cluster
 //	projector.go   Projection, Batch, Projector: consume, insert, commit, retry
-//	writer.go      Writer (Insert, ReadStates, ReadParked), *DB's implementation, Permanent
+//	writer.go      Writer (Insert, ReadStates, ReadParked, SyncReplicas), *DB's implementation, Permanent
 //	state.go       StateProjection: per-key fold, cache, state read-back
 //	parked.go      parked_events: read-back, Gap, moves on SwapShadow
 //	trades.go      onchain-trade.events -> onchain_trade_view

@@ -141,7 +141,7 @@ func TestGasCostColumns(t *testing.T) {
 			before = append(before, m)
 		}
 	}
-	if _, err := applyMigrations(ctx, db.conn, before); err != nil {
+	if _, err := applyMigrations(ctx, db, before); err != nil {
 		t.Fatal(err)
 	}
 	// Rows of the old schema: gas and gas price, or gas alone (migrated).

@@ -40,6 +40,10 @@ const (
 	envChildPort = "HEDGELINE_SINKS_TEST_CH_PORT"
 
 	testPartitions = 3
+
+	// testCluster is defined on the shared engine (one shard, one
+	// replica: itself), for the cluster DDL tests (cluster_test.go).
+	testCluster = "hedgeline_test"
 )
 
 var (
@@ -78,7 +82,7 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	chServer, err = chembed.Start(ctx, chembed.Config{DataDir: dir, LibPath: lib})
+	chServer, err = chembed.Start(ctx, chembed.Config{DataDir: dir, LibPath: lib, Cluster: testCluster})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sinks tests: start embedded ClickHouse:", err)

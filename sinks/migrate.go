@@ -160,18 +160,58 @@ func hasCode(s string) bool {
 // VIEW for a view, which stores nothing), so a migration that
 // was interrupted half-way is simply applied again. A recorded migration
 // whose file changed is a *ChecksumError naming the file; nothing after it
-// is applied.
+// is applied. With a cluster (Config.Cluster) each statement runs as
+// ClusterStatement rewrites it; the checksums stay those of the files.
 func Migrate(ctx context.Context, db *DB) (MigrateReport, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return MigrateReport{}, err
 	}
-	return applyMigrations(ctx, db.conn, ms)
+	return applyMigrations(ctx, db, ms)
 }
 
-func applyMigrations(ctx context.Context, conn driver.Conn, ms []Migration) (MigrateReport, error) {
+// ClusterMigrations returns the statements of each migration as Migrate
+// runs them on cluster, for the views in database: references to the
+// tables and views the migrations create are qualified with it.
+func ClusterMigrations(ms []Migration, cluster, database string) ([]Migration, error) {
+	r := ClusterRewrite{Cluster: cluster, Database: database, Objects: []string{"schema_migrations"}}
+	for _, m := range ms {
+		for _, stmt := range m.Statements {
+			if o := CreatedObject(stmt); o != "" {
+				r.Objects = append(r.Objects, o)
+			}
+		}
+	}
+	out := make([]Migration, len(ms))
+	for i, m := range ms {
+		m.Statements = slices.Clone(m.Statements)
+		for j, stmt := range m.Statements {
+			s, err := r.Statement(stmt)
+			if err != nil {
+				return nil, fmt.Errorf("migration %s statement %d on cluster %s: %w", m.File, j+1, cluster, err)
+			}
+			m.Statements[j] = s
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func applyMigrations(ctx context.Context, db *DB, ms []Migration) (MigrateReport, error) {
 	var rep MigrateReport
-	if err := conn.Exec(ctx, migrationsTable); err != nil {
+	conn, create := db.conn, migrationsTable
+	if db.cfg.Cluster != "" {
+		// Rewrite everything first: a statement the rewrite refuses stops
+		// the migration before any of it ran.
+		var err error
+		if ms, err = ClusterMigrations(ms, db.cfg.Cluster, db.cfg.Database); err != nil {
+			return rep, fmt.Errorf("migrate: %w", err)
+		}
+		if create, err = ClusterStatement(create, db.cfg.Cluster); err != nil {
+			return rep, fmt.Errorf("migrate: schema_migrations on cluster %s: %w", db.cfg.Cluster, err)
+		}
+	}
+	if err := conn.Exec(ctx, create); err != nil {
 		return rep, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 	applied, err := appliedMigrations(ctx, conn)

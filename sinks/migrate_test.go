@@ -118,7 +118,7 @@ func TestMigrateChecksumChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := applyMigrations(ctx, db.Conn(), ms); err != nil || !slices.Equal(rep.Applied, []string{"0001_first.sql"}) {
+	if rep, err := applyMigrations(ctx, db, ms); err != nil || !slices.Equal(rep.Applied, []string{"0001_first.sql"}) {
 		t.Fatalf("first apply: %+v %v", rep, err)
 	}
 	v2 := fstest.MapFS{
@@ -129,7 +129,7 @@ func TestMigrateChecksumChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = applyMigrations(ctx, db.Conn(), ms)
+	_, err = applyMigrations(ctx, db, ms)
 	var ce *ChecksumError
 	if !errors.Is(err, ErrChecksumMismatch) || !errors.As(err, &ce) || ce.File != "0001_first.sql" || !strings.Contains(err.Error(), "0001_first.sql") {
 		t.Fatalf("changed migration: err = %v", err)
@@ -138,7 +138,7 @@ func TestMigrateChecksumChanged(t *testing.T) {
 		t.Error("a migration after the changed one was applied")
 	}
 	// A database migrated by a newer binary reports what it does not know.
-	rep, err := applyMigrations(ctx, db.Conn(), nil)
+	rep, err := applyMigrations(ctx, db, nil)
 	if err != nil || !slices.Equal(rep.Unknown, []uint32{1}) {
 		t.Errorf("unknown versions: %+v %v", rep, err)
 	}

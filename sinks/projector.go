@@ -280,7 +280,8 @@ func (pr *Projector) Run(ctx context.Context) error {
 		cl.Close()
 	}()
 	pr.p.Reset()
-	defer pr.p.Reset() // anything cached past the last commit is unconfirmed
+	defer pr.p.Reset()       // anything cached past the last commit is unconfirmed
+	pr.needReset.Store(true) // and sync the replicas before the first batch
 
 	for {
 		fetches := cl.PollRecords(ctx, pr.opts.MaxBatch)
@@ -323,6 +324,19 @@ func (pr *Projector) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 	start := time.Now()
 	if pr.needReset.Swap(false) {
 		pr.p.Reset()
+		// The state of a partition may have been written by another
+		// instance, through another replica of a cluster.
+		tables := []string{ParkedTable.Name}
+		for _, t := range pr.p.Tables() {
+			tables = append(tables, pr.names.Of(t.Name))
+		}
+		if _, err := pr.retry(ctx, "sync replicas", func() error { return pr.w.SyncReplicas(ctx, tables) }); err != nil {
+			pr.needReset.Store(true)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 	}
 	byPart := map[int32][]*kgo.Record{}
 	for _, r := range recs {

@@ -21,10 +21,10 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 	}
 	for _, t := range tables {
 		shadow := t + suffix
-		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop old shadow %s: %w", shadow, err)
 		}
-		if err := db.conn.Exec(ctx, "CREATE TABLE "+quoteIdent(shadow)+" AS "+quoteIdent(t)); err != nil {
+		if err := db.conn.Exec(ctx, copyTableSQL(db.cfg.Database, shadow, t, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: create shadow %s: %w", shadow, err)
 		}
 		if isStateTable(t) {
@@ -38,7 +38,9 @@ func CreateShadow(ctx context.Context, db *DB, suffix string, tables []string) e
 
 // SwapShadow atomically exchanges each table with its shadow (EXCHANGE
 // TABLES, which needs an Atomic database) and drops the shadows, which then
-// hold the old data. A state table's parked events (parked_events) move
+// hold the old data. On a cluster every replica first fetches the whole
+// shadow (SYSTEM SYNC REPLICA), then each exchanges its own copies. A
+// state table's parked events (parked_events) move
 // with it: the shadow's replace the live table's. Each exchange is atomic on its own; stop the live
 // projector of a table before swapping it, and restart it with the
 // replay's group offsets (or let it re-project: rows collapse).
@@ -48,10 +50,17 @@ func SwapShadow(ctx context.Context, db *DB, suffix string, tables []string) err
 	}
 	for _, t := range tables {
 		shadow := t + suffix
-		if err := db.conn.Exec(ctx, "EXCHANGE TABLES "+quoteIdent(t)+" AND "+quoteIdent(shadow)); err != nil {
+		if db.cfg.Cluster != "" {
+			// Every replica fetches the whole rebuilt shadow before any
+			// swaps it in: readers of any replica never see it half-built.
+			if err := db.conn.Exec(ctx, syncReplicasSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
+				return fmt.Errorf("sinks: sync the replicas of %s: %w", shadow, err)
+			}
+		}
+		if err := db.conn.Exec(ctx, exchangeSQL(db.cfg.Database, t, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: exchange %s and %s: %w", t, shadow, err)
 		}
-		if err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+quoteIdent(shadow)+" SYNC"); err != nil {
+		if err := db.conn.Exec(ctx, dropTableSQL(db.cfg.Database, shadow, db.cfg.Cluster)); err != nil {
 			return fmt.Errorf("sinks: drop replaced %s (now %s): %w", t, shadow, err)
 		}
 		if isStateTable(t) {
@@ -91,4 +100,33 @@ func isStateTable(table string) bool {
 		}
 	}
 	return false
+}
+
+// The DDL of the shadow swap; cluster "" means one server. On a cluster
+// the names are qualified with the database: each server runs DDL
+// received ON CLUSTER in its own default database.
+
+func dropTableSQL(database, t, cluster string) string {
+	return "DROP TABLE IF EXISTS " + onDatabase(database, t, cluster) + onClusterOf(cluster) + " SYNC"
+}
+
+func copyTableSQL(database, t, from, cluster string) string {
+	return "CREATE TABLE " + onDatabase(database, t, cluster) + onClusterOf(cluster) + " AS " + onDatabase(database, from, cluster)
+}
+
+func exchangeSQL(database, a, b, cluster string) string {
+	return "EXCHANGE TABLES " + onDatabase(database, a, cluster) + " AND " + onDatabase(database, b, cluster) + onClusterOf(cluster)
+}
+
+// syncReplicasSQL waits until every replica of cluster has every part of t.
+func syncReplicasSQL(database, t, cluster string) string {
+	return "SYSTEM SYNC REPLICA" + onClusterOf(cluster) + " " + onDatabase(database, t, cluster)
+}
+
+// onDatabase is the quoted name of t, qualified with database on a cluster.
+func onDatabase(database, t, cluster string) string {
+	if cluster == "" {
+		return quoteIdent(t)
+	}
+	return quoteIdent(database) + "." + quoteIdent(t)
 }

@@ -24,6 +24,12 @@ type Writer interface {
 	// Permanent stops the projector; any other error is retried with the
 	// same rows and token.
 	Insert(ctx context.Context, table string, cols []string, rows [][]any, token string) error
+	// SyncReplicas makes the store the reads go to catch up with every
+	// insert into tables acknowledged anywhere else: on a cluster, rows
+	// another hedgeline instance wrote through another replica (a no-op on
+	// one server). A projector calls it before it reads back state it did
+	// not write itself: at its start and after a partition assignment.
+	SyncReplicas(ctx context.Context, tables []string) error
 }
 
 var _ Writer = (*DB)(nil)
@@ -72,6 +78,26 @@ func (db *DB) Insert(ctx context.Context, table string, cols []string, rows [][]
 	}
 	return b.Send()
 }
+
+// SyncReplicas implements Writer: on a cluster, SYSTEM SYNC REPLICA ...
+// LIGHTWEIGHT makes the replica of Addr fetch every part the others have
+// (it does not wait for their merges). Reads go to the replica the
+// projector writes to, so its own inserts need no syncing.
+func (db *DB) SyncReplicas(ctx context.Context, tables []string) error {
+	if db.cfg.Cluster == "" {
+		return nil
+	}
+	for _, t := range tables {
+		if err := db.conn.Exec(ctx, syncReplicaSQL(t)); err != nil {
+			return fmt.Errorf("sync replica of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// syncReplicaSQL makes the replica it runs on fetch every part of t that
+// the others have; LIGHTWEIGHT skips waiting for their merges.
+func syncReplicaSQL(t string) string { return "SYSTEM SYNC REPLICA " + quoteIdent(t) + " LIGHTWEIGHT" }
 
 // readStatesChunk bounds the keys of one state query.
 const readStatesChunk = 2000

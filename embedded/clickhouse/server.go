@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -66,6 +67,15 @@ type Config struct {
 	// nobody types into: the supervised child of Spawn, which gets a
 	// pseudo-terminal as stdin (the engine reads it for hotkeys).
 	Interactive bool
+	// Cluster, if set, names a test cluster in the engine's config: one
+	// shard whose one replica is this engine (remote_servers), the {shard}
+	// and {replica} macros, and an in-process test Keeper (ZooKeeper
+	// implementation "testkeeper"), so cluster DDL can be checked against
+	// the engine. For tests of DDL only: the engine starts no distributed
+	// DDL worker, so ON CLUSTER queries fail ("Replicated DDL queries are
+	// disabled"), and it has no interserver address, so Replicated tables
+	// are created but stay read-only (docs/clickhouse-cluster.md).
+	Cluster string
 }
 
 // Server is a running engine. Its methods are safe for concurrent use.
@@ -111,6 +121,37 @@ const configXML = `<clickhouse>
     <keep_alive_timeout>2</keep_alive_timeout>
 </clickhouse>
 `
+
+// ClusterShard and ClusterReplica are the {shard} and {replica} macros of
+// an engine with Config.Cluster.
+const (
+	ClusterShard   = "01"
+	ClusterReplica = "embedded"
+)
+
+// clusterXML defines Config.Cluster (%[1]s) with this engine's TCP port
+// (%[2]d) as its only replica.
+const clusterXML = `    <remote_servers>
+        <%[1]s>
+            <shard>
+                <internal_replication>true</internal_replication>
+                <replica><host>127.0.0.1</host><port>%[2]d</port></replica>
+            </shard>
+        </%[1]s>
+    </remote_servers>
+    <macros><shard>` + ClusterShard + `</shard><replica>` + ClusterReplica + `</replica></macros>
+    <zookeeper><implementation>testkeeper</implementation></zookeeper>
+`
+
+var clusterNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// engineConfig is the config file of cfg (its TCP port chosen).
+func engineConfig(cfg Config) string {
+	if cfg.Cluster == "" {
+		return configXML
+	}
+	return strings.Replace(configXML, "</clickhouse>", fmt.Sprintf(clusterXML, cfg.Cluster, cfg.TCPPort)+"</clickhouse>", 1)
+}
 
 const configName = "hedgeline-embedded.xml"
 
@@ -175,7 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HTTPPort != 0 {
 		s.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.HTTPPort))
 	}
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, configName), []byte(configXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, configName), []byte(engineConfig(cfg)), 0o644); err != nil {
 		return nil, fmt.Errorf("clickhouse: writing engine config: %w", err)
 	}
 	engine = s
@@ -216,6 +257,9 @@ func (cfg *Config) prepare() error {
 	}
 	if cfg.TCPPort < 0 || cfg.TCPPort > 65535 || cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
 		return fmt.Errorf("clickhouse: bad port (tcp %d, http %d)", cfg.TCPPort, cfg.HTTPPort)
+	}
+	if cfg.Cluster != "" && !clusterNameRE.MatchString(cfg.Cluster) {
+		return fmt.Errorf("clickhouse: cluster name %q: want letters, digits, '_', '-' and '.'", cfg.Cluster)
 	}
 	if cfg.HTTPPort != 0 && cfg.HTTPPort == cfg.TCPPort {
 		return fmt.Errorf("clickhouse: TCP and HTTP port are both %d", cfg.TCPPort)
