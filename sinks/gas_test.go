@@ -156,7 +156,7 @@ func TestGasCostColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := applyMigrations(ctx, db.conn, ms); err != nil {
+	if _, err := applyMigrations(ctx, db, ms); err != nil {
 		t.Fatal(err)
 	}
 
