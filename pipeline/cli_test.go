@@ -195,8 +195,9 @@ func TestTopicsAgainstBroker(t *testing.T) {
 			t.Errorf("%s: status %q, want %q (%+v)", name, by[name].Status, st, by[name])
 		}
 	}
-	if s := by[topics.PnLEvents]; s.WantPartitions != 4 || s.HavePartitions != 3 {
-		t.Errorf("pnl.events partitions want/have %d/%d, want 4/3", s.WantPartitions, s.HavePartitions)
+	if s := by[topics.PnLEvents]; s.WantPartitions != 4 || s.HavePartitions != 3 || s.WantReplication != 1 || s.HaveReplication != 1 {
+		t.Errorf("pnl.events partitions want/have %d/%d, replication %d/%d, want 4/3 and 1/1",
+			s.WantPartitions, s.HavePartitions, s.WantReplication, s.HaveReplication)
 	}
 	if len(got) != len(specs)+1 {
 		t.Errorf("%d rows, want the %d specs and one extra", len(got), len(specs))
@@ -207,11 +208,11 @@ func TestTopicsAgainstBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, re := range []string{
-		`(?m)^TOPIC\s+KIND\s+PARTITIONS\s+CONFIGS\s+STATUS$`,
-		`(?m)^pnl\.events\s+events\s+4/3\s+ok\s+differs$`,
-		`(?m)^position\.events\s+events\s+4/-\s+-\s+missing$`,
-		`(?m)^` + regexp.QuoteMeta(table) + `\s+table\s+4/4\s+cleanup\.policy=compact \(have delete\)\s+differs$`,
-		`(?m)^stray\.topic\s+-\s+-/2\s+-\s+extra$`,
+		`(?m)^TOPIC\s+KIND\s+PARTITIONS\s+REPLICATION\s+CONFIGS\s+STATUS$`,
+		`(?m)^pnl\.events\s+events\s+4/3\s+1/1\s+ok\s+differs$`,
+		`(?m)^position\.events\s+events\s+4/-\s+1/-\s+-\s+missing$`,
+		`(?m)^` + regexp.QuoteMeta(table) + `\s+table\s+4/4\s+1/1\s+cleanup\.policy=compact \(have delete\)\s+differs$`,
+		`(?m)^stray\.topic\s+-\s+-/2\s+-/1\s+-\s+extra$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out.String()) {
 			t.Errorf("table lacks %s:\n%s", re, out.String())

@@ -28,13 +28,17 @@ type Drift struct {
 // TopicStatus is one topic of Compare's answer. Want is zero for an extra
 // topic, Have for a missing one.
 type TopicStatus struct {
-	Name           string  `json:"topic"`
-	Kind           Kind    `json:"kind,omitempty"`
-	AggregateType  string  `json:"aggregate_type,omitempty"`
-	WantPartitions int32   `json:"want_partitions,omitempty"`
-	HavePartitions int32   `json:"have_partitions,omitempty"`
-	Drift          []Drift `json:"drift,omitempty"`
-	Status         Status  `json:"status"`
+	Name           string `json:"topic"`
+	Kind           Kind   `json:"kind,omitempty"`
+	AggregateType  string `json:"aggregate_type,omitempty"`
+	WantPartitions int32  `json:"want_partitions,omitempty"`
+	HavePartitions int32  `json:"have_partitions,omitempty"`
+	// Replication factors: the catalog's, and the fewest replicas of any
+	// partition on the cluster.
+	WantReplication int16   `json:"want_replication,omitempty"`
+	HaveReplication int16   `json:"have_replication,omitempty"`
+	Drift           []Drift `json:"drift,omitempty"`
+	Status          Status  `json:"status"`
 }
 
 // Compare reads every (non-internal) topic of the cluster and compares it
@@ -62,7 +66,8 @@ func Compare(ctx context.Context, adm *kadm.Client, specs []Spec) ([]TopicStatus
 	known := make(map[string]bool, len(specs))
 	for _, s := range specs {
 		known[s.Name] = true
-		st := TopicStatus{Name: s.Name, Kind: s.Kind, AggregateType: s.AggregateType, WantPartitions: s.Partitions, Status: StatusMissing}
+		st := TopicStatus{Name: s.Name, Kind: s.Kind, AggregateType: s.AggregateType, WantPartitions: s.Partitions,
+			WantReplication: s.ReplicationFactor, Status: StatusMissing}
 		d, ok := details[s.Name]
 		if !ok || d.Err != nil {
 			out = append(out, st)
@@ -72,7 +77,9 @@ func Compare(ctx context.Context, adm *kadm.Client, specs []Spec) ([]TopicStatus
 		if st.HavePartitions != s.Partitions {
 			st.Drift = append(st.Drift, Drift{"partitions", fmt.Sprint(s.Partitions), fmt.Sprint(st.HavePartitions)})
 		}
-		if got := minReplicas(d); s.ReplicationFactor > 0 && got != int(s.ReplicationFactor) {
+		got := minReplicas(d)
+		st.HaveReplication = int16(got)
+		if s.ReplicationFactor > 0 && got != int(s.ReplicationFactor) {
 			st.Drift = append(st.Drift, Drift{"replication.factor", fmt.Sprint(s.ReplicationFactor), fmt.Sprint(got)})
 		}
 		rc, err := configs.On(s.Name, nil)
@@ -101,7 +108,8 @@ func Compare(ctx context.Context, adm *kadm.Client, specs []Spec) ([]TopicStatus
 	}
 	slices.Sort(extra)
 	for _, name := range extra {
-		out = append(out, TopicStatus{Name: name, HavePartitions: int32(len(details[name].Partitions)), Status: StatusExtra})
+		d := details[name]
+		out = append(out, TopicStatus{Name: name, HavePartitions: int32(len(d.Partitions)), HaveReplication: int16(minReplicas(d)), Status: StatusExtra})
 	}
 	return out, nil
 }
