@@ -108,6 +108,9 @@ type child struct {
 // SELECT 1. ctx bounds the start only; the engine runs, restarted whenever
 // it dies, until Stop.
 func Spawn(ctx context.Context, pc ProcessConfig) (*Process, error) {
+	if !builtIn { // fail before fetching a library this binary cannot load
+		return nil, ErrNotBuiltIn
+	}
 	if err := pc.prepare(); err != nil {
 		return nil, err
 	}

@@ -36,7 +36,6 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ebitengine/purego"
 )
 
 // Config describes one engine.
@@ -522,6 +521,9 @@ func Run(ctx context.Context, cfg Config) error {
 // loadLib dlopens libchdb once per process (engineMu held). A failure is
 // not remembered, so a later Start can retry, e.g. after a network blip.
 func loadLib(ctx context.Context, path string) error {
+	if !builtIn {
+		return ErrNotBuiltIn
+	}
 	if libFns.path != "" {
 		if path != "" && path != libFns.path {
 			return fmt.Errorf("clickhouse: library %s already loaded, cannot switch to %s in this process", libFns.path, path)
@@ -535,35 +537,9 @@ func loadLib(ctx context.Context, path string) error {
 		}
 		path = p
 	}
-	// RTLD_NOW: fail here, not mid-query, on a missing symbol. RTLD_GLOBAL:
-	// the library's C++ runtime symbols (typeinfo, allocator) are then the
-	// ones any later-loaded object sees, avoiding duplicate runtimes.
-	libFns.goSignals = saveSignalHandlers()
-	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-	if err != nil {
-		return fmt.Errorf("clickhouse: loading %s: %w", path, err)
+	if err := dlopen(path); err != nil {
+		return err
 	}
-	for _, sym := range []string{"chdb_query_cmdline", "chdb_result_error", "chdb_destroy_query_result"} {
-		if _, err := purego.Dlsym(h, sym); err != nil {
-			return fmt.Errorf("clickhouse: %s has no %s (not a libchdb >= 26.1?): %w", path, sym, err)
-		}
-	}
-	purego.RegisterLibFunc(&libFns.queryCmdline, h, "chdb_query_cmdline")
-	purego.RegisterLibFunc(&libFns.resultError, h, "chdb_result_error")
-	purego.RegisterLibFunc(&libFns.destroyResult, h, "chdb_destroy_query_result")
-
-	// By default the engine installs its own handlers for SIGSEGV, SIGBUS,
-	// etc. Go needs its own there: with chDB's, an ordinary recoverable Go
-	// nil dereference kills the process (seen: exit 139). Opting out must
-	// happen before the engine starts. The opt-out resets the signals chDB
-	// had installed to SIG_DFL, which would clobber Go's handlers if chDB
-	// had got there first: restore Go's (a no-op with this build, checked).
-	if _, err := purego.Dlsym(h, "chdb_set_signal_handlers_enabled"); err == nil {
-		var setSignalHandlers func(enabled int32)
-		purego.RegisterLibFunc(&setSignalHandlers, h, "chdb_set_signal_handlers_enabled")
-		setSignalHandlers(0)
-	}
-	restoreGoSignals("loading the library")
 	libFns.path = path
 	return nil
 }
@@ -606,3 +582,7 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// ErrNotBuiltIn is returned by Start in a binary built with -tags nochdb
+// (the container image): it has no embedded engine.
+var ErrNotBuiltIn = errors.New("clickhouse: this hedgeline was built without the embedded ClickHouse (-tags nochdb, e.g. the container image): point --clickhouse at a ClickHouse server")
