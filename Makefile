@@ -5,13 +5,19 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test run bench bench-baseline lint clean deps fuzz
+.PHONY: build test run bench bench-baseline lint clean deps fuzz image
 
 # The first build downloads the Go modules and compiles everything: say so,
 # a silent minute looks like a hang.
 build:
 	@echo "make build: compiling $(BIN) $(VERSION) (the first time also downloads Go modules: a minute or two)"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./pipeline
+
+# The container image (deploy/Dockerfile: a static binary without the
+# embedded ClickHouse, on distroless, non-root); needs a Docker engine.
+IMAGE ?= hedgeline:$(VERSION)
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 # All tests, unit and integration (integration tests start their own kfake
 # broker over TCP). -p 2 matches the 2-core CI machines.
