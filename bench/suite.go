@@ -66,7 +66,7 @@ func DefaultConfig(bin, dir string) Config {
 	return Config{
 		Bin: bin, Dir: dir, Log: os.Stderr,
 		Sizes: []int{100_000, 1_000_000}, Symbols: []int{10, 1000},
-		Repeats:        map[int]int{100_000: 3, 1_000_000: 1},
+		Repeats:    map[int]int{100_000: 3, 1_000_000: 1},
 		ClickHouse: true, ClickHouseRuns: 1, ClickHouseSymbols: []int{1000}, ReplayEvents: 1_000_000,
 		FranzRecords: 500_000, GokaRecords: 200_000, LimitRecordSize: 200, RealisticRecords: 100_000,
 		Window:    10_000,
