@@ -35,7 +35,8 @@ run: build
 # as child processes) printing one table, and the Goals table of issue 12
 # with the goal figures of a baseline build (BENCH_BASELINE, a git rev, built
 # into bin/hedgeline-baseline; BENCH_BASELINE= skips it) measured in the same
-# suite; about 25 minutes on 2 cores. Nothing here fails the tests.
+# suite, and the REST API timed over the goal run's replayed database
+# (issue 14); about 45-55 minutes on 2 cores. Nothing here fails the tests.
 # BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick.
 BENCH_BASELINE ?= f79cbd7
 BASELINE_BIN   := bin/hedgeline-baseline

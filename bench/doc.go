@@ -24,4 +24,5 @@
 //	suite.go      the scenarios, their repeats and budget
 //	report.go     medians, percentiles, the table
 //	goals.go      the Goals table of issue 12: baseline binary vs this binary
+//	api.go        issue 14: `hedgeline serve` over the goal run's replayed database, GETs timed
 package bench

@@ -169,12 +169,18 @@ func eventTopics() []string {
 // (shadow tables), timed until the projectors have committed
 // ReplayEvents records (all of them if the topics hold fewer). The
 // baseline reads as many records with a plain franz-go consumer.
-func (s *Suite) replay(ctx context.Context, st *Stack, res *results) error {
+//
+// For the binary under test (not a.base) the projectors then go on,
+// untimed, to every topic's end, the shadows are swapped in as the live
+// tables (so the database holds every fill of the run), and the REST API
+// is timed over it (restAPI).
+func (s *Suite) replay(ctx context.Context, st *Stack, a arm) error {
+	res := a.res
 	if _, err := st.StopRun(); err != nil {
 		return err
 	}
 	ts := projectedTopics()
-	_, total, err := partitionEnds(ctx, st.Brokers(), ts...)
+	ends, total, err := partitionEnds(ctx, st.Brokers(), ts...)
 	if err != nil {
 		return err
 	}
@@ -201,15 +207,32 @@ func (s *Suite) replay(ctx context.Context, st *Stack, res *results) error {
 	}
 	err = ps.WaitCommitted(ctx, n, 10*time.Minute)
 	el := time.Since(start)
+	if err == nil {
+		res.replay = replayResult{events: n, rate: float64(n) / el.Seconds(), read: readRate}
+		s.logf("replay: %d of %d events in %s: %s (franz-go read %s)", n, total, ms(el), rate(res.replay.rate, "events/s"), rate(readRate, "rec/s"))
+	}
+	full := !a.base && !s.cfg.NoAPI
+	if err == nil && full {
+		// The rest, untimed, at the rate measured (and then some).
+		rest := time.Now()
+		err = ps.WaitCaughtUp(ctx, ends, 5*time.Minute+time.Duration(float64(total-n)/max(res.replay.rate/4, 1000)*float64(time.Second)))
+		if err == nil && total > n {
+			s.logf("replay: the other %d events projected in %s (untimed)", total-n, ms(time.Since(rest)))
+		}
+	}
 	if serr := ps.Stop(); err == nil {
 		err = serr
 	}
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	res.replay = replayResult{events: n, rate: float64(n) / el.Seconds(), read: readRate}
-	s.logf("replay: %d of %d events in %s: %s (franz-go read %s)", n, total, ms(el), rate(res.replay.rate, "events/s"), rate(readRate, "rec/s"))
-	return nil
+	if !full {
+		return nil
+	}
+	if err := sinks.SwapShadow(ctx, db, "_replay", sinks.ViewNames()); err != nil {
+		return fmt.Errorf("replay: swap the shadows in: %w", err)
+	}
+	return s.restAPI(ctx, db, res.kept.fills, res)
 }
 
 // waitRows waits until metrics_pnl shows n on-chain fills.

@@ -21,7 +21,8 @@ type results struct {
 	idleRSS   float64
 	cold      coldResult
 	replay    replayResult
-	kept      kept // of the run the cold start restarts
+	api       apiRun // the REST API over the goal run's database
+	kept      kept   // of the run the cold start restarts
 }
 
 type latencyResult struct {

@@ -31,12 +31,18 @@ type Config struct {
 	Sizes   []int
 	Symbols []int
 	Repeats map[int]int
+	// ClickHouse starts the engine: the replay and the REST API phase need
+	// it, and the runs that project into it.
+	ClickHouse bool
 	// ClickHouseRuns is how many runs of the smallest size with each of
-	// ClickHouseSymbols also project into ClickHouse (0: no ClickHouse).
+	// ClickHouseSymbols also project into ClickHouse.
 	ClickHouseRuns    int
 	ClickHouseSymbols []int
 	// ReplayEvents caps the events the replay is timed over.
 	ReplayEvents int
+	// NoAPI skips the REST API phase (and the untimed rest of the replay
+	// it needs).
+	NoAPI bool
 
 	FranzRecords, GokaRecords, LimitRecordSize int
 	// RealisticRecords is the input of the realistic goka limit (a
@@ -60,8 +66,8 @@ func DefaultConfig(bin, dir string) Config {
 	return Config{
 		Bin: bin, Dir: dir, Log: os.Stderr,
 		Sizes: []int{100_000, 1_000_000}, Symbols: []int{10, 1000},
-		Repeats:        map[int]int{100_000: 3, 1_000_000: 1},
-		ClickHouseRuns: 1, ClickHouseSymbols: []int{1000}, ReplayEvents: 1_000_000,
+		Repeats:    map[int]int{100_000: 3, 1_000_000: 1},
+		ClickHouse: true, ClickHouseRuns: 1, ClickHouseSymbols: []int{1000}, ReplayEvents: 1_000_000,
 		FranzRecords: 500_000, GokaRecords: 200_000, LimitRecordSize: 200, RealisticRecords: 100_000,
 		Window:    10_000,
 		LightRate: 100, LatencyFor: 10 * time.Second, LatencySymbols: 1000,
@@ -104,11 +110,13 @@ type kept struct {
 	fills int
 }
 
-// Report is what the suite measured: the results table, and the Goals
-// table of issue 12 (with the baseline binary's column if one was given).
+// Report is what the suite measured: the results table, the Goals
+// table of issue 12 (with the baseline binary's column if one was given),
+// and the REST API over the goal run's database (issue 14).
 type Report struct {
 	Rows  []Row
 	Goals []GoalRow
+	API   APIReport
 }
 
 // Run runs every scenario and returns the tables.
@@ -118,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	begin := time.Now()
-	if cfg.ClickHouseRuns > 0 {
+	if cfg.ClickHouse && (cfg.ClickHouseRuns > 0 || !cfg.E2EOnly) {
 		s.logf("starting ClickHouse (the first start on a machine fetches libchdb)")
 		ch, err := StartClickHouse(ctx, cfg.Bin, filepath.Join(cfg.Dir, "clickhouse"))
 		if err != nil {
@@ -175,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	s.logf("suite done in %s", time.Since(begin).Round(time.Second))
-	return Report{Rows: s.res.rows(cfg), Goals: goalRows(goal, s.res, s.base, cfg.BaselineBin != "")}, nil
+	return Report{Rows: s.res.rows(cfg), Goals: goalRows(goal, s.res, s.base, cfg.BaselineBin != ""), API: s.res.apiReport()}, nil
 }
 
 // goalScenario is the scenario the Goals table reads: the largest size
@@ -198,7 +206,7 @@ func (s *Suite) measured(ctx context.Context, a arm, sc scenario, keep bool) err
 		return err
 	}
 	if s.ch != nil {
-		return s.replay(ctx, st, a.res)
+		return s.replay(ctx, st, a)
 	}
 	return nil
 }

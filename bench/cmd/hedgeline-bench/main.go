@@ -2,6 +2,10 @@
 // a built hedgeline binary and prints one table. `make bench` runs it.
 //
 //	go run ./bench/cmd/hedgeline-bench --bin bin/hedgeline [--baseline-bin bin/hedgeline-baseline] [--quick] [--out FILE] [--profile DIR]
+//
+// The goal scenario alone, with its cold start, replay and REST API phase:
+//
+//	go run ./bench/cmd/hedgeline-bench --sizes 1000000 --symbols 1000 --clickhouse-runs 0
 package main
 
 import (
@@ -28,6 +32,8 @@ func main() {
 	out := flag.String("out", "", "also write the table (Markdown) to this file")
 	profile := flag.String("profile", "", "also run one profiled run and write pprof files and `go tool pprof -top` output here")
 	noCH := flag.Bool("no-clickhouse", false, "skip everything that needs ClickHouse")
+	chRuns := flag.Int("clickhouse-runs", 1, "runs of the smallest size with 1000 symbols that also project into ClickHouse (0: none; the replay and REST API phases still run)")
+	noAPI := flag.Bool("no-api", false, "skip the REST API phase (hedgeline serve over the goal run's replayed database)")
 	sizes := flag.String("sizes", "", "fills per end-to-end run, comma-separated (default 100000,1000000)")
 	symbols := flag.String("symbols", "", "symbol counts, comma-separated (default 10,1000)")
 	repeats := flag.Int("repeats", 0, "repeats of every size (default: 3 for 100k, 1 for 1M)")
@@ -55,9 +61,11 @@ func main() {
 				c.Repeats[n] = *repeats
 			}
 		}
+		c.ClickHouseRuns = max(0, *chRuns)
 		if *noCH {
-			c.ClickHouseRuns = 0
+			c.ClickHouse, c.ClickHouseRuns = false, 0
 		}
+		c.NoAPI = *noAPI
 		c.E2EOnly = *e2eOnly
 		if *window >= 0 {
 			c.Window = *window
@@ -109,6 +117,10 @@ func run(ctx context.Context, bin, dir string, quick bool, out string, tweak fun
 	bench.Table(&b, rep.Rows)
 	b.WriteString("\nGoals (issue 12)\n\n")
 	bench.GoalTable(&b, rep.Goals)
+	if len(rep.API.Rows) > 0 {
+		fmt.Fprintf(&b, "\n%s (issue 14)\n\n%s.\n\n", rep.API.Title, rep.API.Database)
+		bench.APITable(&b, rep.API.Rows)
+	}
 	fmt.Fprintf(&b, "\n%d CPUs, %s, %s; suite wall time %s\n", runtime.NumCPU(), runtime.Version(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
 	fmt.Print(b.String())
