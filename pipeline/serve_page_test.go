@@ -139,6 +139,7 @@ type pageView struct {
 		Width  float64 `json:"width"`
 		Height float64 `json:"height"`
 		Box    float64 `json:"box"` // the width of its container
+		Note   string  `json:"note"`
 	} `json:"chart"`
 	Legend []struct {
 		Symbol string `json:"symbol"`
@@ -180,7 +181,8 @@ const pageViewJS = `(() => {
     total: foot ? cells(foot) : {},
     series: [...svg.querySelectorAll("polyline.series")].map((p) => ({ symbol: p.dataset.symbol, points: p.getAttribute("points") })),
     chart: { bucket: svg.dataset.bucket || "", width: svg.getBoundingClientRect().width,
-      height: svg.getBoundingClientRect().height, box: document.getElementById("chart").clientWidth },
+      height: svg.getBoundingClientRect().height, box: document.getElementById("chart").clientWidth,
+      note: document.getElementById("chart-note").hidden ? "" : document.getElementById("chart-note").textContent },
     legend: [...document.querySelectorAll("#legend li")].map((li) => ({ symbol: li.dataset.symbol, value: li.dataset.value,
       text: li.querySelector(".legend-value").textContent })),
     health: document.getElementById("health").dataset.status,
@@ -577,4 +579,66 @@ func TestServePageAllFields(t *testing.T) {
 		t.Errorf("orders: %+v", v.Orders)
 	}
 	pg.checkProblems(t)
+}
+
+// TestServePageManySymbols: with more symbols than the chart draws, the page
+// asks the API for the history of the ones with the largest realized PnL
+// only, draws those, and says so; the table still has every symbol.
+func TestServePageManySymbols(t *testing.T) {
+	kitChromium(t)
+	type obj = map[string]any
+	t0 := time.Date(2025, 11, 4, 14, 30, 0, 0, time.UTC)
+	var pnlRows, hist []obj
+	const n = 15
+	for i := range n {
+		sym := fmt.Sprintf("S%02d", i)
+		// |realized| grows with i, signs alternate: the top 12 are S03..S14.
+		realized := fmt.Sprintf("%d.5", i*10)
+		if i%2 == 1 {
+			realized = "-" + realized
+		}
+		pnlRows = append(pnlRows, obj{"symbol": sym, "realized_pnl": realized, "net_position": "1", "onchain_volume": "1",
+			"offchain_volume": "0", "fills": 2})
+		hist = append(hist, obj{"symbol": sym, "bucket": t0, "realized_pnl": "0", "cumulative_pnl": "0", "net_position": "1", "fills": 1},
+			obj{"symbol": sym, "bucket": t0.Add(time.Hour), "realized_pnl": realized, "cumulative_pnl": realized, "net_position": "1", "fills": 1})
+	}
+	var mu sync.Mutex
+	var asked []string
+	mux := http.NewServeMux()
+	serveJSON := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /api/pnl/history", func(w http.ResponseWriter, r *http.Request) {
+		only := r.URL.Query().Get("symbol")
+		mu.Lock()
+		asked = append(asked, only)
+		mu.Unlock()
+		var out []obj
+		for _, h := range hist {
+			if only == "" || slices.Contains(strings.Split(only, ","), h["symbol"].(string)) {
+				out = append(out, h)
+			}
+		}
+		serveJSON(w, out)
+	})
+	for path, v := range map[string]any{"/api/pnl": pnlRows, "/api/positions": []obj{}, "/api/orders": []obj{},
+		"/api/health": obj{"status": "ready", "clickhouse": obj{"ok": true, "latency_ms": 1}, "kafka": obj{"ok": true, "latency_ms": 1}}} {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) { serveJSON(w, v) })
+	}
+	mux.Handle("/", web.Handler(http.NotFoundHandler()))
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+
+	v := kitOpenPage(t, hs.URL).load(t, "many-symbols", 1366, 900)
+	want := "S03,S04,S05,S06,S07,S08,S09,S10,S11,S12,S13,S14"
+	mu.Lock()
+	got := slices.Clone(asked)
+	mu.Unlock()
+	if len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != want }) {
+		t.Errorf("history asked for symbols %q, want only %q", got, want)
+	}
+	if len(v.Rows) != n || len(v.Series) != 12 || v.Chart.Note != "top 12 of 15 symbols by realized PnL" {
+		t.Errorf("%d table rows, %d series, note %q", len(v.Rows), len(v.Series), v.Chart.Note)
+	}
 }

@@ -11,6 +11,10 @@ const ORDERS_SHOWN = 20;
 const BUCKETS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400 };
 // auto picks the smallest bucket giving at most this many per symbol.
 const AUTO_MAX_POINTS = 240;
+// A desk with many symbols: the chart draws the CHART_MAX with the largest
+// realized PnL either way, and asks the API for their history only (1000
+// symbols at hourly buckets over a week is tens of MB).
+const CHART_MAX = 12;
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +26,7 @@ const state = {
   hidden: new Set(),
   symbols: [], // every symbol seen, sorted: its index is its color
   history: { list: [], bucket: 3600 },
+  chartSymbols: null, // null: every symbol; else the ones the chart asks for
 };
 
 // ---------------------------------------------------------------------------
@@ -237,9 +242,26 @@ function bucketSeconds() {
   return v === "auto" ? state.autoBucket : BUCKETS[v];
 }
 
+// chartSymbols picks the CHART_MAX symbols with the largest |realized|
+// (the float is only for ranking), or null when all of them fit.
+function chartSymbols(pnlRows) {
+  if (pnlRows.length <= CHART_MAX) return null;
+  return pnlRows
+    .map((r) => ({ symbol: r.symbol, size: Math.abs(parseFloat(r.realized_pnl)) || 0 }))
+    .sort((a, b) => b.size - a.size || (a.symbol < b.symbol ? -1 : 1))
+    .slice(0, CHART_MAX)
+    .map((r) => r.symbol)
+    .sort();
+}
+
+function historyURL(bucket) {
+  const only = state.chartSymbols ? `&symbol=${encodeURIComponent(state.chartSymbols.join(","))}` : "";
+  return `/api/pnl/history?bucket=${bucket}${only}`;
+}
+
 async function fetchHistory() {
   let bucket = bucketSeconds();
-  let rows = await getJSON(`/api/pnl/history?bucket=${bucket}`);
+  let rows = await getJSON(historyURL(bucket));
   if ($("bucket").value === "auto" && rows.length > 0) {
     // The span is known once a first answer is in: refetch once if another
     // bucket suits it better.
@@ -249,7 +271,7 @@ async function fetchHistory() {
     state.autoBucket = pick;
     if (pick !== bucket) {
       bucket = pick;
-      rows = await getJSON(`/api/pnl/history?bucket=${bucket}`);
+      rows = await getJSON(historyURL(bucket));
     }
   }
   return { rows, bucket };
@@ -268,6 +290,9 @@ function renderChart() {
     },
   });
   $("pnl-chart").dataset.bucket = String(state.history.bucket);
+  const note = $("chart-note");
+  note.hidden = !state.chartSymbols;
+  note.textContent = state.chartSymbols ? `top ${state.chartSymbols.length} of ${state.symbolCount} symbols by realized PnL` : "";
 }
 
 // ---------------------------------------------------------------------------
@@ -386,9 +411,14 @@ function renderOrders(rows) {
 // The refresh loop
 
 async function refresh() {
-  const [health, pnl, hist, positions, orders] = await Promise.allSettled([
+  // PnL first: it says which symbols the chart asks history for.
+  const pnl = await getJSON("/api/pnl").then((value) => ({ status: "fulfilled", value }), (reason) => ({ status: "rejected", reason }));
+  if (pnl.status === "fulfilled") {
+    state.chartSymbols = chartSymbols(pnl.value);
+    state.symbolCount = pnl.value.length;
+  }
+  const [health, hist, positions, orders] = await Promise.allSettled([
     getJSON("/api/health?ready=true", [503]),
-    getJSON("/api/pnl"),
     fetchHistory(),
     getJSON("/api/positions"),
     getJSON(`/api/orders?limit=${ORDERS_SHOWN}`),
