@@ -3,10 +3,8 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"strings"
 
+	"github.com/hedgeline/hedgeline/internal/secret"
 	"github.com/hedgeline/hedgeline/internal/tlsconf"
 	"github.com/hedgeline/hedgeline/sinks"
 )
@@ -36,16 +34,9 @@ func (c chFlags) config() (sinks.Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	password := c.password
-	switch {
-	case c.passwordFile != "" && c.password != "":
-		errs = append(errs, errors.New("--clickhouse-password and --clickhouse-password-file are exclusive"))
-	case c.passwordFile != "":
-		b, err := os.ReadFile(c.passwordFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--clickhouse-password-file: %w", err))
-		}
-		password = strings.TrimRight(string(b), "\r\n")
+	password, err := secret.FromValueOrFile("--clickhouse-password", c.password, "--clickhouse-password-file", c.passwordFile)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return sinks.Config{}, err

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
+	"github.com/hedgeline/hedgeline/internal/secret"
 	"github.com/hedgeline/hedgeline/internal/tlsconf"
 )
 
@@ -46,18 +46,15 @@ func (f Flags) Load() (Security, error) {
 		if f.User != "" || f.Password != "" || f.PasswordFile != "" {
 			errs = append(errs, errors.New("--kafka-sasl-username, --kafka-sasl-password(-file): need --kafka-sasl-mechanism"))
 		}
-	case f.Password != "" && f.PasswordFile != "":
-		errs = append(errs, errors.New("--kafka-sasl-password and --kafka-sasl-password-file are exclusive"))
-	case f.PasswordFile != "":
-		b, err := os.ReadFile(f.PasswordFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--kafka-sasl-password-file: %w", err))
-			break
-		}
-		// One line: the newline an editor or echo leaves is not part of it.
-		password = strings.TrimRight(string(b), "\r\n")
-		if password == "" {
+	default:
+		p, err := secret.FromValueOrFile("--kafka-sasl-password", f.Password, "--kafka-sasl-password-file", f.PasswordFile)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case f.PasswordFile != "" && p == "":
 			errs = append(errs, fmt.Errorf("--kafka-sasl-password-file %s: empty", f.PasswordFile))
+		default:
+			password = p
 		}
 	}
 	var sec Security

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const secret = "s3cret-Pa55word"
+const testPassword = "s3cret-Pa55word"
 
 // flags parses args with the flags registered as every command does.
 func flags(t *testing.T, args ...string) Flags {
@@ -62,17 +62,17 @@ func TestLoadErrorsNameFlagAndPath(t *testing.T) {
 		{"key without cert", []string{"--kafka-tls-key-file", pki.ClientKey}, []string{"--kafka-tls-key-file: needs --kafka-tls-cert-file"}},
 		{"key of another cert", []string{"--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ServerKey},
 			[]string{"--kafka-tls-cert-file", pki.ClientCert, pki.ServerKey, "private key does not match"}},
-		{"unknown mechanism", []string{"--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-username", "u", "--kafka-sasl-password", secret},
+		{"unknown mechanism", []string{"--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-username", "u", "--kafka-sasl-password", testPassword},
 			[]string{"--kafka-sasl-mechanism", `"GSSAPI"`, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"}},
-		{"no user", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-password", secret}, []string{"needs --kafka-sasl-username"}},
+		{"no user", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-password", testPassword}, []string{"needs --kafka-sasl-username"}},
 		{"no password", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u"}, []string{"needs --kafka-sasl-password-file"}},
 		{"missing password file", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password-file", missing},
 			[]string{"--kafka-sasl-password-file", missing, "no such file"}},
 		{"empty password file", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password-file", writeFile(t, "pw", "\n")},
 			[]string{"--kafka-sasl-password-file", "empty"}},
-		{"both passwords", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password", secret, "--kafka-sasl-password-file", writeFile(t, "pw", secret)},
+		{"both passwords", []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password", testPassword, "--kafka-sasl-password-file", writeFile(t, "pw", testPassword)},
 			[]string{"exclusive"}},
-		{"credentials without mechanism", []string{"--kafka-sasl-username", "u", "--kafka-sasl-password", secret}, []string{"need --kafka-sasl-mechanism"}},
+		{"credentials without mechanism", []string{"--kafka-sasl-username", "u", "--kafka-sasl-password", testPassword}, []string{"need --kafka-sasl-mechanism"}},
 		{"every problem at once", []string{"--kafka-tls-ca-file", missing, "--kafka-sasl-mechanism", "nope"},
 			[]string{"--kafka-tls-ca-file", "--kafka-sasl-mechanism"}},
 	} {
@@ -86,7 +86,7 @@ func TestLoadErrorsNameFlagAndPath(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), testPassword) {
 				t.Errorf("error %q contains the password", err)
 			}
 		})
@@ -96,7 +96,7 @@ func TestLoadErrorsNameFlagAndPath(t *testing.T) {
 // TestLoadSettings: what each flag turns into, for both client libraries.
 func TestLoadSettings(t *testing.T) {
 	pki := testcerts.New(t, "kafka.test")
-	pwFile := writeFile(t, "pw", secret+"\n")
+	pwFile := writeFile(t, "pw", testPassword+"\n")
 
 	if s, err := flags(t).Load(); err != nil || s.TLS() != nil || len(s.Opts()) != 0 || s.String() != "plaintext" {
 		t.Fatalf("no flags: %v, %v, %d opts, %q", err, s.TLS(), len(s.Opts()), s)
@@ -130,7 +130,7 @@ func TestLoadSettings(t *testing.T) {
 		sc := sarama.NewConfig()
 		s.Sarama(sc)
 		if !sc.Net.TLS.Enable || sc.Net.TLS.Config.ServerName != "kafka.test" || !sc.Net.SASL.Enable ||
-			string(sc.Net.SASL.Mechanism) != want || sc.Net.SASL.User != "hedgeline" || sc.Net.SASL.Password != secret {
+			string(sc.Net.SASL.Mechanism) != want || sc.Net.SASL.User != "hedgeline" || sc.Net.SASL.Password != testPassword {
 			t.Errorf("%s: sarama TLS %v, SASL %v %s %s", mech, sc.Net.TLS.Enable, sc.Net.SASL.Enable, sc.Net.SASL.Mechanism, sc.Net.SASL.User)
 		}
 		if err := sc.Validate(); err != nil {
@@ -140,7 +140,7 @@ func TestLoadSettings(t *testing.T) {
 		// security shows it.
 		for _, out := range []string{s.String(), fmt.Sprintf("%v %+v %#v", s, s, s), Cluster{Seeds: []string{"a:1"}, Security: s}.String(),
 			fmt.Sprintf("%+v", Cluster{Seeds: []string{"a:1"}, Security: s}), logged(s)} {
-			if strings.Contains(out, secret) {
+			if strings.Contains(out, testPassword) {
 				t.Errorf("%s: printed security shows the password: %s", mech, out)
 			}
 		}
@@ -168,14 +168,14 @@ func TestClientsAgainstBroker(t *testing.T) {
 	for _, mech := range Mechanisms {
 		t.Run(mech, func(t *testing.T) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(pki.ServerTLS()), kfake.EnableSASL(),
-				kfake.Superuser(mech, "hedgeline", secret), kfake.SeedTopics(1, "t"))
+				kfake.Superuser(mech, "hedgeline", testPassword), kfake.SeedTopics(1, "t"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
 			base := []string{"--kafka-tls-ca-file", pki.CAFile, "--kafka-tls-cert-file", pki.ClientCert, "--kafka-tls-key-file", pki.ClientKey,
 				"--kafka-tls-server-name", "kafka.test", "--kafka-sasl-mechanism", mech, "--kafka-sasl-username", "hedgeline"}
-			good, err := flags(t, append(base, "--kafka-sasl-password", secret)...).Load()
+			good, err := flags(t, append(base, "--kafka-sasl-password", testPassword)...).Load()
 			if err != nil {
 				t.Fatal(err)
 			}
