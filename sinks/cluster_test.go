@@ -460,12 +460,7 @@ func TestClusterScenario(t *testing.T) {
 		t.Errorf("%d replicated tables (%v), want %d", replicated, err, len(ViewNames())+2)
 	}
 
-	kafkaAddr := startKafka(t)
-	s := newScenario(t)
-	cl := producer(t, kafkaAddr)
-	for _, topic := range scenarioTopics {
-		produce(t, cl, clone(s.all(topic))...)
-	}
+	s, kafkaAddr := produceScenario(t)
 	runAll(t, plain, kafkaAddr, Options{Group: "plain"})
 	runAll(t, db, kafkaAddr, Options{Group: "cluster"})
 	checkScenario(t, db, s)
@@ -510,12 +505,7 @@ func TestClusterScenario(t *testing.T) {
 // projected scenario they must return what the single-server views do.
 func TestClusterViews(t *testing.T) {
 	db := testDB(t)
-	addr := startKafka(t)
-	s := newScenario(t)
-	cl := producer(t, addr)
-	for _, topic := range scenarioTopics {
-		produce(t, cl, clone(s.all(topic))...)
-	}
+	s, addr := produceScenario(t)
 	runAll(t, db, addr, Options{})
 
 	ms, err := Migrations()

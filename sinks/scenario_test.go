@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/hedgeline/hedgeline/topics"
 )
 
 // ts formats a scenario time as ClickHouse prints DateTime64(6).
@@ -168,14 +166,22 @@ func runAll(t *testing.T, db *DB, addr string, opts Options) []*runner {
 // TestScenario projects the scenario's events through all four
 // projections and checks every table and view field by field, then the
 // typed queries.
-func TestScenario(t *testing.T) {
-	db := testDB(t)
+// produceScenario starts a broker and produces every event of the
+// scenario to it, each topic in order.
+func produceScenario(t *testing.T) (*scenario, string) {
+	t.Helper()
 	addr := startKafka(t)
 	s := newScenario(t)
 	cl := producer(t, addr)
-	for _, topic := range []string{topics.OnChainTradeEvents, topics.PositionEvents, topics.OffchainOrderEvents, topics.PnLEvents} {
+	for _, topic := range scenarioTopics {
 		produce(t, cl, clone(s.all(topic))...)
 	}
+	return s, addr
+}
+
+func TestScenario(t *testing.T) {
+	db := testDB(t)
+	s, addr := produceScenario(t)
 	runAll(t, db, addr, Options{})
 	checkScenario(t, db, s)
 	t.Run("queries", func(t *testing.T) { checkQueries(t, db, s) })

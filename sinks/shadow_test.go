@@ -11,12 +11,7 @@ import (
 // the live ones, and the swap puts them in place.
 func TestReplayIntoShadow(t *testing.T) {
 	db := testDB(t)
-	addr := startKafka(t)
-	s := newScenario(t)
-	cl := producer(t, addr)
-	for _, topic := range scenarioTopics {
-		produce(t, cl, clone(s.all(topic))...)
-	}
+	s, addr := produceScenario(t)
 	runAll(t, db, addr, Options{})
 	live := checksums(t, db)
 
