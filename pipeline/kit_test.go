@@ -137,13 +137,22 @@ func kitStartBroker(t testing.TB) string {
 // tests that inject faults into its cluster.
 func kitStartEmbeddedBroker(t testing.TB) *kafka.Broker {
 	t.Helper()
-	b, err := kafka.Start(kafka.Config{
+	return kitStartBrokerWith(t, func(*kafka.Config) {})
+}
+
+// kitStartBrokerWith starts the kit's embedded broker with cfg changed by
+// with (security, say), closed at cleanup.
+func kitStartBrokerWith(t testing.TB, with func(*kafka.Config)) *kafka.Broker {
+	t.Helper()
+	cfg := kafka.Config{
 		Listen:                 "127.0.0.1:0",
 		DataDir:                t.TempDir(),
 		Partitions:             testPartitions,
 		GroupMinSessionTimeout: 500 * time.Millisecond,
 		Logger:                 testLogger(t, "broker"),
-	})
+	}
+	with(&cfg)
+	b, err := kafka.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,22 +243,9 @@ type kitSecureBroker struct {
 func kitStartSecureBroker(t testing.TB) *kitSecureBroker {
 	t.Helper()
 	s := kitNewSecurity(t)
-	b, err := kafka.Start(kafka.Config{
-		Listen:                 "127.0.0.1:0",
-		DataDir:                t.TempDir(),
-		Partitions:             testPartitions,
-		GroupMinSessionTimeout: 500 * time.Millisecond,
-		Logger:                 testLogger(t, "broker"),
-		TLS:                    s.pki.ServerTLS(),
-		Users:                  []kafka.User{{Mechanism: kafkasec.ScramSHA512, Name: "hedgeline", Password: s.password}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
+	b := kitStartBrokerWith(t, func(c *kafka.Config) {
+		c.TLS = s.pki.ServerTLS()
+		c.Users = []kafka.User{{Mechanism: kafkasec.ScramSHA512, Name: "hedgeline", Password: s.password}}
 	})
 	s.register(t, b.Addr())
 	return &kitSecureBroker{Broker: b, kitSecurity: s, addr: b.Addr()}
