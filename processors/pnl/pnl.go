@@ -277,16 +277,22 @@ func (a *Attribution) add(b Bucket, gain decimal.Decimal) (err error) {
 	return err
 }
 
-// CostBasis is the signed cost of the open lots (see Record.CostBasis).
-func (b Book) CostBasis() (decimal.Decimal, error) {
-	sum := decimal.Zero
+// openTotals is the net position and the open lots' signed cost (see
+// Record.CostBasis), in one pass over the lots: Apply needs both for every
+// fill.
+// basisErr is the first lot whose cost did not fit; net is whole anyway.
+func (b Book) openTotals() (net, basis decimal.Decimal, basisErr error) {
+	net, basis = decimal.Zero, decimal.Zero
 	for i, l := range b.Lots {
-		var err error
-		if sum, err = market.Add(sum, l.Direction.Signed(l.Quantity.Mul(l.Price))); err != nil {
-			return decimal.Zero, fmt.Errorf("cost basis at lot %d: %w", i, err)
+		net = net.Add(l.Direction.Signed(l.Quantity))
+		if basisErr == nil {
+			var err error
+			if basis, err = market.Add(basis, l.Direction.Signed(l.Quantity.Mul(l.Price))); err != nil {
+				basisErr = fmt.Errorf("cost basis at lot %d: %w", i, err)
+			}
 		}
 	}
-	return sum, nil
+	return net, basis, basisErr
 }
 
 func checkPositive(sentinel error, v decimal.Decimal) error {
@@ -348,13 +354,12 @@ func (b Book) Apply(f Fill) (Book, Record, error) {
 	if next.Cumulative, err = market.Add(b.Cumulative, realized); err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: cumulative pnl: %w", b.Symbol, f.Sequence, err)
 	}
-	net := next.Net()
+	net, basis, basisErr := next.openTotals()
 	if err := market.CheckAmount(net); err != nil {
 		return b, Record{}, fmt.Errorf("%s seq %d: net position: %w", b.Symbol, f.Sequence, err)
 	}
-	basis, err := next.CostBasis()
-	if err != nil {
-		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, err)
+	if basisErr != nil {
+		return b, Record{}, fmt.Errorf("%s seq %d: %w", b.Symbol, f.Sequence, basisErr)
 	}
 	var attribution *Attribution
 	if !opened {
