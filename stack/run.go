@@ -102,7 +102,7 @@ func RunLocked(ctx context.Context, cfg Config, ready chan<- struct{}) error {
 		Hasher:      topics.NewSymbolHash,
 		Logger:      log,
 		Tuning:      cfg.Tuning,
-		Retry:       stageRetry(cfg, embedded),
+		Retry:       diskFullRetry(cfg, embedded),
 	}
 	var lagGroups []string // consumer groups of this process, whose lag the metrics read
 	if cfg.Metrics != nil {

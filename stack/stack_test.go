@@ -1,13 +1,8 @@
 package stack
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,29 +62,5 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid configuration refused: %v", err)
-	}
-}
-
-// A stage whose broker connection timed out or was reset restarts instead
-// of stopping the process; other failures still stop it.
-func TestStageRetryTransientNetwork(t *testing.T) {
-	retry := stageRetry(Config{StateDir: t.TempDir()}, nil)
-	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{fmt.Errorf("stage aggregate-position: %w", timeout), true},
-		// goka's multierror keeps only the text.
-		{errors.New("error consuming from group consumer: read tcp 127.0.0.1:55394->127.0.0.1:40475: i/o timeout"), true},
-		{fmt.Errorf("consume: %w", syscall.ECONNRESET), true},
-		{errors.New("write tcp 127.0.0.1:1->127.0.0.1:2: write: connection reset by peer"), true},
-		{errors.New("decode table value: invalid character"), false},
-		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), false},
-	} {
-		why, ok := retry(c.err)
-		if ok != c.want || (ok && !strings.Contains(why, "Kafka")) {
-			t.Errorf("%v: retry %v (%q), want %v", c.err, ok, why, c.want)
-		}
 	}
 }

@@ -3,10 +3,8 @@ package stack
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -26,18 +24,13 @@ var StateEntries = []string{
 	"dry-run-ledger.jsonl", // the default DryRun.Ledger (brokers.go)
 }
 
-// stageRetry is the stages' restart rule (runner.Config.Retry): a stage
+// diskFullRetry is the stages' restart rule (runner.Config.Retry): a stage
 // that failed because a disk is full waits and starts again, and says what
-// could not be written, where, and how much space is left; so does a stage
-// whose connection to a broker timed out or was cut (a broker restarting,
-// a rebalance on a loaded host), instead of taking the process down with
-// it. The embedded broker, ClickHouse and the other stages keep running.
-// Any other failure stops the process as before.
-func stageRetry(cfg Config, broker *kafka.Broker) func(error) (string, bool) {
+// could not be written, where, and how much space is left. The embedded
+// broker, ClickHouse and the other stages keep running. Any other failure
+// stops the process as before.
+func diskFullRetry(cfg Config, broker *kafka.Broker) func(error) (string, bool) {
 	return func(err error) (string, bool) {
-		if transientNetwork(err) {
-			return "lost the connection to Kafka: " + err.Error(), true
-		}
 		if diskspace.NoSpace(err) {
 			path := diskspace.FailedPath(err)
 			if path == "" {
@@ -56,18 +49,6 @@ func stageRetry(cfg Config, broker *kafka.Broker) func(error) (string, bool) {
 		}
 		return "", false
 	}
-}
-
-// transientNetwork reports a broker connection that timed out or was
-// reset, as goka's consumers report it: wrapped, or flattened into a
-// message (goka's multierror keeps only the text).
-func transientNetwork(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.ECONNRESET) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "connection reset by peer")
 }
 
 // isUnknownServerError reports the error a Kafka broker returns for a write
